@@ -1,0 +1,184 @@
+"""Face finding and cropping: the one place extraction, synthesis and scoring get faces from.
+
+Detection is dlib's HOG frontal detector (default) or its CNN (MMOD) detector from
+``face-recognition-models``. Full-frame detection runs on a frame downscaled to ``detect_size``; the
+box is mapped back to full resolution. ``FaceTracker`` speeds up videos: once a face is known, the
+next sampled frame is searched only in a window around it, scaled so the face is about
+``TRACK_FACE_PX`` pixels wide (which also finds faces too small for the full-frame pass); when that
+misses, it falls back to the full frame.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+TRACK_FACE_PX = 90  # face width the tracking window is scaled to (HOG's window is 80 px)
+TRACK_WINDOW = 1.6  # tracking window side, in previous face widths
+
+
+@dataclass(frozen=True)
+class Face:
+    """A detected face in full-resolution frame coordinates."""
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    score: float
+
+    @property
+    def width(self) -> float:
+        return self.x1 - self.x0
+
+    @property
+    def area(self) -> float:
+        return max(0.0, self.x1 - self.x0) * max(0.0, self.y1 - self.y0)
+
+    def box(self) -> tuple[float, float, float, float]:
+        return (self.x0, self.y0, self.x1, self.y1)
+
+
+def _model_path(name: str) -> str:
+    import face_recognition_models as frm
+
+    return {
+        "cnn": frm.cnn_face_detector_model_location,
+        "landmarks68": frm.pose_predictor_model_location,
+        "landmarks5": frm.pose_predictor_five_point_model_location,
+    }[name]()
+
+
+class FaceDetector:
+    """dlib face detector over BGR frames; boxes come back in full-resolution coordinates."""
+
+    def __init__(self, kind: str = "hog", detect_size: int = 640):
+        import dlib
+
+        self.kind = kind
+        self.detect_size = detect_size
+        if kind == "hog":
+            self._hog = dlib.get_frontal_face_detector()
+        elif kind == "cnn":
+            self._cnn = dlib.cnn_face_detection_model_v1(_model_path("cnn"))
+        else:
+            raise ValueError(f"unknown detector {kind!r} (hog|cnn)")
+
+    def _prepare(self, bgr: np.ndarray) -> np.ndarray:
+        """HOG runs on grey (a third of the gradient work, same faces); the CNN wants RGB."""
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY if self.kind == "hog" else cv2.COLOR_BGR2RGB)
+
+    def _run(self, rgb: np.ndarray, upsample: int = 0) -> list[tuple[float, float, float, float, float]]:
+        if self.kind == "hog":
+            dets, scores, _ = self._hog.run(rgb, upsample, 0.0)
+            return [(d.left(), d.top(), d.right(), d.bottom(), float(s)) for d, s in zip(dets, scores, strict=True)]
+        return [
+            (m.rect.left(), m.rect.top(), m.rect.right(), m.rect.bottom(), float(m.confidence))
+            for m in self._cnn(rgb, upsample)
+        ]
+
+    def detect(self, frame_bgr: np.ndarray, upsample: int = 0) -> list[Face]:
+        """All faces in the frame, largest first (detected at detect_size on the longest side)."""
+        h, w = frame_bgr.shape[:2]
+        scale = min(1.0, self.detect_size / max(h, w))
+        small = frame_bgr if scale == 1.0 else cv2.resize(
+            frame_bgr, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA
+        )
+        return _sorted([_to_face(d, 1.0 / scale, 0.0, 0.0, w, h) for d in self._run(self._prepare(small), upsample)])
+
+    def detect_near(self, frame_bgr: np.ndarray, prev: Face) -> list[Face]:
+        """Faces inside a window around a previous face, the window scaled so the face is ~90 px wide."""
+        h, w = frame_bgr.shape[:2]
+        side = max(prev.width, 1.0) * TRACK_WINDOW
+        cx, cy = (prev.x0 + prev.x1) / 2, (prev.y0 + prev.y1) / 2
+        x0, y0 = max(0, int(cx - side / 2)), max(0, int(cy - side / 2))
+        x1, y1 = min(w, int(cx + side / 2)), min(h, int(cy + side / 2))
+        if x1 - x0 < 16 or y1 - y0 < 16:
+            return []
+        scale = TRACK_FACE_PX / max(prev.width, 1.0)
+        roi = frame_bgr[y0:y1, x0:x1]
+        rw, rh = max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale))
+        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        img = self._prepare(cv2.resize(roi, (rw, rh), interpolation=interp))
+        return _sorted([_to_face(d, 1.0 / scale, x0, y0, w, h) for d in self._run(img)])
+
+
+class FaceTracker:
+    """Finds faces in the successive sampled frames of one video."""
+
+    def __init__(self, detector: FaceDetector, all_faces: bool = False):
+        self.detector = detector
+        self.all_faces = all_faces
+        self._prev: Face | None = None
+
+    def find(self, frame_bgr: np.ndarray) -> list[Face]:
+        """Faces in this frame, largest first (only the largest unless all_faces)."""
+        faces: list[Face] = []
+        if self._prev is not None and not self.all_faces:
+            faces = self.detector.detect_near(frame_bgr, self._prev)
+        if not faces:
+            faces = self.detector.detect(frame_bgr)
+        if not faces and max(frame_bgr.shape[:2]) * 2 <= self.detector.detect_size:
+            faces = self.detector.detect(frame_bgr, upsample=1)  # small frames: look for small faces
+        self._prev = faces[0] if faces else None
+        return faces if self.all_faces else faces[:1]
+
+
+def square_box(box: Sequence[float], margin: float, width: int, height: int) -> tuple[int, int, int, int]:
+    """The box enlarged by margin and squared about its centre, shifted (then clipped) into the frame."""
+    x0, y0, x1, y1 = box
+    side = max(x1 - x0, y1 - y0) * margin
+    side = min(side, width, height)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    sx = min(max(cx - side / 2, 0.0), width - side)
+    sy = min(max(cy - side / 2, 0.0), height - side)
+    s = int(round(side))
+    ix, iy = int(round(sx)), int(round(sy))
+    return ix, iy, min(ix + s, width), min(iy + s, height)
+
+
+def crop_face(frame_bgr: np.ndarray, box: Sequence[float], margin: float, size: int) -> np.ndarray:
+    """Square face crop: box enlarged by margin, squared, kept inside the frame, resized to size x size."""
+    h, w = frame_bgr.shape[:2]
+    x0, y0, x1, y1 = square_box(box, margin, w, h)
+    crop = frame_bgr[y0:y1, x0:x1]
+    interp = cv2.INTER_AREA if crop.shape[0] > size else cv2.INTER_LINEAR
+    return cv2.resize(crop, (size, size), interpolation=interp)
+
+
+def encode_jpeg(image_bgr: np.ndarray, quality: int = 95) -> bytes:
+    ok, buf = cv2.imencode(".jpg", image_bgr, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise ValueError("JPEG encoding failed")
+    return buf.tobytes()
+
+
+class LandmarkPredictor:
+    """dlib 68-point facial landmarks for a face box (from ``face-recognition-models``)."""
+
+    def __init__(self) -> None:
+        import dlib
+
+        self._dlib = dlib
+        self._predictor = dlib.shape_predictor(_model_path("landmarks68"))
+
+    def __call__(self, frame_bgr: np.ndarray, face: Face) -> np.ndarray:
+        """(68, 2) float32 landmark coordinates in frame pixels."""
+        rgb = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
+        rect = self._dlib.rectangle(int(face.x0), int(face.y0), int(face.x1), int(face.y1))
+        shape = self._predictor(rgb, rect)
+        return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
+
+
+def _to_face(d: tuple[float, float, float, float, float], s: float, ox: float, oy: float, w: int, h: int) -> Face:
+    l, t, r, b, score = d
+    return Face(
+        x0=max(0.0, l * s + ox), y0=max(0.0, t * s + oy),
+        x1=min(float(w), r * s + ox), y1=min(float(h), b * s + oy), score=score,
+    )
+
+
+def _sorted(faces: list[Face]) -> list[Face]:
+    return sorted((f for f in faces if f.area > 0), key=lambda f: f.area, reverse=True)
