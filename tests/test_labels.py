@@ -88,7 +88,8 @@ def test_dfdc_layout(tmp_path: Path):
 def test_celebdf_layout(tmp_path: Path):
     touch(tmp_path, "Celeb-real/id0_0000.mp4", "Celeb-real/id1_0001.mp4", "YouTube-real/00001.mp4",
           "Celeb-synthesis/id0_id1_0000.mp4", "Celeb-synthesis/id1_id0_0001.mp4")
-    (tmp_path / "List_of_testing_videos.txt").write_text("1 Celeb-real/id0_0000.mp4\n0 Celeb-synthesis/id1_id0_0001.mp4\n")
+    (tmp_path / "List_of_testing_videos.txt").write_text(
+        "1 Celeb-real/id0_0000.mp4\n0 Celeb-synthesis/id1_id0_0001.mp4\n")
     items = labels.assign_splits(labels.discover(str(tmp_path), "celebdf"), 0.3)
     d = by_id(items)
     assert d["Celeb-synthesis/id0_id1_0000"].group_id == d["Celeb-real/id0_0000"].group_id

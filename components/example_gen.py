@@ -1,0 +1,113 @@
+"""FaceExampleGen: a TFX ExampleGen over videos whose Beam executor writes face-crop tf.Examples.
+
+It is a ``FileBasedExampleGen`` with a custom ``BaseExampleGenExecutor``, so spans (``{SPAN}`` in the
+input pattern), versions, input fingerprints and the ``Split-<name>/`` layout all come from TFX.
+
+- ``input_base``: the video root; the single input split's pattern names the folder of one span
+  (``*`` for the root itself, ``span-{SPAN}/*`` for span folders).
+- Splits are assigned per group (source video / identity) by ``skyhawk.labels.assign_splits``, never
+  by frame, and declared as output splits train/eval(/test).
+- The per-video extraction report (every input video: ok / no_face / failed + reason) is written to
+  ``<examples uri>/extraction_report.jsonl`` and its summary to ``summary.json`` beside the splits.
+"""
+from __future__ import annotations
+
+import json
+import posixpath
+from typing import Any, Sequence
+
+import apache_beam as beam
+from google.protobuf import any_pb2, wrappers_pb2
+from tfx.components.example_gen import base_example_gen_executor
+from tfx.components.example_gen.component import FileBasedExampleGen
+from tfx.dsl.components.base import executor_spec
+from tfx.proto import example_gen_pb2
+from tfx.types import artifact_utils, standard_component_specs
+from tfx.utils import proto_utils
+
+from components import extract
+from skyhawk import labels
+from skyhawk.config import ExtractConfig, from_dict, to_dict
+
+SPAN_PATTERN = "span-{SPAN}/*"
+
+
+def pack_config(config: ExtractConfig) -> example_gen_pb2.CustomConfig:
+    """ExtractConfig -> ExampleGen CustomConfig (JSON in a StringValue)."""
+    payload = any_pb2.Any()
+    payload.Pack(wrappers_pb2.StringValue(value=json.dumps(to_dict(config.validate()), sort_keys=True)))
+    return example_gen_pb2.CustomConfig(custom_config=payload)
+
+
+def unpack_config(exec_properties: dict[str, Any]) -> ExtractConfig:
+    """The ExtractConfig stored by ``pack_config`` in exec_properties (defaults when absent)."""
+    raw = exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY)
+    if not raw:
+        return ExtractConfig()
+    custom = example_gen_pb2.CustomConfig()
+    proto_utils.json_to_proto(raw, custom)
+    value = wrappers_pb2.StringValue()
+    custom.custom_config.Unpack(value)
+    return from_dict(ExtractConfig, json.loads(value.value))
+
+
+def video_root(input_base: str, pattern: str) -> str:
+    """The folder of videos an input split pattern points at (``*`` -> input_base)."""
+    folder = posixpath.dirname(pattern) if pattern.endswith("*") else pattern
+    return labels.join(input_base, folder) if folder else input_base
+
+
+class Executor(base_example_gen_executor.BaseExampleGenExecutor):
+    """Videos -> sampled frames -> dlib faces -> face-crop tf.Examples, split by group."""
+
+    def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
+        raise NotImplementedError("FaceExampleGen overrides GenerateExamplesByBeam")
+
+    def Do(self, input_dict, output_dict, exec_properties) -> None:
+        self._examples_uri = artifact_utils.get_single_uri(output_dict[standard_component_specs.EXAMPLES_KEY])
+        super().Do(input_dict, output_dict, exec_properties)
+        report = extract.read_report(labels.join(self._examples_uri, extract.REPORT_FILE))
+        summary = extract.summarize(report)
+        extract._write_text(labels.join(self._examples_uri, "summary.json"), json.dumps(summary, indent=2))
+
+    def GenerateExamplesByBeam(self, pipeline: beam.Pipeline, exec_properties: dict[str, Any]
+                               ) -> dict[str, beam.pvalue.PCollection]:
+        input_config = example_gen_pb2.Input()
+        proto_utils.json_to_proto(exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config)
+        output_config = example_gen_pb2.Output()
+        proto_utils.json_to_proto(exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config)
+        if len(input_config.splits) != 1:
+            raise ValueError("FaceExampleGen takes exactly one input split (the video folder)")
+        config = unpack_config(exec_properties)
+        root = video_root(exec_properties[standard_component_specs.INPUT_BASE_KEY], input_config.splits[0].pattern)
+        items = extract.prepare_items(root, config)
+        if not items:
+            raise labels.LabelError(f"no video files under {root}")
+        split_names = [s.name for s in output_config.split_config.splits]
+        result = pipeline | "Videos" >> beam.Create(items) | "Extract" >> extract.ExtractFaces(config)
+        _ = result["report"] | "Report" >> extract.WriteReport(labels.join(self._examples_uri, extract.REPORT_FILE))
+        return result["examples"] | "Split" >> extract.PartitionBySplit(split_names)
+
+
+def output_config(split_names: Sequence[str]) -> example_gen_pb2.Output:
+    """Declares the output splits (hash buckets are unused: splits are assigned by group)."""
+    return example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(
+        splits=[example_gen_pb2.SplitConfig.Split(name=n, hash_buckets=1) for n in split_names]))
+
+
+def FaceExampleGen(input_base: str, config: ExtractConfig, use_spans: bool = False,
+                   split_names: Sequence[str] | None = None) -> FileBasedExampleGen:
+    """The face ExampleGen component over the videos under input_base.
+
+    With use_spans, videos live in ``input_base/span-N/`` folders and the latest span is read.
+    split_names defaults to train/eval, plus test for datasets that define a test list (Celeb-DF).
+    """
+    names = list(split_names or (["train", "eval", "test"] if config.labels == "celebdf" else ["train", "eval"]))
+    return FileBasedExampleGen(
+        input_base=input_base,
+        input_config=example_gen_pb2.Input(splits=[
+            example_gen_pb2.Input.Split(name="videos", pattern=SPAN_PATTERN if use_spans else "*")]),
+        output_config=output_config(names),
+        custom_config=pack_config(config),
+        custom_executor_spec=executor_spec.BeamExecutorSpec(Executor),
+    )

@@ -1,0 +1,189 @@
+"""Extraction on real videos: faces, labels, group-disjoint splits, bad inputs, the TFX component."""
+from __future__ import annotations
+
+import glob
+import json
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from components import extract
+from skyhawk import features
+from skyhawk.config import ExtractConfig
+from skyhawk.faces import FaceDetector, FaceTracker, crop_face, square_box
+from skyhawk.video import VideoError, iter_sampled_frames, sample_indices
+
+FACE_VIDEOS = [  # small, one clear face each
+    "AliaksandrSiarohin__first-order-model__demo_old__00.mp4",
+    "AliaksandrSiarohin__first-order-model__demo_old__04.mp4",
+    "KwaiVGI__LivePortrait__assets__examples__driving__d0.mp4",
+    "KwaiVGI__LivePortrait__assets__examples__driving__d5.mp4",
+]
+IN_MEMORY = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
+
+
+def read_examples(pattern: str) -> list[dict]:
+    out = []
+    for path in sorted(glob.glob(pattern)):
+        for raw in tf.data.TFRecordDataset(path, compression_type="GZIP"):
+            out.append(tf.io.parse_single_example(raw, features.parse_spec()))
+    return out
+
+
+@pytest.fixture(scope="module")
+def video_tree(tmp_path_factory, shared_media: Path) -> Path:
+    """real/ + fake/ folders of symlinks to shared videos, plus broken inputs."""
+    root = tmp_path_factory.mktemp("videos")
+    src = shared_media / "real_videos"
+    for i, name in enumerate(FACE_VIDEOS):
+        folder = root / ("real" if i % 2 == 0 else "fake")
+        folder.mkdir(exist_ok=True)
+        (folder / name).symlink_to(src / name)
+    (root / "real" / "zero.mp4").write_bytes(b"")
+    (root / "real" / "notes.mp4").write_text("this is a text file, not a video\n")
+    with open(src / FACE_VIDEOS[2], "rb") as f:  # a video cut short: header without its moov atom
+        (root / "fake" / "truncated.mp4").write_bytes(f.read(20000))
+    blank = [np.full((120, 160, 3), 90, np.uint8) for _ in range(10)]
+    writer = cv2.VideoWriter(str(root / "real" / "blank.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10, (160, 120))
+    for f in blank:
+        writer.write(f)
+    writer.release()
+    return root
+
+
+@pytest.fixture(scope="module")
+def extracted(video_tree: Path, tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("extracted")
+    cfg = ExtractConfig(frames_per_video=6, image_size=96, eval_fraction=0.5)
+    summary = extract.run_extraction(str(video_tree), str(out), cfg, IN_MEMORY)
+    return out, summary
+
+
+def test_sample_indices():
+    assert sample_indices(100, 5) == [0, 25, 50, 74, 99]
+    assert sample_indices(3, 32) == [0, 1, 2]
+    assert sample_indices(0, 5) == []
+
+
+def test_sampled_frames_match_random_access(shared_media: Path):
+    path = str(shared_media / "real_videos" / FACE_VIDEOS[0])
+    got = dict(iter_sampled_frames(path, 5))
+    cap = cv2.VideoCapture(path)
+    frames = []
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        frames.append(f)
+    assert sorted(got) == sample_indices(len(frames), 5)
+    for idx, frame in got.items():
+        assert np.array_equal(frame, frames[idx])
+
+
+def test_bad_videos_raise_one_line_errors(video_tree: Path):
+    for name, reason in (("real/zero.mp4", "empty file"), ("real/notes.mp4", "not a readable video")):
+        with pytest.raises(VideoError, match=reason) as e:
+            list(iter_sampled_frames(str(video_tree / name), 4))
+        assert "\n" not in str(e.value)
+
+
+def test_square_box_stays_inside_frame():
+    assert square_box((10, 10, 50, 90), 1.3, 640, 480) == (0, 0, 104, 104)  # shifted into the frame
+    x0, y0, x1, y1 = square_box((600, 400, 640, 480), 1.3, 640, 480)
+    assert x1 - x0 == y1 - y0 and x1 <= 640 and y1 <= 480
+    assert square_box((0, 0, 600, 470), 2.0, 640, 480) == (60, 0, 540, 480)  # clipped to the short side
+
+
+def test_tracker_finds_faces_on_real_video(shared_media: Path):
+    det = FaceDetector("hog", 640)
+    path = str(shared_media / "real_videos" / "ageitgey__face_recognition__examples__short_hamilton_clip.mp4")
+    tracker, full, tracked = FaceTracker(det), 0, 0
+    for _, frame in iter_sampled_frames(path, 12):
+        full += bool(det.detect(frame))
+        faces = tracker.find(frame)
+        tracked += bool(faces)
+        if faces:
+            crop = crop_face(frame, faces[0].box(), 1.3, 96)
+            assert crop.shape == (96, 96, 3)
+    assert full >= 6 and tracked >= full
+
+
+def test_every_video_is_accounted_for(extracted, video_tree: Path):
+    out, summary = extracted
+    report = extract.read_report(str(out / extract.REPORT_FILE))
+    n_inputs = sum(1 for p in video_tree.rglob("*.mp4"))
+    assert len(report) == summary["videos"] == n_inputs == 8
+    status = {r["video_id"].split("/")[-1]: r for r in report}
+    assert status["zero"]["status"] == "failed" and "empty file" in status["zero"]["reason"]
+    assert status["notes"]["status"] == "failed" and "not a readable video" in status["notes"]["reason"]
+    assert status["truncated"]["status"] == "failed"
+    assert status["blank"]["status"] == "no_face" and "no face found" in status["blank"]["reason"]
+    for name in FACE_VIDEOS:
+        r = status[name[:-4]]
+        assert r["status"] == "ok" and r["frames_sampled"] == 6 and r["faces_written"] >= 5, r
+    assert summary["videos_ok"] == 4 and summary["videos_failed"] == 3 and summary["videos_no_face"] == 1
+
+
+def test_examples_carry_labels_groups_and_are_split_disjoint(extracted):
+    out, summary = extracted
+    per_split = {s: read_examples(str(out / f"Split-{s}" / "*.gz")) for s in ("train", "eval")}
+    assert per_split["train"] and per_split["eval"]
+    assert sum(map(len, per_split.values())) == summary["faces_written"]
+    groups = {s: {e[features.GROUP_ID].numpy() for e in exs} for s, exs in per_split.items()}
+    assert not groups["train"] & groups["eval"]
+    for ex in per_split["train"] + per_split["eval"]:
+        vid = ex[features.VIDEO_ID].numpy().decode()
+        assert ex[features.LABEL].numpy() == (1 if vid.startswith("fake/") else 0)
+        img = tf.io.decode_jpeg(ex[features.IMAGE]).numpy()
+        assert img.shape == (96, 96, 3)
+        x0, y0, x1, y1 = ex[features.BOX].numpy()
+        assert x1 > x0 and y1 > y0
+        assert ex[features.SOURCE_URI].numpy().decode().endswith(".mp4")
+
+
+def test_cli_extract_prints_summary(video_tree: Path, tmp_path: Path, capsys):
+    from skyhawk.cli import main
+
+    rc = main(["extract", "--input", str(video_tree), "--output", str(tmp_path / "o"), "--frames", "2",
+               "--image-size", "64", "--workers", "1", "--labels", "folders", "--json"])
+    assert rc == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["videos"] == 8 and summary["videos_ok"] == 4 and summary["faces_written"] >= 7
+    assert main(["extract", "--input", str(tmp_path / "missing"), "--output", str(tmp_path / "o2")]) == 1
+    assert "input is not a directory" in capsys.readouterr().err
+
+
+@pytest.mark.e2e
+def test_tfx_component_then_statisticsgen(video_tree: Path, tmp_path: Path):
+    """One real LocalDagRunner run: FaceExampleGen -> StatisticsGen."""
+    from tfx import v1 as tfx
+    from tfx.orchestration import metadata
+    from tfx.orchestration import pipeline as tfx_pipeline
+
+    from components.example_gen import FaceExampleGen
+
+    cfg = ExtractConfig(frames_per_video=3, image_size=64, eval_fraction=0.5)
+    gen = FaceExampleGen(str(video_tree), cfg)
+    stats = tfx.components.StatisticsGen(examples=gen.outputs["examples"])
+    p = tfx_pipeline.Pipeline(
+        pipeline_name="extract-test", pipeline_root=str(tmp_path / "root"), components=[gen, stats],
+        metadata_connection_config=metadata.sqlite_metadata_connection_config(str(tmp_path / "mlmd.sqlite")),
+        beam_pipeline_args=IN_MEMORY)
+    tfx.orchestration.LocalDagRunner().run(p)
+    examples_dir = next((tmp_path / "root" / "FileBasedExampleGen" / "examples").iterdir())
+    summary = json.loads((examples_dir / "summary.json").read_text())
+    assert summary["videos"] == 8 and summary["videos_ok"] == 4
+    assert (examples_dir / "Split-train").is_dir() and (examples_dir / "Split-eval").is_dir()
+    stats_dir = next((tmp_path / "root" / "StatisticsGen" / "statistics").iterdir())
+    import tensorflow_data_validation as tfdv
+
+    train_stats = tfdv.load_stats_binary(str(stats_dir / "Split-train" / "FeatureStats.pb"))
+    n = train_stats.datasets[0].num_examples
+    assert n == len(read_examples(str(examples_dir / "Split-train" / "*.gz"))) and n > 0
+    names = {f.path.step[0] for f in train_stats.datasets[0].features}
+    assert {features.LABEL, features.GROUP_ID, features.IMAGE} <= names
+    assert os.path.exists(examples_dir / extract.REPORT_FILE)
