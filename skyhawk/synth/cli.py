@@ -1,0 +1,249 @@
+"""``skyhawk synth``: fake videos/photos from a folder of real ones, with a manifest and a contact sheet.
+
+For each real video the first ``--frames`` frames are decoded in order, the face is tracked and its
+68 landmarks found in each frame, and the frame is faked (SBI or a face swap); frames without a face
+are copied unchanged. Outputs: ``DIR/fake/<name>_<method>.mp4|.png``, ``DIR/manifest.csv``
+(``path,label,group,method,source``) and ``DIR/errors.csv`` (``source,reason``).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import time
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from skyhawk.config import VIDEO_EXTENSIONS
+from skyhawk.faces import FaceDetector, FaceTracker, LandmarkPredictor
+from skyhawk.synth import METHODS, Donor, SynthError, donor_from_image, make_synthesizer
+from skyhawk.synth.sheet import SheetPair, make_contact_sheet
+from skyhawk.video import VideoError, open_capture, write_video
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+MANIFEST_FIELDS = ("path", "label", "group", "method", "source")
+DONOR_SEARCH_FRAMES = 16  # frames of a donor video searched for a face
+SHEET_MAX = 24  # pairs on the contact sheet
+DEFAULT_FPS = 25.0
+
+
+@dataclass(frozen=True)
+class Item:
+    path: str  # absolute input path
+    rel: str  # path relative to the input root (posix)
+
+    @property
+    def group(self) -> str:
+        return os.path.splitext(self.rel)[0]
+
+    @property
+    def is_video(self) -> bool:
+        return self.path.lower().endswith(VIDEO_EXTENSIONS)
+
+
+@dataclass
+class SynthReport:
+    method: str
+    ok: list[dict] = field(default_factory=list)  # manifest rows
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (source, reason)
+    frames: int = 0  # frames written
+    unchanged_frames: int = 0  # frames without a (fakeable) face, copied unchanged
+    seconds: float = 0.0
+    manifest: str = ""
+    errors: str = ""
+    sheet: str | None = None
+
+    def summary(self) -> str:
+        lines = [f"  FAILED {src}: {reason}" for src, reason in self.failed]
+        lines.append(
+            f"synth {self.method}: {len(self.ok)} ok, {len(self.failed)} failed, {self.frames} frames "
+            f"({self.unchanged_frames} without a face copied unchanged) in {self.seconds:.1f} s"
+        )
+        lines.append(f"manifest: {self.manifest}" + (f"; contact sheet: {self.sheet}" if self.sheet else ""))
+        return "\n".join(lines)
+
+
+def list_inputs(input_path: str, exclude: str | None = None) -> list[Item]:
+    """Videos and photos at input_path (a file or a folder, searched recursively), sorted."""
+    root = os.path.abspath(input_path)
+    media = VIDEO_EXTENSIONS + IMAGE_EXTENSIONS
+    if os.path.isfile(root):
+        if not root.lower().endswith(media):
+            raise SynthError(f"not a video or photo: {input_path}")
+        return [Item(root, os.path.basename(root))]
+    if not os.path.isdir(root):
+        raise SynthError(f"input not found: {input_path}")
+    skip = os.path.abspath(exclude) + os.sep if exclude else None
+    items = []
+    for d, dirs, files in os.walk(root):
+        dirs.sort()
+        for f in sorted(files):
+            p = os.path.join(d, f)
+            if f.lower().endswith(media) and not (skip and p.startswith(skip)):
+                items.append(Item(p, os.path.relpath(p, root).replace(os.sep, "/")))
+    if not items:
+        raise SynthError(f"no videos or photos under {input_path}")
+    return sorted(items, key=lambda it: it.rel)
+
+
+def load_frames(item: Item, max_frames: int) -> tuple[list[np.ndarray], float]:
+    """(frames, fps): a photo, or a video's first max_frames frames in order. Raises VideoError."""
+    if not item.is_video:
+        img = cv2.imread(item.path, cv2.IMREAD_COLOR)
+        if img is None:
+            raise VideoError("not a readable image")
+        return [img], 0.0
+    cap, _, fps = open_capture(item.path)
+    frames = []
+    try:
+        while len(frames) < max_frames:
+            ok, frame = cap.read()
+            if not ok or frame is None:
+                break
+            frames.append(frame)
+    finally:
+        cap.release()
+    if not frames:
+        raise VideoError("no frame could be decoded")
+    return frames, fps if fps > 0 else DEFAULT_FPS
+
+
+class _Runner:
+    def __init__(self, items: list[Item], output: str, method: str, frames: int, seed: int,
+                 detector: FaceDetector, predictor: LandmarkPredictor):
+        self.items, self.output, self.method = items, output, method
+        self.max_frames, self.seed = frames, seed
+        self.detector, self.predictor = detector, predictor
+        self._donors: dict[int, Donor | None] = {}
+
+    def _donor_of(self, j: int) -> Donor | None:
+        """The first face found in item j (a photo, or one of a video's first frames), else None."""
+        if j not in self._donors:
+            self._donors[j] = None
+            try:
+                frames, _ = load_frames(self.items[j], min(self.max_frames, DONOR_SEARCH_FRAMES))
+            except VideoError:
+                return None
+            for f in frames:
+                try:
+                    self._donors[j] = donor_from_image(f, self.detector, self.predictor)
+                    break
+                except SynthError:
+                    continue
+        return self._donors[j]
+
+    def donor_for(self, i: int) -> tuple[Donor, Item]:
+        """The next other item (in sorted order, wrapping) with a face."""
+        n = len(self.items)
+        for step in range(1, n):
+            donor = self._donor_of((i + step) % n)
+            if donor is not None:
+                return donor, self.items[(i + step) % n]
+        raise SynthError("no other input item with a face to take a donor face from")
+
+    def run_item(self, i: int, report: SynthReport) -> tuple[dict, SheetPair | None]:
+        item = self.items[i]
+        frames, fps = load_frames(item, self.max_frames)
+        tracker = FaceTracker(self.detector)
+        synth = make_synthesizer(self.method, self.seed, item.rel)
+        donor: Donor | None = None
+        out: list[np.ndarray] = []
+        faked: list[tuple[int, tuple[float, float, float, float]]] = []
+        last_error = ""
+        for k, frame in enumerate(frames):
+            faces = tracker.find(frame)
+            if not faces:
+                out.append(frame)
+                continue
+            if self.method == "swap" and donor is None:
+                donor, _ = self.donor_for(i)
+            try:
+                fake, _ = synth(frame, self.predictor(frame, faces[0]), donor)
+            except SynthError as e:
+                last_error = str(e)
+                out.append(frame)
+                continue
+            out.append(fake)
+            faked.append((k, faces[0].box()))
+        if not faked:
+            raise SynthError(f"no frame could be faked: {last_error}" if last_error else "no face found")
+
+        name = item.group.replace("/", "__") + f"_{self.method}"
+        rel_out = f"fake/{name}" + (".mp4" if item.is_video else ".png")
+        dest = os.path.join(self.output, rel_out)
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        if item.is_video:
+            write_video(dest, out, fps)
+        elif not cv2.imwrite(dest, out[0]):
+            raise SynthError(f"cannot write {dest}")
+        report.frames += len(out)
+        report.unchanged_frames += len(out) - len(faked)
+        k, box = faked[len(faked) // 2]
+        pair = SheetPair(f"{item.rel} ({self.method})", frames[k], out[k], box)
+        return {"path": rel_out, "label": "fake", "group": item.group, "method": self.method,
+                "source": item.path}, pair
+
+
+def synthesize_folder(input_path: str, output: str, method: str, frames: int = 64, seed: int = 0,
+                      contact_sheet: str | None = None, detector: FaceDetector | None = None,
+                      predictor: LandmarkPredictor | None = None) -> SynthReport:
+    """Fakes every video/photo under input_path into output; a bad item is reported, the rest produced."""
+    if method not in METHODS:
+        raise SynthError(f"unknown method {method!r} (sbi|swap)")
+    if frames < 1:
+        raise SynthError(f"--frames must be >= 1, got {frames}")
+    start = time.monotonic()
+    items = list_inputs(input_path, exclude=output)
+    os.makedirs(output, exist_ok=True)
+    runner = _Runner(items, output, method, frames, seed, detector or FaceDetector(), predictor or LandmarkPredictor())
+    report = SynthReport(method=method)
+    pairs: list[SheetPair] = []
+    for i, item in enumerate(items):
+        try:
+            row, pair = runner.run_item(i, report)
+        except (SynthError, VideoError) as e:
+            report.failed.append((item.path, str(e)))
+            continue
+        report.ok.append(row)
+        if pair is not None and len(pairs) < SHEET_MAX:
+            pairs.append(pair)
+
+    report.manifest = os.path.join(output, "manifest.csv")
+    _write_csv(report.manifest, MANIFEST_FIELDS, report.ok)
+    report.errors = os.path.join(output, "errors.csv")
+    _write_csv(report.errors, ("source", "reason"), [{"source": s, "reason": r} for s, r in report.failed])
+    if contact_sheet and pairs:
+        report.sheet = make_contact_sheet(pairs, contact_sheet)
+    report.seconds = time.monotonic() - start
+    return report
+
+
+def _write_csv(path: str, fields: tuple[str, ...], rows: list[dict]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(fields))
+        w.writeheader()
+        w.writerows(rows)
+
+
+def _handler(args: argparse.Namespace) -> int:
+    report = synthesize_folder(args.input, args.output, args.method, frames=args.frames, seed=args.seed,
+                               contact_sheet=args.contact_sheet)
+    print(report.summary())
+    return 0 if report.ok else 1
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "synth", help="make fake videos/photos (SBI or face swap) from real ones",
+        description="Fake every real video/photo under --input with self-blended images (sbi) or a landmark "
+                    "face swap (swap); writes DIR/fake/, DIR/manifest.csv and DIR/errors.csv.",
+    )
+    p.add_argument("--input", required=True, help="a folder (searched recursively) or a single video/photo")
+    p.add_argument("--output", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--method", required=True, choices=METHODS)
+    p.add_argument("--frames", type=int, default=64, help="frames per video, from the start (default 64)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--contact-sheet", metavar="PNG", help="also write a real/fake contact sheet PNG")
+    p.set_defaults(func=_handler)
