@@ -1,0 +1,189 @@
+"""``skyhawk registry``: list, inspect, pin, unpin and roll back published model versions.
+
+    skyhawk registry [--root REG] [--json] list [NAME]
+    skyhawk registry show NAME[@VERSION]
+    skyhawk registry pin NAME@VERSION
+    skyhawk registry unpin NAME
+    skyhawk registry rollback NAME
+    skyhawk registry config            # (re)write and print REG/models.config for TF Serving
+
+``--root`` defaults to $SKYHAWK_REGISTRY, else ``out/registry``; it and ``--json`` may also follow the action.
+Errors raise ``RegistryError``; ``skyhawk.cli.main`` prints ``skyhawk registry: error: ...`` and exits 1.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+from skyhawk.registry import Registry, RegistryError
+
+DEFAULT_ROOT = "out/registry"
+
+
+def _common(defaults: bool) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    d = (lambda v: v) if defaults else (lambda v: argparse.SUPPRESS)
+    p.add_argument("--root", default=d(None),
+                   help=f"registry dir or gs://bucket/prefix (default $SKYHAWK_REGISTRY or {DEFAULT_ROOT})")
+    p.add_argument("--json", action="store_true", default=d(False), help="machine-readable JSON output")
+    return p
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("registry", parents=[_common(True)], help="versioned model registry",
+                              description="Versioned model registry (TF Serving layout); see docs/registry.md.")
+    acts = p.add_subparsers(dest="registry_command", metavar="ACTION")
+    acts.required = True
+    common = _common(False)
+    a = acts.add_parser("list", parents=[common], help="models, or the versions of one model")
+    a.add_argument("name", nargs="?", help="model name")
+    a = acts.add_parser("show", parents=[common], help="metadata of a version (default: the serving one)")
+    a.add_argument("ref", metavar="NAME[@VERSION]")
+    a = acts.add_parser("pin", parents=[common], help="serve exactly this version")
+    a.add_argument("ref", metavar="NAME@VERSION")
+    a = acts.add_parser("unpin", parents=[common], help="serve the latest published version again")
+    a.add_argument("name", metavar="NAME")
+    a = acts.add_parser("rollback", parents=[common], help="pin the version before the serving one")
+    a.add_argument("name", metavar="NAME")
+    acts.add_parser("config", parents=[common], help="(re)write and print models.config for TF Serving")
+    p.set_defaults(func=handler)
+
+
+def parse_ref(ref: str, need_version: bool) -> tuple[str, int | None]:
+    name, sep, version = ref.partition("@")
+    if not name:
+        raise RegistryError(f"bad model reference {ref!r} (expected NAME@VERSION)")
+    if not sep:
+        if need_version:
+            raise RegistryError(f"missing version in {ref!r} (expected NAME@VERSION)")
+        return name, None
+    if not version.isdigit():
+        raise RegistryError(f"bad version {version!r} in {ref!r} (expected an integer, e.g. {name}@3)")
+    return name, int(version)
+
+
+def _fmt_num(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def _blessed(meta: dict) -> str:
+    b = meta.get("blessing", meta.get("blessed"))
+    if isinstance(b, dict):
+        b = b.get("blessed", b.get("is_blessed", b))
+    if isinstance(b, bool):
+        return "yes" if b else "no"
+    return "-" if b is None else str(b)
+
+
+def _metrics(meta: dict, limit: int = 60) -> str:
+    m = meta.get("metrics")
+    if not isinstance(m, dict):
+        return "-" if m is None else str(m)[:limit]
+    s = " ".join(f"{k}={_fmt_num(v)}" for k, v in m.items() if not isinstance(v, (dict, list)))
+    return (s[: limit - 1] + "…") if len(s) > limit else (s or "-")
+
+
+def _size(n) -> str:
+    if not isinstance(n, (int, float)):
+        return "-"
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+
+
+def _status(reg: Registry, name: str) -> dict:
+    versions = [m["version"] for m in reg.versions(name)]
+    pinned = reg.pinned(name)
+    return {"model": name, "versions": versions, "latest": max(versions),
+            "serving": pinned if pinned is not None else max(versions), "pinned": pinned is not None}
+
+
+def handler(args: argparse.Namespace) -> int:
+    reg = Registry(args.root or os.environ.get("SKYHAWK_REGISTRY") or DEFAULT_ROOT)
+    cmd = args.registry_command
+    out: object
+    if cmd == "list" and not args.name:
+        out = [_status(reg, n) for n in reg.models()]
+        if not args.json:
+            if not out:
+                print(f"no models in {reg.root}")
+                return 0
+            rows = [["MODEL", "VERSIONS", "LATEST", "SERVING", "PINNED"]]
+            rows += [[s["model"], str(len(s["versions"])), str(s["latest"]), str(s["serving"]),
+                      "yes" if s["pinned"] else "no"] for s in out]
+            print(_table(rows))
+            return 0
+    elif cmd == "list":
+        versions = reg.versions(args.name)
+        status = _status(reg, args.name)
+        out = {**status, "metadata": versions}
+        if not args.json:
+            rows = [["", "VERSION", "CREATED", "BLESSED", "THRESHOLD", "METRICS", "RUN", "SIZE"]]
+            for m in versions:
+                mark = ("*" + ("p" if status["pinned"] else "")) if m["version"] == status["serving"] else ""
+                rows.append([mark, str(m["version"]), str(m.get("created_at", "-"))[:19], _blessed(m),
+                             _fmt_num(m.get("threshold", "-")), _metrics(m),
+                             str(m.get("pipeline_run_id", m.get("run_id", "-"))), _size(m.get("size_bytes"))])
+            print(_table(rows))
+            print(f"(* = serving{', p = pinned' if status['pinned'] else ''}; {reg.model_dir(args.name)})")
+            return 0
+    elif cmd == "show":
+        name, version = parse_ref(args.ref, need_version=False)
+        meta = reg.show(name, version)
+        status = _status(reg, name)
+        out = {**meta, "serving": meta["version"] == status["serving"], "pinned": status["pinned"]
+               and meta["version"] == status["serving"]}
+        if not args.json:
+            flags = "serving, pinned" if out["pinned"] else "serving" if out["serving"] else "not serving"
+            print(f"{name}@{meta['version']} ({flags})")
+            print(f"  uri: {meta['uri']}")
+            print(f"  created: {meta.get('created_at', '-')}   blessed: {_blessed(meta)}   "
+                  f"threshold: {_fmt_num(meta.get('threshold', '-'))}")
+            print(f"  files: {len(meta.get('files', []))} ({_size(meta.get('size_bytes'))})")
+            rest = {k: v for k, v in meta.items()
+                    if k not in ("model_name", "version", "uri", "created_at", "files", "size_bytes")}
+            for line in json.dumps(rest, indent=2, sort_keys=True, default=str).splitlines()[1:-1]:
+                print(line)
+            return 0
+    elif cmd == "pin":
+        name, version = parse_ref(args.ref, need_version=True)
+        before = reg.serving(name)
+        reg.pin(name, version)
+        out = {**_status(reg, name), "previous": before}
+        if not args.json:
+            print(f"pinned {name}@{version} (was serving {before})")
+            return 0
+    elif cmd == "unpin":
+        before = reg.serving(args.name)
+        reg.unpin(args.name)
+        out = {**_status(reg, args.name), "previous": before}
+        if not args.json:
+            print(f"unpinned {args.name}: serving latest {out['serving']} (was {before})")
+            return 0
+    elif cmd == "rollback":
+        before = reg.serving(args.name)
+        version = reg.rollback(args.name)
+        out = {**_status(reg, args.name), "previous": before}
+        if not args.json:
+            print(f"rolled back {args.name}: {before} -> {version} (pinned; `skyhawk registry unpin {args.name}` "
+                  "to follow the latest again)")
+            return 0
+    elif cmd == "config":
+        path = reg.write_models_config()
+        out = {"path": path, "config": reg.models_config()}
+        if not args.json:
+            print(out["config"], end="")
+            return 0
+    else:  # pragma: no cover - argparse restricts the choices
+        raise RegistryError(f"unknown action {cmd!r}")
+    print(json.dumps(out, indent=2, sort_keys=True, default=str))
+    return 0
