@@ -1,0 +1,21 @@
+"""Local-engine entry point for the TFX CLI.
+
+    tfx pipeline create --pipeline_path=pipelines/local_runner.py --engine=local
+    tfx run create --pipeline_name=skyhawk-demo --engine=local
+
+Reads the config named by $SKYHAWK_CONFIG (default: the packaged demo config, whose videos are
+generated on first use); relative paths are taken from the working directory.
+"""
+import os
+
+from tfx import v1 as tfx
+
+from pipelines.run import build, ensure_demo_data, load_config
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+config = load_config(os.environ.get("SKYHAWK_CONFIG"))
+if not os.environ.get("SKYHAWK_CONFIG"):
+    ensure_demo_data(config)
+
+tfx.orchestration.LocalDagRunner().run(build(config))

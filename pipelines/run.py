@@ -1,0 +1,114 @@
+"""Build and run the Skyhawk pipeline from a PipelineConfig (local engine; MLMD in SQLite)."""
+from __future__ import annotations
+
+import dataclasses
+import os
+from importlib import resources
+from typing import Any
+
+from skyhawk.config import PipelineConfig, load, replace
+
+DEMO_CONFIG = "demo.json"
+
+
+def packaged_config(name: str = DEMO_CONFIG) -> str:
+    """Path of a config shipped in skyhawk/configs/."""
+    return str(resources.files("skyhawk").joinpath("configs", name))
+
+
+def _absolute(path: str, base: str) -> str:
+    if not path or "://" in path or os.path.isabs(path):
+        return path
+    return os.path.normpath(os.path.join(base, path))
+
+
+def resolve_paths(cfg: PipelineConfig, base: str | None = None) -> PipelineConfig:
+    """Makes every local path of the config absolute (relative to base, default the working dir)."""
+    base = os.path.abspath(base or os.getcwd())
+    labels = cfg.extract.labels
+    if labels.startswith("csv:"):
+        labels = "csv:" + _absolute(labels[4:], base)
+    return dataclasses.replace(
+        cfg,
+        data_root=_absolute(cfg.data_root, base),
+        pipeline_root=_absolute(cfg.pipeline_root, base),
+        metadata_path=_absolute(cfg.metadata_path, base),
+        registry=_absolute(cfg.registry, base),
+        extract=replace(cfg.extract, labels=labels),
+    )
+
+
+def load_config(path: str | None = None, overrides: dict[str, Any] | None = None,
+                base: str | None = None) -> PipelineConfig:
+    """A config file (default: the packaged demo config) with overrides, paths made absolute."""
+    return resolve_paths(load(path or packaged_config(), overrides), base)
+
+
+def demo_config(output: str, overrides: dict[str, Any] | None = None) -> PipelineConfig:
+    """The demo config with all its paths under output/."""
+    return load_config(packaged_config(), {
+        "data_root": "videos", "pipeline_root": "pipeline", "metadata_path": "metadata.sqlite",
+        "registry": "registry", "extract.labels": "csv:videos/manifest.csv", **(overrides or {}),
+    }, base=output)
+
+
+def ensure_demo_data(cfg: PipelineConfig, seed: int = 0) -> None:
+    """Generates the offline demo videos at cfg.data_root unless they are already there."""
+    from skyhawk.demo import make_demo_data
+
+    manifest = cfg.extract.labels[4:] if cfg.extract.labels.startswith("csv:") else ""
+    if manifest and not os.path.exists(manifest):
+        make_demo_data(cfg.data_root, seed=seed)
+
+
+def build(cfg: PipelineConfig, enable_cache: bool = True):
+    """The TFX pipeline for a config, with MLMD in SQLite at cfg.metadata_path."""
+    from tfx.orchestration import metadata
+
+    from pipelines.pipeline import config_json, create_pipeline
+
+    if "://" not in cfg.metadata_path:
+        os.makedirs(os.path.dirname(cfg.metadata_path), exist_ok=True)
+    return create_pipeline(
+        pipeline_name=cfg.pipeline_name,
+        pipeline_root=cfg.pipeline_root,
+        data_root=cfg.data_root,
+        registry=cfg.registry,
+        model_name=cfg.model_name,
+        extract_config=cfg.extract,
+        train_config=cfg.train,
+        gate_config=cfg.gate,
+        use_spans=cfg.use_spans,
+        enable_cache=enable_cache,
+        metadata_connection_config=metadata.sqlite_metadata_connection_config(cfg.metadata_path),
+        beam_pipeline_args=cfg.beam_args,
+        pipeline_config_json=config_json(cfg),
+    )
+
+
+def run_local(cfg: PipelineConfig, enable_cache: bool = True) -> dict[str, Any]:
+    """Runs the pipeline with LocalDagRunner; returns what the run produced (see ``latest_outputs``)."""
+    from tfx import v1 as tfx
+
+    tfx.orchestration.LocalDagRunner().run(build(cfg, enable_cache))
+    return latest_outputs(cfg)
+
+
+def latest_outputs(cfg: PipelineConfig) -> dict[str, Any]:
+    """The newest PushedModel decision and report of this pipeline, read from MLMD."""
+    from tfx.orchestration import metadata
+
+    out: dict[str, Any] = {"pushed": None, "version": None, "destination": None, "report": None,
+                           "pushed_model_uri": None}
+    with metadata.Metadata(metadata.sqlite_metadata_connection_config(cfg.metadata_path)) as m:
+        pushed = sorted(m.store.get_artifacts_by_type("PushedModel"), key=lambda a: a.id)
+        if pushed:
+            props = pushed[-1].custom_properties
+            out["pushed"] = bool(props["pushed"].int_value) if "pushed" in props else None
+            out["version"] = props["pushed_version"].int_value if "pushed_version" in props else None
+            out["destination"] = props["pushed_destination"].string_value if "pushed_destination" in props else None
+            out["pushed_model_uri"] = pushed[-1].uri
+        reports = sorted(m.store.get_artifacts_by_type("SkyhawkReport"), key=lambda a: a.id)
+        if reports:
+            out["report"] = os.path.join(reports[-1].uri, "report.html")
+    return out

@@ -1,0 +1,150 @@
+"""The whole TFX pipeline with the real LocalDagRunner on tiny demo data (small images, one epoch).
+
+The runs share one pipeline (one MLMD store and registry), in order:
+1. first run: everything executes, the model is blessed (floor 0) and pushed as version 1;
+2. the same pipeline again: TFX's cache serves every component, no registry version is added;
+3. a candidate that is worse than the blessed model is not pushed;
+4. a candidate under the accuracy floor is not pushed;
+5. the TFX CLI (`tfx pipeline create` + `tfx run create`) runs the same pipeline from a clean directory.
+
+Runs 1 and 3 pin the exported decision threshold at the extremes (0.001: every frame "fake";
+0.999: every frame "real"), so the frame accuracy each model gets on the eval split is known from the
+split's label balance alone, whatever one epoch of training did. The demo data has two fakes per real
+clip, so "all fake" is right on ~2/3 of the frames and "all real" on ~1/3: run 3 is strictly worse.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipelines.run import demo_config, ensure_demo_data, latest_outputs, run_local
+from skyhawk.registry import Registry
+
+pytestmark = pytest.mark.e2e
+
+TINY = {
+    "pipeline_name": "skyhawk-test",
+    "beam_args": ["--direct_running_mode=in_memory", "--direct_num_workers=1"],
+    "extract.frames_per_video": 4,
+    "extract.image_size": 75,
+    "train.image_size": 75,
+    "train.max_epochs": 1,
+    "train.batch_size": 16,
+    "train.threshold": 0.001,
+    "gate.accuracy_floor": 0.0,
+}
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory) -> Path:
+    home = tmp_path_factory.mktemp("pipeline")
+    ensure_demo_data(demo_config(str(home), TINY))
+    return home
+
+
+def cfg_for(home: Path, **changes):
+    return demo_config(str(home), {**TINY, **changes})
+
+
+def eval_label_balance(home: Path) -> tuple[int, int]:
+    """(real, fake) frame counts of the newest eval split."""
+    import glob
+
+    import tensorflow as tf
+
+    from skyhawk import features
+
+    gens = sorted(glob.glob(str(home / "pipeline" / "FileBasedExampleGen" / "examples" / "*")), key=os.path.getmtime)
+    counts = [0, 0]
+    for path in glob.glob(os.path.join(gens[-1], "Split-eval", "*.gz")):
+        for raw in tf.data.TFRecordDataset(path, compression_type="GZIP"):
+            counts[int(tf.io.parse_single_example(raw, features.parse_spec())[features.LABEL])] += 1
+    return counts[0], counts[1]
+
+
+def frame_accuracy(version_meta: dict) -> float:
+    return version_meta["metrics"]["is_fake"]["binary_accuracy"]
+
+
+@pytest.fixture(scope="module")
+def first_run(home: Path) -> dict:
+    cfg = cfg_for(home)
+    return {"cfg": cfg, "outcome": run_local(cfg)}
+
+
+def test_first_run_pushes_a_blessed_model(first_run, home: Path):
+    cfg, outcome = first_run["cfg"], first_run["outcome"]
+    assert outcome["pushed"] is True and outcome["version"] == 1
+    reg = Registry(cfg.registry)
+    versions = reg.versions(cfg.model_name)
+    assert [v["version"] for v in versions] == [1]
+    meta = versions[0]
+    assert meta["blessed"] is True and meta["threshold"] == pytest.approx(0.001)
+    assert meta["data"]["span"] == 0 and meta["data"]["input_fingerprint"]
+    assert meta["config"]["train"]["threshold"] == pytest.approx(0.001)
+    real, fake = eval_label_balance(home)
+    assert real and fake
+    assert frame_accuracy(meta) == pytest.approx(fake / (real + fake), abs=1e-6)  # all "fake" at 0.001
+    assert {"video_accuracy", "video_auc", "video_log_loss"} <= set(meta["metrics"]["p_fake"])
+    assert {"auc", "log_loss", "example_count"} <= set(meta["metrics"]["p_fake"])
+    version_dir = Path(cfg.registry) / cfg.model_name / "1"
+    assert (version_dir / "saved_model.pb").exists() and (version_dir / "metadata.json").exists()
+
+
+def test_unchanged_rerun_is_cached_and_adds_no_version(first_run):
+    cfg = first_run["cfg"]
+    before = latest_outputs(cfg)["pushed_model_uri"]
+    outcome = run_local(cfg)
+    assert outcome["pushed_model_uri"] == before  # the cached Pusher output, not a new execution
+    assert [v["version"] for v in Registry(cfg.registry).versions(cfg.model_name)] == [1]
+
+
+def test_worse_candidate_is_not_pushed(first_run, home: Path):
+    cfg = cfg_for(home, **{"train.threshold": 0.999})
+    outcome = run_local(cfg)
+    assert outcome["pushed"] is False
+    assert [v["version"] for v in Registry(cfg.registry).versions(cfg.model_name)] == [1]
+    decision = json.loads((Path(outcome["pushed_model_uri"]) / "NOT_PUSHED.json").read_text())
+    assert decision["blessed"] is False
+    assert any("binary_accuracy" in f for f in decision["gate_failures"]), decision
+
+
+def test_candidate_under_the_floor_is_not_pushed(first_run, home: Path):
+    cfg = cfg_for(home, **{"gate.accuracy_floor": 0.99})  # same model as run 1 (Trainer cached)
+    outcome = run_local(cfg)
+    assert outcome["pushed"] is False
+    assert [v["version"] for v in Registry(cfg.registry).versions(cfg.model_name)] == [1]
+    decision = json.loads((Path(outcome["pushed_model_uri"]) / "NOT_PUSHED.json").read_text())
+    assert any("binary_accuracy" in f and "0.99" in f for f in decision["gate_failures"]), decision
+
+
+def test_tfx_cli_create_and_run_from_a_clean_directory(first_run, home: Path, tmp_path: Path):
+    """`tfx pipeline create` + `tfx run create` (local engine) on the same pipeline: served from cache."""
+    from skyhawk.config import to_dict
+
+    cfg = first_run["cfg"]
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps(to_dict(cfg)))
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "SKYHAWK_CONFIG": str(config_file), "LOCAL_HOME": str(tmp_path / "tfx_local"),
+           "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]}
+    clean = tmp_path / "cwd"
+    clean.mkdir()
+    tfx_cli = os.path.join(os.path.dirname(sys.executable), "tfx")
+    create = subprocess.run([tfx_cli, "pipeline", "create", f"--pipeline_path={repo / 'pipelines' / 'local_runner.py'}",
+                             "--engine=local"], cwd=clean, env=env, capture_output=True, text=True, timeout=600)
+    assert create.returncode == 0, create.stdout[-2000:] + create.stderr[-3000:]
+    run = subprocess.run([tfx_cli, "run", "create", f"--pipeline_name={cfg.pipeline_name}", "--engine=local"],
+                         cwd=clean, env=env, capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    assert [v["version"] for v in Registry(cfg.registry).versions(cfg.model_name)] == [1]
+    from tfx.orchestration import metadata
+
+    with metadata.Metadata(metadata.sqlite_metadata_connection_config(cfg.metadata_path)) as m:
+        runs = m.store.get_contexts_by_type("pipeline_run")
+    assert len(runs) >= 5  # the four runs above plus the CLI's
