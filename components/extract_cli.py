@@ -13,9 +13,10 @@ def beam_args_for(workers: int, extra: list[str] | None = None) -> list[str]:
 
     Raw flags (``--runner=PortableRunner --job_endpoint=...``, Dataflow options, ...) win over these.
     """
-    args = [] if workers <= 0 else ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
     if workers == 1:
         args = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
+    else:  # 0: Beam's fn_runner turns --direct_num_workers=0 into one worker per core
+        args = ["--direct_running_mode=multi_processing", f"--direct_num_workers={max(workers, 0)}"]
     return args + list(extra or [])
 
 

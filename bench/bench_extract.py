@@ -1,0 +1,421 @@
+"""Extraction speed and recall benchmark (a script, not a test).
+
+Over every video of a folder (default ``../shared/media/real_videos``), at N sampled frames per video,
+single process, it measures in the same run:
+
+  floor      seconds to merely decode every frame (``cap.grab()`` over all frames, nothing retrieved);
+  baseline   the naive extractor: grab every frame, retrieve the sampled ones, dlib HOG on the RGB full
+             frame scaled to 640 px (longest side) in the same thread; frames with a face;
+  project    Skyhawk's real per-video path, ``ExtractFacesFn.setup()`` + ``process(item)`` in-process
+             (``iter_sampled_frames`` with its decode thread + ``FaceTracker`` + ``crop_face`` + JPEG +
+             tf.Example): no Beam start-up is counted; frames with a face;
+  e2e        ``run_extraction`` wall time with ``--workers 1`` (in_memory) vs ``--workers 2``
+             (multi_processing), Beam start-up included.
+
+The machine may be shared: each (method, video) is timed ``--repeat`` times with the method order
+rotated per video and repeat, and the minimum is kept; the e2e runs alternate 1, 2, 2, 1, ...
+``--profile`` adds a breakdown of the project path (decode wait, tracked vs full-frame detection,
+crop, encode) and ``--sweep`` tries tracker/detector settings by patching ``skyhawk.faces`` constants
+in this process only.
+
+    TF_USE_LEGACY_KERAS=1 .venv/bin/python bench/bench_extract.py [--videos DIR] [--frames 32]
+        [--repeat 2] [--skip-workers] [--profile] [--sweep]
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+import cv2  # noqa: E402
+
+from skyhawk.video import open_capture, sample_indices  # noqa: E402
+
+DEFAULT_VIDEOS = REPO.parent / "shared" / "media" / "real_videos"
+BASELINE_SIZE = 640
+
+
+# ---------------------------------------------------------------- the three per-video measurements
+
+def decode_floor(path: str) -> dict:
+    """Grab (decode) every frame; nothing is converted or kept."""
+    t = time.perf_counter()
+    cap, _, _ = open_capture(path)
+    n = 0
+    try:
+        while cap.grab():
+            n += 1
+    finally:
+        cap.release()
+    return {"seconds": time.perf_counter() - t, "frames": n}
+
+
+def baseline(path: str, frames: int, hog) -> dict:
+    """Naive: grab all, retrieve sampled, HOG on the RGB frame at 640 px, same thread, no tracking."""
+    t = time.perf_counter()
+    cap, count, _ = open_capture(path)
+    wanted = set(sample_indices(count, frames))
+    sampled = with_face = 0
+    idx = 0
+    try:
+        while len(wanted) > sampled and cap.grab():
+            if idx in wanted:
+                ok, frame = cap.retrieve()
+                if ok:
+                    sampled += 1
+                    h, w = frame.shape[:2]
+                    s = min(1.0, BASELINE_SIZE / max(h, w))
+                    if s < 1.0:
+                        frame = cv2.resize(frame, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+                    rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+                    with_face += bool(len(hog(rgb, 0)))
+            idx += 1
+    finally:
+        cap.release()
+    return {"seconds": time.perf_counter() - t, "sampled": sampled, "with_face": with_face}
+
+
+def make_item(path: str):
+    from skyhawk.labels import VideoItem
+
+    vid = Path(path).stem
+    return VideoItem(uri=path, video_id=vid, label=0, group_id=vid, split="train", method="real")
+
+
+def make_fn(frames: int, **cfg):
+    from components.extract import ExtractFacesFn
+    from skyhawk.config import ExtractConfig, to_dict
+
+    fn = ExtractFacesFn(to_dict(ExtractConfig(frames_per_video=frames, **cfg).validate()))
+    fn.setup()
+    return fn
+
+
+def project(path: str, fn) -> dict:
+    """The DoFn's own per-video work, by hand: process(item), every output consumed."""
+    from components.extract import REPORT_TAG
+
+    t = time.perf_counter()
+    rec = None
+    n_out = 0
+    for out in fn.process(make_item(path)):
+        if getattr(out, "tag", None) == REPORT_TAG:
+            rec = out.value
+        else:
+            n_out += 1
+    secs = time.perf_counter() - t
+    if rec is None or rec["status"] == "failed":
+        raise RuntimeError(f"{path}: extraction failed: {rec and rec['reason']}")
+    return {"seconds": secs, "sampled": rec["frames_sampled"], "with_face": rec["frames_with_face"],
+            "faces": rec["faces_written"], "examples": n_out}
+
+
+def timed_min(videos: list[str], methods: dict[str, Callable[[str], dict]], repeat: int) -> dict[str, list[dict]]:
+    """{method: [per-video result with the min seconds over repeats]}; method order rotated per run."""
+    names = list(methods)
+    best: dict[str, list[dict | None]] = {m: [None] * len(videos) for m in names}
+    for r in range(repeat):
+        for i, v in enumerate(videos):
+            k = (i + r) % len(names)
+            for m in names[k:] + names[:k]:
+                res = methods[m](v)
+                if best[m][i] is None or res["seconds"] < best[m][i]["seconds"]:
+                    best[m][i] = res
+    return best  # type: ignore[return-value]
+
+
+def total(results: list[dict], key: str = "seconds") -> float:
+    return float(sum(r[key] for r in results))
+
+
+# ---------------------------------------------------------------- profile of the project path
+
+class _Timed:
+    """Wraps a FaceDetector, timing and counting detect_near / detect calls."""
+
+    def __init__(self, det):
+        self.det = det
+        self.detect_size = det.detect_size
+        self.stats = {"near_calls": 0, "near_hits": 0, "near_s": 0.0,
+                      "full_calls": 0, "full_hits": 0, "full_s": 0.0}
+
+    def detect_near(self, frame, prev):
+        t = time.perf_counter()
+        faces = self.det.detect_near(frame, prev)
+        self.stats["near_s"] += time.perf_counter() - t
+        self.stats["near_calls"] += 1
+        self.stats["near_hits"] += bool(faces)
+        return faces
+
+    def detect(self, frame, upsample=0):
+        t = time.perf_counter()
+        faces = self.det.detect(frame, upsample)
+        self.stats["full_s"] += time.perf_counter() - t
+        self.stats["full_calls"] += 1
+        self.stats["full_hits"] += bool(faces)
+        return faces
+
+
+def profile(videos: list[str], frames: int, detect_size: int = 640) -> dict:
+    """Where the project's time goes, per stage, with the same code path as ExtractFacesFn._extract.
+
+    Also: the same frames decoded first (no thread) then detected, to measure decode/dlib overlap.
+    """
+    from skyhawk import features
+    from skyhawk.faces import FaceDetector, FaceTracker, crop_face, encode_jpeg
+    from skyhawk.video import iter_sampled_frames
+
+    det = _Timed(FaceDetector("hog", detect_size))
+    agg = {"wait_s": 0.0, "crop_s": 0.0, "encode_s": 0.0, "example_s": 0.0, "total_s": 0.0,
+           "sampled": 0, "with_face": 0}
+    serial = {"decode_s": 0.0, "detect_s": 0.0}
+    for v in videos:
+        tracker = FaceTracker(det)  # type: ignore[arg-type]
+        t0 = time.perf_counter()
+        it = iter_sampled_frames(v, frames)
+        while True:
+            t = time.perf_counter()
+            try:
+                idx, frame = next(it)
+            except StopIteration:
+                agg["wait_s"] += time.perf_counter() - t
+                break
+            agg["wait_s"] += time.perf_counter() - t
+            agg["sampled"] += 1
+            found = tracker.find(frame)
+            agg["with_face"] += bool(found)
+            for face in found:
+                t = time.perf_counter()
+                crop = crop_face(frame, face.box(), 1.3, 299)
+                t2 = time.perf_counter()
+                jpeg = encode_jpeg(crop, 95)
+                t3 = time.perf_counter()
+                features.to_example(features.FaceRecord(
+                    jpeg=jpeg, label=0, video_id="v", group_id="v", frame_index=idx, face_index=0,
+                    box=face.box(), detector_score=face.score, source_uri=v)).SerializeToString()
+                agg["crop_s"] += t2 - t
+                agg["encode_s"] += t3 - t2
+                agg["example_s"] += time.perf_counter() - t3
+        agg["total_s"] += time.perf_counter() - t0
+        # serial: decode the sampled frames with no consumer work, then run the tracker on them
+        t = time.perf_counter()
+        kept = [f for _, f in iter_sampled_frames(v, frames)]
+        serial["decode_s"] += time.perf_counter() - t
+        tracker = FaceTracker(FaceDetector("hog", detect_size))
+        t = time.perf_counter()
+        for f in kept:
+            tracker.find(f)
+        serial["detect_s"] += time.perf_counter() - t
+    agg.update(det.stats)
+    agg.update(serial)
+    return agg
+
+
+def print_profile(p: dict, floor_s: float) -> None:
+    detect_s = p["near_s"] + p["full_s"]
+    other = p["total_s"] - p["wait_s"] - detect_s - p["crop_s"] - p["encode_s"] - p["example_s"]
+    print("\nproject-path profile (one pass, threaded decode as in iter_sampled_frames):")
+    rows = [
+        ("waiting for decoded frames", p["wait_s"]),
+        (f"tracked search detect_near ({p['near_calls']} calls, {p['near_hits']} hits)", p["near_s"]),
+        (f"full-frame detect ({p['full_calls']} calls, {p['full_hits']} hits)", p["full_s"]),
+        ("crop_face", p["crop_s"]), ("JPEG encode", p["encode_s"]), ("tf.Example serialize", p["example_s"]),
+        ("other (loop, tracker)", other), ("total", p["total_s"]),
+    ]
+    for name, s in rows:
+        print(f"  {name:58s} {s:8.2f} s  {100 * s / max(p['total_s'], 1e-9):5.1f} %")
+    print(f"  frames sampled {p['sampled']}, with a face {p['with_face']}; full-frame fallbacks after a "
+          f"tracked miss: {p['near_calls'] - p['near_hits']}")
+    print(f"  serial check: sampled-frame decode alone {p['decode_s']:.2f} s + tracker on decoded frames "
+          f"{p['detect_s']:.2f} s = {p['decode_s'] + p['detect_s']:.2f} s vs threaded total "
+          f"{p['total_s']:.2f} s (overlap {p['decode_s'] + p['detect_s'] - p['total_s']:+.2f} s); "
+          f"decode floor {floor_s:.2f} s")
+
+
+# ---------------------------------------------------------------- settings sweep (prototype only)
+
+@contextlib.contextmanager
+def patched_faces(**attrs):
+    """Temporarily replaces skyhawk.faces attributes (constants, FaceTracker) in this process."""
+    import skyhawk.faces as faces
+
+    old = {k: getattr(faces, k) for k in attrs}
+    for k, v in attrs.items():
+        setattr(faces, k, v)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            setattr(faces, k, v)
+
+
+def backoff_tracker(every: int = 4):
+    """Prototype FaceTracker: after 2 frames in a row with no face anywhere, the full-frame search
+    (the expensive part on faceless footage) only runs on every `every`-th frame until a face is back."""
+    from skyhawk.faces import FaceTracker
+
+    class BackoffTracker(FaceTracker):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            self._misses = 0
+
+        def find(self, frame_bgr):
+            if self._misses >= 2 and (self._misses - 2) % every:
+                self._misses += 1
+                return []
+            faces = super().find(frame_bgr)
+            self._misses = 0 if faces else self._misses + 1
+            return faces
+
+    return BackoffTracker
+
+
+def sweep(videos: list[str], frames: int, repeat: int) -> list[tuple[str, float, int]]:
+    """(setting, project seconds, frames with a face) for a few tracker/detector settings.
+
+    Like the main measurement, settings are rotated per video and repeat and the min is kept, so a
+    load change on the shared machine hits all settings alike.
+    """
+    settings = {
+        "default TRACK_FACE_PX=90 TRACK_WINDOW=1.6 detect_size=640": ({}, 640),
+        "TRACK_FACE_PX=80": ({"TRACK_FACE_PX": 80}, 640),
+        "TRACK_WINDOW=1.4": ({"TRACK_WINDOW": 1.4}, 640),
+        "detect_size=480": ({}, 480),
+        "full-frame back-off after 2 misses (every 4th)": ({"FaceTracker": backoff_tracker(4)}, 640),
+        "back-off + TRACK_WINDOW=1.4": ({"FaceTracker": backoff_tracker(4), "TRACK_WINDOW": 1.4}, 640),
+    }
+    fns = {ds: make_fn(frames, detect_size=ds) for ds in {ds for _, ds in settings.values()}}
+
+    def runner(attrs, ds):
+        def run(v):
+            with patched_faces(**attrs):
+                return project(v, fns[ds])
+        return run
+
+    res = timed_min(videos, {name: runner(*cfg) for name, cfg in settings.items()}, repeat)
+    return [(name, total(r), int(total(r, "with_face"))) for name, r in res.items()]
+
+
+# ---------------------------------------------------------------- end to end through Beam
+
+def e2e(videos: list[str], frames: int, repeat: int) -> dict[int, float]:
+    """min wall seconds of run_extraction per worker count; runs alternate 1, 2, 2, 1, ..."""
+    from components.extract import run_extraction
+    from components.extract_cli import beam_args_for
+    from skyhawk.config import ExtractConfig
+
+    cfg = ExtractConfig(frames_per_video=frames)
+    best = {1: float("inf"), 2: float("inf")}
+    faces = {}
+    with tempfile.TemporaryDirectory(prefix="skyhawk-bench-") as tmp:
+        root = Path(tmp) / "videos" / "real"
+        root.mkdir(parents=True)
+        for v in videos:
+            (root / Path(v).name).symlink_to(os.path.abspath(v))
+        runs = [1, 2, 2, 1] * ((repeat + 1) // 2)
+        for n, workers in enumerate(runs[: 2 * repeat]):
+            t = time.perf_counter()
+            summary = run_extraction(str(root.parent), os.path.join(tmp, f"out{n}"), cfg, beam_args_for(workers))
+            secs = time.perf_counter() - t
+            faces.setdefault(workers, summary["faces_written"])
+            print(f"  e2e run {n + 1}: --workers {workers}: {secs:.1f} s, {summary['videos_ok']} ok videos, "
+                  f"{summary['faces_written']} faces", flush=True)
+            best[workers] = min(best[workers], secs)
+    if faces[1] != faces[2]:
+        print(f"  WARNING: faces differ between 1 and 2 workers: {faces}")
+    return best
+
+
+# ---------------------------------------------------------------- main
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--videos", default=str(DEFAULT_VIDEOS), help="folder of videos (searched recursively)")
+    ap.add_argument("--frames", type=int, default=32, help="frames sampled per video")
+    ap.add_argument("--repeat", type=int, default=2, help="timed runs per measurement (the min is kept)")
+    ap.add_argument("--skip-workers", action="store_true", help="skip the end-to-end Beam runs")
+    ap.add_argument("--profile", action="store_true", help="break the project time down by stage")
+    ap.add_argument("--sweep", action="store_true", help="try tracker/detector settings (prototype)")
+    args = ap.parse_args(argv)
+
+    videos = sorted(str(p) for p in Path(args.videos).rglob("*")
+                    if p.suffix.lower() in (".mp4", ".avi", ".mov", ".mkv", ".webm"))
+    if not videos:
+        print(f"no videos under {args.videos}", file=sys.stderr)
+        return 1
+    import dlib
+
+    print(f"{len(videos)} videos under {args.videos}, {args.frames} frames/video, repeat {args.repeat} "
+          f"(min kept), cv2 threads {cv2.getNumThreads()}, cores {os.cpu_count()}", flush=True)
+    hog = dlib.get_frontal_face_detector()
+    fn = make_fn(args.frames)
+    for v in videos[:1]:  # warm caches, lazy imports (TensorFlow for tf.Example)
+        project(v, fn)
+        baseline(v, args.frames, hog)
+    t0 = time.perf_counter()
+    res = timed_min(videos, {
+        "floor": decode_floor,
+        "baseline": lambda v: baseline(v, args.frames, hog),
+        "project": lambda v: project(v, fn),
+    }, args.repeat)
+    print(f"per-video timings done in {time.perf_counter() - t0:.0f} s", flush=True)
+    floor_s, base_s, proj_s = total(res["floor"]), total(res["baseline"]), total(res["project"])
+    base_faces, proj_faces = int(total(res["baseline"], "with_face")), int(total(res["project"], "with_face"))
+    sampled = int(total(res["project"], "sampled"))
+    all_frames = int(total(res["floor"], "frames"))
+
+    prof = profile(videos, args.frames) if args.profile else None
+    if prof:
+        print_profile(prof, floor_s)
+    sw = sweep(videos, args.frames, args.repeat) if args.sweep else None
+
+    def r1_of(secs: float, ref: float) -> float:  # the sweep's default scaled to the main measurement
+        return proj_s / floor_s * secs / ref
+
+    if sw:
+        print("\nsettings sweep (project path, min of repeats, same run):")
+        ref_s, ref_f = sw[0][1], sw[0][2]
+        for name, secs, faces in sw:
+            print(f"  {name:52s} {secs:7.2f} s  x{secs / ref_s:4.2f}  ~/floor {r1_of(secs, ref_s):4.2f}  "
+                  f"frames with face {faces} ({faces - ref_f:+d}; vs baseline {faces / max(base_faces, 1):.3f})")
+    wk = None
+    if not args.skip_workers:
+        print("\nend-to-end run_extraction (Beam start-up included):", flush=True)
+        wk = e2e(videos, args.frames, args.repeat)
+
+    print("\n" + "=" * 78)
+    print(f"SUMMARY  {len(videos)} videos, {all_frames} frames decoded, {sampled} sampled "
+          f"({args.frames}/video), min of {args.repeat}")
+    print("-" * 78)
+    print(f"{'measurement':44s} {'seconds':>9s} {'frames w/ face':>15s}")
+    print(f"{'(a) decode floor (grab every frame)':44s} {floor_s:9.2f} {'':>15s}")
+    print(f"{'(b) baseline (HOG 640 px RGB, every frame)':44s} {base_s:9.2f} {base_faces:>15d}")
+    print(f"{'(c) project (ExtractFacesFn.process)':44s} {proj_s:9.2f} {proj_faces:>15d}")
+    print("-" * 78)
+    r1, r2 = proj_s / floor_s, proj_faces / max(base_faces, 1)
+    print(f"{'(d) extraction / decode floor':44s} {r1:9.2f}   target <= 1.5  {'OK' if r1 <= 1.5 else 'MISSED'}")
+    print(f"{'    faces project / baseline':44s} {r2:9.3f}   target >= 1.0  {'OK' if r2 >= 1.0 else 'MISSED'}")
+    print(f"{'    project speed-up over baseline':44s} {base_s / proj_s:9.2f}")
+    if wk:
+        print(f"{'(e) run_extraction --workers 1 (in_memory)':44s} {wk[1]:9.2f}")
+        print(f"{'    run_extraction --workers 2 (multi_proc.)':44s} {wk[2]:9.2f}")
+        print(f"{'    speed-up 2 workers / 1':44s} {wk[1] / wk[2]:9.2f}")
+    print("=" * 78)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
