@@ -12,6 +12,7 @@ from tfx.orchestration import pipeline as tfx_pipeline
 
 from components.example_gen import FaceExampleGen
 from components.pusher import RegistryPusher
+from components.report import RunReport
 from pipelines.evaluation import eval_config
 from skyhawk.config import ExtractConfig, GateConfig, TrainConfig, to_dict
 
@@ -34,7 +35,7 @@ def create_pipeline(
     pipeline_config_json: str = "{}",
 ) -> tfx_pipeline.Pipeline:
     """FaceExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> Trainer -> Resolver(latest
-    blessed) -> Evaluator (accuracy floor + no regression) -> RegistryPusher."""
+    blessed) -> Evaluator (accuracy floor + no regression) -> RegistryPusher -> RunReport."""
     example_gen = FaceExampleGen(data_root, extract_config, use_spans=use_spans)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
@@ -69,8 +70,15 @@ def create_pipeline(
         model_name=model_name,
         pipeline_config=pipeline_config_json,
     )
+    report = RunReport(
+        model=trainer.outputs["model"],
+        evaluation=evaluator.outputs["evaluation"],
+        model_blessing=evaluator.outputs["blessing"],
+        pushed_model=pusher.outputs["pushed_model"],
+        examples=example_gen.outputs["examples"],
+    )
     components = [example_gen, statistics_gen, schema_gen, example_validator, trainer, model_resolver,
-                  evaluator, pusher]
+                  evaluator, pusher, report]
     return tfx_pipeline.Pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=pipeline_root,

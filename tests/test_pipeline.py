@@ -92,6 +92,9 @@ def test_first_run_pushes_a_blessed_model(first_run, home: Path):
     assert frame_accuracy(meta) == pytest.approx(fake / (real + fake), abs=1e-6)  # all "fake" at 0.001
     assert {"video_accuracy", "video_auc", "video_log_loss"} <= set(meta["metrics"]["p_fake"])
     assert {"auc", "log_loss", "example_count"} <= set(meta["metrics"]["p_fake"])
+    report = Path(outcome["report"])
+    assert report.exists() and "pushed as version 1" in report.read_text()
+    assert (report.parent / "roc.png").stat().st_size > 5000
     version_dir = Path(cfg.registry) / cfg.model_name / "1"
     assert (version_dir / "saved_model.pb").exists() and (version_dir / "metadata.json").exists()
 
