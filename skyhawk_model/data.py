@@ -1,0 +1,133 @@
+"""tf.data input: gzipped TFRecords of face-crop tf.Examples -> (pixels in [0, 255], label) batches."""
+from __future__ import annotations
+
+import random
+from typing import Sequence
+
+import tensorflow as tf
+
+from skyhawk import features
+from skyhawk.config import TrainConfig
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def decode_image(encoded: tf.Tensor, image_size: int) -> tf.Tensor:
+    """One encoded face crop (JPEG; PNG/BMP also work) -> float32 [image_size, image_size, 3] in [0, 255].
+
+    Shared by training, the exported signatures and bulk scoring so every path sees identical pixels.
+    """
+    img = tf.io.decode_image(encoded, channels=3, expand_animations=False)
+    shape = tf.shape(img)
+    same = tf.logical_and(tf.equal(shape[0], image_size), tf.equal(shape[1], image_size))
+    img = tf.cond(
+        same,
+        lambda: tf.cast(img, tf.float32),
+        lambda: tf.image.resize(img, [image_size, image_size], method="bilinear", antialias=True),
+    )
+    return tf.ensure_shape(img, [image_size, image_size, 3])
+
+
+def decode_batch(encoded: tf.Tensor, image_size: int) -> tf.Tensor:
+    """[N] encoded images -> float32 [N, image_size, image_size, 3]."""
+    return tf.map_fn(
+        lambda b: decode_image(b, image_size),
+        encoded,
+        fn_output_signature=tf.TensorSpec([image_size, image_size, 3], tf.float32),
+    )
+
+
+def augment(image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """Stateless (seeded) train-time augmentation of one [S, S, 3] image in [0, 255].
+
+    Horizontal flip, brightness/contrast/saturation/hue jitter, then JPEG re-compression at a random
+    quality in [40, 100].
+    """
+    size = image.shape
+    s = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=6)
+    x = image / 255.0
+    x = tf.image.stateless_random_flip_left_right(x, seed=s[0])
+    x = tf.image.stateless_random_brightness(x, max_delta=0.1, seed=s[1])
+    x = tf.image.stateless_random_contrast(x, lower=0.8, upper=1.2, seed=s[2])
+    x = tf.image.stateless_random_saturation(x, lower=0.8, upper=1.2, seed=s[3])
+    x = tf.image.stateless_random_hue(x, max_delta=0.03, seed=s[4])
+    x = tf.clip_by_value(x, 0.0, 1.0)
+    x = tf.image.stateless_random_jpeg_quality(x, min_jpeg_quality=40, max_jpeg_quality=100, seed=s[5])
+    return tf.ensure_shape(x * 255.0, size)
+
+
+def list_files(file_patterns: Sequence[str] | str) -> list[str]:
+    """Expands file patterns (TFX passes ``<split uri>/*``); sorted, de-duplicated; error when empty."""
+    if isinstance(file_patterns, str):
+        file_patterns = [file_patterns]
+    files: set[str] = set()
+    for pattern in file_patterns:
+        files.update(p for p in tf.io.gfile.glob(pattern) if not tf.io.gfile.isdir(p))
+    if not files:
+        raise FileNotFoundError(f"no TFRecord files match {list(file_patterns)}")
+    return sorted(files)
+
+
+def _compression(files: Sequence[str]) -> str:
+    gz = [f.endswith(".gz") for f in files]
+    if all(gz):
+        return "GZIP"
+    if not any(gz):
+        return ""
+    raise ValueError("mixed gzipped and plain TFRecord files in one split")
+
+
+def make_dataset(
+    file_patterns: Sequence[str] | str,
+    cfg: TrainConfig,
+    training: bool,
+    batch_size: int | None = None,
+    repeat: bool = False,
+) -> tf.data.Dataset:
+    """Batches of (float32 [B, S, S, 3] pixels in [0, 255], int64 [B] label 0 real / 1 fake).
+
+    ``training``: shuffle (seeded, reshuffled every epoch) and, if ``cfg.augment``, augment.
+    ``repeat``: repeat forever (for a fixed number of steps per epoch); otherwise one pass.
+    """
+    files = list_files(file_patterns)
+    size = cfg.image_size
+    batch_size = batch_size or cfg.batch_size
+    spec = {
+        features.IMAGE: features.parse_spec()[features.IMAGE],
+        features.LABEL: features.parse_spec()[features.LABEL],
+    }
+    if training:
+        files = list(files)
+        random.Random(cfg.seed).shuffle(files)
+    ds = tf.data.TFRecordDataset(files, compression_type=_compression(files), num_parallel_reads=min(4, len(files)))
+    if training:
+        ds = ds.shuffle(max(4 * batch_size, 256), seed=cfg.seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+
+    def parse(serialized):
+        ex = tf.io.parse_single_example(serialized, spec)
+        return decode_image(ex[features.IMAGE], size), ex[features.LABEL]
+
+    if training and cfg.augment:
+        seeds = tf.data.Dataset.random(seed=cfg.seed, rerandomize_each_iteration=True).batch(2)
+        ds = tf.data.Dataset.zip((ds, seeds))
+
+        def parse_augment(serialized, seed):
+            image, label = parse(serialized)
+            return augment(image, seed), label
+
+        ds = ds.map(parse_augment, num_parallel_calls=AUTOTUNE, deterministic=True)
+    else:
+        ds = ds.map(parse, num_parallel_calls=AUTOTUNE, deterministic=True)
+    return ds.batch(batch_size).prefetch(AUTOTUNE)
+
+
+def count_records(file_patterns: Sequence[str] | str) -> int:
+    """Number of records under the patterns (one cheap pass, no parsing)."""
+    files = list_files(file_patterns)
+    ds = tf.data.TFRecordDataset(files, compression_type=_compression(files))
+    return int(ds.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1).numpy())
+
+
+__all__ = ["augment", "count_records", "decode_batch", "decode_image", "list_files", "make_dataset"]

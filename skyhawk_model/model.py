@@ -1,0 +1,128 @@
+"""The Skyhawk frame classifier: an ImageNet backbone + dropout + 2-way softmax (Keras 2, ``tf_keras``).
+
+The model takes raw RGB pixels in [0, 255] (float32, ``image_size x image_size x 3``) and applies the
+backbone's own preprocessing inside the graph, so every consumer (training, the exported signatures,
+bulk scoring) feeds the same thing: decoded JPEG pixels.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from skyhawk.config import BACKBONES, ConfigError, TrainConfig
+
+INPUT_NAME = "image"
+OUTPUT_NAME = "probabilities"
+
+
+def _tf_keras():
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    import tf_keras
+
+    return tf_keras
+
+
+def use_mixed_precision(cfg: TrainConfig) -> bool:
+    """'on' always, 'auto' only when a GPU is visible, 'off' never."""
+    if cfg.mixed_precision == "on":
+        return True
+    if cfg.mixed_precision == "auto":
+        return _has_gpu()
+    return False
+
+
+def _has_gpu() -> bool:
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def _weights_mode(cfg: TrainConfig) -> str:
+    """'imagenet', 'none' or 'file' (cfg.weights is a local weights file / checkpoint prefix)."""
+    if cfg.weights in ("imagenet", "none"):
+        return cfg.weights
+    path = cfg.weights
+    if os.path.isfile(path) or os.path.isfile(path + ".index"):
+        return "file"
+    raise ConfigError(f"weights must be imagenet|none|<existing weights file>, got {cfg.weights!r}")
+
+
+def _backbone(cfg: TrainConfig, weights: Any):
+    tf_keras = _tf_keras()
+    shape = (cfg.image_size, cfg.image_size, 3)
+    apps = tf_keras.applications
+    if cfg.backbone == "inception_resnet_v2":
+        return apps.InceptionResNetV2(include_top=False, weights=weights, input_shape=shape)
+    if cfg.backbone == "xception":
+        return apps.Xception(include_top=False, weights=weights, input_shape=shape)
+    if cfg.backbone == "efficientnet_b4":
+        # EfficientNet carries its own Rescaling/Normalization layers and expects [0, 255] input.
+        return apps.EfficientNetB4(include_top=False, weights=weights, input_shape=shape)
+    raise ConfigError(f"backbone must be one of {BACKBONES}, got {cfg.backbone!r}")
+
+
+def _preprocess(cfg: TrainConfig, x):
+    """The backbone's own input scaling, as a layer (no Lambda: the model must save/load cleanly)."""
+    tf_keras = _tf_keras()
+    if cfg.backbone in ("inception_resnet_v2", "xception"):
+        # tf_keras.applications.{inception_resnet_v2,xception}.preprocess_input: x / 127.5 - 1
+        return tf_keras.layers.Rescaling(scale=1.0 / 127.5, offset=-1.0, name="preprocess")(x)
+    return x  # efficientnet_b4: preprocessing is part of the backbone
+
+
+def build_model(cfg: TrainConfig):
+    """Builds and compiles the classifier described by ``cfg``.
+
+    ``cfg.weights``: 'imagenet' (Keras downloads/caches the ImageNet no-top weights), 'none' (random
+    init) or a local file. A local file is first loaded into the whole model (weights saved with
+    ``model.save_weights``); if its layout does not match, into the backbone alone (e.g. an offline copy
+    of the Keras ``*_notop.h5`` ImageNet file).
+    """
+    cfg = cfg.validate()
+    tf_keras = _tf_keras()
+    mode = _weights_mode(cfg)
+    mixed = use_mixed_precision(cfg)
+    previous_policy = tf_keras.mixed_precision.global_policy()
+    tf_keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
+    try:
+        backbone = _backbone(cfg, "imagenet" if mode == "imagenet" else None)
+        backbone.trainable = True
+        inputs = tf_keras.Input(shape=(cfg.image_size, cfg.image_size, 3), dtype="float32", name=INPUT_NAME)
+        x = _preprocess(cfg, inputs)
+        x = backbone(x)
+        x = tf_keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        x = tf_keras.layers.Dropout(cfg.dropout, seed=cfg.seed, name="dropout")(x)
+        # float32 output even under mixed precision (numerically stable softmax / loss).
+        outputs = tf_keras.layers.Dense(2, activation="softmax", dtype="float32", name=OUTPUT_NAME)(x)
+        model = tf_keras.Model(inputs, outputs, name=f"skyhawk_{cfg.backbone}")
+    finally:
+        tf_keras.mixed_precision.set_global_policy(previous_policy)
+
+    if mode == "file":
+        _load_local_weights(model, backbone, cfg.weights)
+
+    schedule = tf_keras.optimizers.schedules.ExponentialDecay(
+        initial_learning_rate=cfg.learning_rate, decay_steps=cfg.decay_steps, decay_rate=cfg.decay_rate
+    )
+    model.compile(
+        # XLA-compiling the update step of ~800 variables costs minutes on CPU; only worth it on a GPU.
+        optimizer=tf_keras.optimizers.Adam(learning_rate=schedule, jit_compile=_has_gpu()),
+        loss=tf_keras.losses.SparseCategoricalCrossentropy(),
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def _load_local_weights(model, backbone, path: str) -> None:
+    try:
+        model.load_weights(path)
+        return
+    except Exception as whole_error:  # noqa: BLE001 - fall back to the backbone-only layout
+        try:
+            backbone.load_weights(path)
+            return
+        except Exception as backbone_error:  # noqa: BLE001
+            raise ConfigError(
+                f"weights file {path!r} fits neither the whole model ({whole_error}) "
+                f"nor the {backbone.name} backbone ({backbone_error})"
+            ) from backbone_error
