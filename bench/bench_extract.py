@@ -42,7 +42,7 @@ if str(REPO) not in sys.path:
 
 import cv2  # noqa: E402
 
-from skyhawk.video import open_capture, sample_indices  # noqa: E402
+from skyhawk.video import count_frames, open_capture, sample_indices  # noqa: E402
 
 DEFAULT_VIDEOS = REPO.parent / "shared" / "media" / "real_videos"
 BASELINE_SIZE = 640
@@ -53,13 +53,7 @@ BASELINE_SIZE = 640
 def decode_floor(path: str) -> dict:
     """Grab (decode) every frame; nothing is converted or kept."""
     t = time.perf_counter()
-    cap, _, _ = open_capture(path)
-    n = 0
-    try:
-        while cap.grab():
-            n += 1
-    finally:
-        cap.release()
+    n = count_frames(path)
     return {"seconds": time.perf_counter() - t, "frames": n}
 
 

@@ -73,6 +73,23 @@ def count_frames(path: str) -> int:
     return n
 
 
+def read_frames(path: str, limit: int | None = None) -> tuple[list[np.ndarray], float]:
+    """(the first `limit` frames, all when None; fps) in order. Raises VideoError (also for no frame)."""
+    cap, _, fps = open_capture(path)
+    frames: list[np.ndarray] = []
+    try:
+        while limit is None or len(frames) < limit:
+            ok, frame = cap.read()
+            if not ok or frame is None:
+                break
+            frames.append(frame)
+    finally:
+        cap.release()
+    if not frames:
+        raise VideoError("no frame could be decoded")
+    return frames, fps
+
+
 def iter_sampled_frames(path: str, n: int, prefetch: int = 4) -> Iterator[tuple[int, np.ndarray]]:
     """Yields (frame_index, BGR frame) for n evenly spaced frames, decoding sequentially.
 

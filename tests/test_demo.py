@@ -4,7 +4,6 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
@@ -12,21 +11,13 @@ from skyhawk import cli, labels
 from skyhawk.demo import make_demo_data
 from skyhawk.faces import FaceDetector, FaceTracker
 from skyhawk.features import FAKE, REAL
+from skyhawk.video import read_frames
 
 CLIPS, FRAMES, SIZE = 2, 6, 256
 
 
 def decode(path: Path) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(path))
-    assert cap.isOpened(), f"OpenCV cannot open {path}"
-    frames = []
-    while True:
-        ok, f = cap.read()
-        if not ok:
-            break
-        frames.append(f)
-    cap.release()
-    return frames
+    return read_frames(str(path))[0]
 
 
 def rows_of(manifest: Path) -> list[dict]:

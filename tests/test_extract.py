@@ -15,7 +15,7 @@ from components import extract
 from skyhawk import features
 from skyhawk.config import ExtractConfig
 from skyhawk.faces import FaceDetector, FaceTracker, crop_face, square_box
-from skyhawk.video import VideoError, iter_sampled_frames, sample_indices
+from skyhawk.video import VideoError, iter_sampled_frames, read_frames, sample_indices
 
 FACE_VIDEOS = [  # small, one clear face each
     "AliaksandrSiarohin__first-order-model__demo_old__00.mp4",
@@ -72,13 +72,7 @@ def test_sample_indices():
 def test_sampled_frames_match_random_access(shared_media: Path):
     path = str(shared_media / "real_videos" / FACE_VIDEOS[0])
     got = dict(iter_sampled_frames(path, 5))
-    cap = cv2.VideoCapture(path)
-    frames = []
-    while True:
-        ok, f = cap.read()
-        if not ok:
-            break
-        frames.append(f)
+    frames, _ = read_frames(path)
     assert sorted(got) == sample_indices(len(frames), 5)
     for idx, frame in got.items():
         assert np.array_equal(frame, frames[idx])

@@ -13,6 +13,7 @@ from skyhawk import cli, labels
 from skyhawk.faces import FaceDetector, LandmarkPredictor
 from skyhawk.features import FAKE
 from skyhawk.synth import SynthError, donor_from_image, make_synthesizer
+from skyhawk.video import open_capture, read_frames
 
 PHOTOS = (0, 13, 16)  # real_faces indices with one face HOG finds (720 px, 400 px, 394 px)
 VIDEOS = (0, 5)  # real_videos indices: a 256 px and a 512 px clip
@@ -50,16 +51,8 @@ def iou(a, b) -> float:
 
 
 def decode(path: str) -> tuple[list[np.ndarray], float, int]:
-    cap = cv2.VideoCapture(path)
-    assert cap.isOpened(), f"OpenCV cannot open {path}"
-    fps, header = cap.get(cv2.CAP_PROP_FPS), int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-    frames = []
-    while True:
-        ok, f = cap.read()
-        if not ok:
-            break
-        frames.append(f)
-    cap.release()
+    _, header, _ = open_capture(path)
+    frames, fps = read_frames(path)
     return frames, fps, header
 
 

@@ -20,7 +20,7 @@ from skyhawk.config import VIDEO_EXTENSIONS
 from skyhawk.faces import FaceDetector, FaceTracker, LandmarkPredictor
 from skyhawk.synth import METHODS, Donor, SynthError, donor_from_image, make_synthesizer
 from skyhawk.synth.sheet import SheetPair, make_contact_sheet
-from skyhawk.video import VideoError, open_capture, write_video
+from skyhawk.video import VideoError, read_frames, write_video
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 MANIFEST_FIELDS = ("path", "label", "group", "method", "source")
@@ -95,18 +95,7 @@ def load_frames(item: Item, max_frames: int) -> tuple[list[np.ndarray], float]:
         if img is None:
             raise VideoError("not a readable image")
         return [img], 0.0
-    cap, _, fps = open_capture(item.path)
-    frames = []
-    try:
-        while len(frames) < max_frames:
-            ok, frame = cap.read()
-            if not ok or frame is None:
-                break
-            frames.append(frame)
-    finally:
-        cap.release()
-    if not frames:
-        raise VideoError("no frame could be decoded")
+    frames, fps = read_frames(item.path, max_frames)
     return frames, fps if fps > 0 else DEFAULT_FPS
 
 
