@@ -4,6 +4,10 @@ Like TFX's Pusher it always runs and records ``pushed`` (1/0) on its PushedModel
 publishes when the Evaluator blessed the model; the version goes to ``REGISTRY/<model_name>/<N>/``
 (TF Serving layout) with ``metadata.json`` (metrics, blessing, threshold, data spans and fingerprints,
 pipeline run, config), published atomically by ``skyhawk.registry.Registry``.
+
+A trained model is published at most once: when the registry already holds a version made from the
+same Trainer output (e.g. a re-run whose Evaluator re-ran only because the latest blessed baseline
+changed), that version is recorded instead of adding a copy.
 """
 
 import json
@@ -29,16 +33,16 @@ def RegistryPusher(
     pipeline_config: tfx.dsl.components.Parameter[str] = "{}",
 ) -> None:
     """Publishes the model to the registry iff it is blessed; records the decision either way."""
-    from pipelines.evaluation import read_evaluation
-    from skyhawk.registry import Registry
+    from components.report import load_evaluation
+    from skyhawk.registry import Registry, RegistryError
     from skyhawk_model.export import read_metadata
 
     blessed = model_blessing.get_int_custom_property("blessed") == 1
-    evaluation_summary = read_evaluation(evaluation.uri)
+    ev = load_evaluation(evaluation.uri)
     serving_dir = path_utils.serving_model_path(model.uri)
     decision = {
         "blessed": blessed,
-        "gate_failures": evaluation_summary["failures"],
+        "gate_failures": [_failure(f) for f in ev["failures"]],
         "model_uri": model.uri,
         "evaluation_uri": evaluation.uri,
     }
@@ -46,10 +50,19 @@ def RegistryPusher(
         pushed_model.set_int_custom_property("pushed", 0)
         _write_json(os.path.join(pushed_model.uri, NOT_PUSHED_FILE), decision)
         return
+    reg = Registry(registry)
+    try:
+        same = [v for v in reg.versions(model_name) if v.get("model_uri") == model.uri]
+    except RegistryError:  # no version of this model yet
+        same = []
+    if same:
+        _record_push(pushed_model, same[0], already_published=True)
+        return
     model_meta = read_metadata(serving_dir)
     metadata: Dict[str, Any] = {
         **decision,
-        "metrics": evaluation_summary["metrics"],
+        "metrics": ev["models"]["candidate"],
+        "baseline_metrics": ev["models"].get("baseline"),
         "threshold": model_meta.get("threshold"),
         "image_size": model_meta.get("image_size"),
         "backbone": model_meta.get("backbone"),
@@ -65,11 +78,23 @@ def RegistryPusher(
         },
         "config": json.loads(pipeline_config),
     }
-    info = Registry(registry).publish(model_name, serving_dir, metadata)
+    _record_push(pushed_model, reg.publish(model_name, serving_dir, metadata), already_published=False)
+
+
+def _failure(f: Dict[str, Any]) -> str:
+    """One line per failed gate threshold, e.g. 'binary_accuracy (is_fake) = 0.667, needs >= 0.99'."""
+    value = "n/a" if f["value"] is None else f"{f['value']:.4g}"
+    line = f"{f['metric']} ({f['output'] or 'model'}) = {value}, needs {f['threshold']}"
+    return f"{line}: {f['message']}" if f["message"] else line
+
+
+def _record_push(pushed_model: Any, info: Dict[str, Any], already_published: bool) -> None:
     pushed_model.set_int_custom_property("pushed", 1)
     pushed_model.set_string_custom_property("pushed_destination", info["uri"])
     pushed_model.set_int_custom_property("pushed_version", int(info["version"]))
-    _write_json(os.path.join(pushed_model.uri, "PUSHED.json"), {"version": info["version"], "uri": info["uri"]})
+    pushed_model.set_int_custom_property("already_published", int(already_published))
+    _write_json(os.path.join(pushed_model.uri, "PUSHED.json"),
+                {"version": info["version"], "uri": info["uri"], "already_published": already_published})
 
 
 def _write_json(path: str, data: Dict[str, Any]) -> None:

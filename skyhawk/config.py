@@ -86,6 +86,7 @@ class TrainConfig:
     augment: bool = True
     threshold: float = 0.5  # fake if P(fake) >= threshold; exported with the model
     mixed_precision: str = "auto"  # auto (only with a GPU) | on | off
+    run_eagerly: bool = False  # no graph tracing: faster for a handful of steps (demo, tests), slower after
     seed: int = 42
 
     def validate(self) -> TrainConfig:

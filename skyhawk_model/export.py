@@ -79,7 +79,10 @@ def export_model(
     computes only the metrics of its EvalConfig, from the ``serving_default`` outputs).
     """
     signatures = make_signatures(model, cfg.image_size, cfg.threshold)
-    model.save(serving_model_dir, save_format="tf", include_optimizer=False, signatures=signatures)
+    # save_traces=False: the model is rebuilt from its config on Keras load (stock layers only), which
+    # skips tracing every layer's call -- for Inception-ResNet-V2 on CPU ~80 s -> ~13 s.
+    model.save(serving_model_dir, save_format="tf", include_optimizer=False, signatures=signatures,
+               save_traces=False)
     meta = {
         "format": META_FORMAT,
         "threshold": float(cfg.threshold),

@@ -2,7 +2,7 @@
 
 The runs share one pipeline (one MLMD store and registry), in order:
 1. first run: everything executes, the model is blessed (floor 0) and pushed as version 1;
-2. the same pipeline again: TFX's cache serves every component, no registry version is added;
+2. the same pipeline again: TFX's cache serves extraction to training, no registry version is added;
 3. a candidate that is worse than the blessed model is not pushed;
 4. a candidate under the accuracy floor is not pushed;
 5. the TFX CLI (`tfx pipeline create` + `tfx run create`) runs the same pipeline from a clean directory.
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.run import demo_config, ensure_demo_data, latest_outputs, run_local
+from pipelines.run import demo_config, ensure_demo_data, run_local
 from skyhawk.registry import Registry
 
 pytestmark = pytest.mark.e2e
@@ -99,12 +99,19 @@ def test_first_run_pushes_a_blessed_model(first_run, home: Path):
     assert (version_dir / "saved_model.pb").exists() and (version_dir / "metadata.json").exists()
 
 
-def test_unchanged_rerun_is_cached_and_adds_no_version(first_run):
+def test_unchanged_rerun_reuses_the_cache_and_adds_no_version(first_run):
+    """Extraction to training come from TFX's cache; the Evaluator re-runs only because the latest
+    blessed baseline is now run 1's model, and the Pusher records that model's existing version."""
+    from tfx.orchestration import metadata
+
     cfg = first_run["cfg"]
-    before = latest_outputs(cfg)["pushed_model_uri"]
     outcome = run_local(cfg)
-    assert outcome["pushed_model_uri"] == before  # the cached Pusher output, not a new execution
+    assert outcome["pushed"] is True and outcome["version"] == 1
+    assert json.loads((Path(outcome["pushed_model_uri"]) / "PUSHED.json").read_text())["already_published"]
     assert [v["version"] for v in Registry(cfg.registry).versions(cfg.model_name)] == [1]
+    with metadata.Metadata(metadata.sqlite_metadata_connection_config(cfg.metadata_path)) as m:
+        assert len(m.store.get_artifacts_by_type("Model")) == 1  # the Trainer did not run again
+        assert len(m.store.get_artifacts_by_type("Examples")) == 1
 
 
 def test_worse_candidate_is_not_pushed(first_run, home: Path):
