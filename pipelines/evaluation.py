@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import math
-from typing import Any
 
 import tensorflow_model_analysis as tfma
 
@@ -66,38 +64,3 @@ def eval_config(gate: GateConfig, threshold: float) -> tfma.EvalConfig:
         slicing_specs=[tfma.SlicingSpec()],
         metrics_specs=[decision, score, video],
     )
-
-
-def read_evaluation(evaluation_uri: str) -> dict[str, Any]:
-    """Overall metrics of the candidate (and baseline when evaluated) plus the validation verdict."""
-    result = tfma.load_eval_result(evaluation_uri)
-    metrics: dict[str, dict[str, float]] = {}
-    for slice_key, per_output in result.slicing_metrics:
-        if slice_key:
-            continue
-        for output, per_sub in per_output.items():
-            for values in per_sub.values():
-                for name, value in values.items():
-                    number = _number(value)
-                    if number is not None:
-                        metrics.setdefault(output or "", {})[name] = number
-    validation = tfma.load_validation_result(evaluation_uri)
-    failures = []
-    for failure in validation.metric_validations_per_slice:
-        for f in failure.failures:
-            failures.append(f"{f.metric_key.name} ({f.metric_key.output_name or 'model'}): {f.message}".strip())
-    return {"metrics": metrics, "validation_ok": bool(validation.validation_ok), "failures": failures}
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, dict):
-        for k in ("doubleValue", "double_value"):
-            if k in value:
-                v = float(value[k])
-                return None if math.isnan(v) else v
-        return None
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(v) else v
