@@ -47,8 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    if not args.verbose:
-        logging.getLogger("apache_beam").setLevel(logging.ERROR)
+    if not args.verbose:  # library chatter (TFX resolver notes, TFMA divide-by-zero on empty classes)
+        for name in ("apache_beam", "absl", "tensorflow"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+        warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"tensorflow_model_analysis\..*")
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
