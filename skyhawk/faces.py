@@ -144,7 +144,9 @@ def crop_face(frame_bgr: np.ndarray, box: Sequence[float], margin: float, size: 
     h, w = frame_bgr.shape[:2]
     x0, y0, x1, y1 = square_box(box, margin, w, h)
     crop = frame_bgr[y0:y1, x0:x1]
-    interp = cv2.INTER_AREA if crop.shape[0] > size else cv2.INTER_LINEAR
+    # Bilinear already reads every source pixel when shrinking by less than 2x; INTER_AREA is ~10x
+    # slower at non-integer ratios, so it is kept for the larger reductions where bilinear would alias.
+    interp = cv2.INTER_AREA if crop.shape[0] >= 2 * size else cv2.INTER_LINEAR
     return cv2.resize(crop, (size, size), interpolation=interp)
 
 
