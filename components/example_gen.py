@@ -66,9 +66,7 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
     def Do(self, input_dict, output_dict, exec_properties) -> None:
         self._examples_uri = artifact_utils.get_single_uri(output_dict[standard_component_specs.EXAMPLES_KEY])
         super().Do(input_dict, output_dict, exec_properties)
-        report = extract.read_report(labels.join(self._examples_uri, extract.REPORT_FILE))
-        summary = extract.summarize(report)
-        extract._write_text(labels.join(self._examples_uri, "summary.json"), json.dumps(summary, indent=2))
+        extract.write_summary(self._examples_uri)
 
     def GenerateExamplesByBeam(self, pipeline: beam.Pipeline, exec_properties: dict[str, Any]
                                ) -> dict[str, beam.pvalue.PCollection]:

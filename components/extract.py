@@ -24,6 +24,7 @@ from skyhawk.labels import VideoItem
 NAMESPACE = "skyhawk"
 REPORT_TAG = "report"
 REPORT_FILE = "extraction_report.jsonl"
+SUMMARY_FILE = "summary.json"
 OK, NO_FACE, FAILED = "ok", "no_face", "failed"
 
 _log = logging.getLogger(__name__)
@@ -238,10 +239,13 @@ def run_extraction(input_root: str, output_dir: str, config: ExtractConfig,
             _ = records | f"Write[{name}]" >> WriteSplit(
                 labels.join(output_dir, f"Split-{name}"), example_gen_pb2.FORMAT_TFRECORDS_GZIP)
         _ = result["report"] | "Report" >> WriteReport(labels.join(output_dir, REPORT_FILE))
-    summary = summarize(read_report(labels.join(output_dir, REPORT_FILE)))
-    summary["seconds"] = round(time.monotonic() - start, 2)
-    summary["splits"] = splits
-    _write_text(labels.join(output_dir, "summary.json"), json.dumps(summary, indent=2, sort_keys=True))
+    return write_summary(output_dir, seconds=round(time.monotonic() - start, 2), splits=splits)
+
+
+def write_summary(output_dir: str, **extra: Any) -> dict[str, Any]:
+    """Summarises output_dir's extraction report into output_dir/summary.json (plus extra keys)."""
+    summary = {**summarize(read_report(labels.join(output_dir, REPORT_FILE))), **extra}
+    _write_text(labels.join(output_dir, SUMMARY_FILE), json.dumps(summary, indent=2, sort_keys=True))
     return summary
 
 

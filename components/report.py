@@ -31,6 +31,8 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 from tfx.types.artifact import Artifact
 
+from pipelines.evaluation import DECISION_OUTPUT, FRAME_ACCURACY, SCORE_OUTPUT, VIDEO_ACCURACY
+
 REPORT_FILE = "report.html"
 REPORT_JSON = "report.json"
 ACCURACY_PNG = "accuracy.png"
@@ -39,12 +41,6 @@ CONFUSION_PNG = "confusion_matrix.png"
 ROC_PNG = "roc.png"
 CALIBRATION_PNG = "calibration.png"
 
-# The outputs and metric names of pipelines/evaluation.py (kept literal so this module stays importable
-# without the evaluation config's dependencies).
-DECISION_OUTPUT = "is_fake"
-SCORE_OUTPUT = "p_fake"
-FRAME_ACCURACY = "binary_accuracy"
-VIDEO_ACCURACY = "video_accuracy"
 
 CANDIDATE, BASELINE = "candidate", "baseline"
 
@@ -166,15 +162,15 @@ def load_history(serving_dir: str) -> Dict[str, Any]:
 
 def load_extraction(examples_uri: str) -> Dict[str, Any]:
     """The ExampleGen artifact's summary.json (or a summary of its extraction_report.jsonl)."""
-    summary = _read_json(os.path.join(examples_uri, "summary.json"))
+    from components import extract
+
+    summary = _read_json(os.path.join(examples_uri, extract.SUMMARY_FILE))
     if summary is not None:
         return summary
-    report_path = os.path.join(examples_uri, "extraction_report.jsonl")
+    report_path = os.path.join(examples_uri, extract.REPORT_FILE)
     if not _exists(report_path):
         return {}
-    from components.extract import summarize
-
-    return summarize([json.loads(line) for line in _read_text(report_path).splitlines() if line.strip()])
+    return extract.summarize(extract.read_report(report_path))
 
 
 def load_evaluation(evaluation_uri: str) -> Dict[str, Any]:
