@@ -70,13 +70,14 @@ class FaceDetector:
         """HOG runs on grey (a third of the gradient work, same faces); the CNN wants RGB."""
         return cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY if self.kind == "hog" else cv2.COLOR_BGR2RGB)
 
-    def _run(self, rgb: np.ndarray, upsample: int = 0) -> list[tuple[float, float, float, float, float]]:
+    def _run(self, img: np.ndarray, upsample: int = 0) -> list[tuple[float, float, float, float, float]]:
+        """Raw detections (left, top, right, bottom, score) on an image from ``_prepare``."""
         if self.kind == "hog":
-            dets, scores, _ = self._hog.run(rgb, upsample, 0.0)
+            dets, scores, _ = self._hog.run(img, upsample, 0.0)
             return [(d.left(), d.top(), d.right(), d.bottom(), float(s)) for d, s in zip(dets, scores, strict=True)]
         return [
             (m.rect.left(), m.rect.top(), m.rect.right(), m.rect.bottom(), float(m.confidence))
-            for m in self._cnn(rgb, upsample)
+            for m in self._cnn(img, upsample)
         ]
 
     def detect(self, frame_bgr: np.ndarray, upsample: int = 0) -> list[Face]:
