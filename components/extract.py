@@ -85,27 +85,24 @@ class ExtractFacesFn(beam.DoFn):
         yield beam.pvalue.TaggedOutput(REPORT_TAG, rec)
 
     def _extract(self, item: VideoItem, rec: dict, out: list[tuple[str, bytes]]) -> None:
-        from skyhawk.faces import FaceTracker, crop_face
-        from skyhawk.video import iter_sampled_frames, local_copy
+        from skyhawk.faces import crop_face, sample_faces
+        from skyhawk.video import local_copy
 
         cfg = self._cfg
         synth, donor = self._synthesizer(item)
-        tracker = FaceTracker(self._detector, all_faces=cfg.faces == "all")
         with local_copy(item.uri) as path:
-            for frame_index, frame in iter_sampled_frames(path, cfg.frames_per_video):
+            for sampled in sample_faces(path, cfg, self._detector):
                 rec["frames_sampled"] += 1
-                found = tracker.find(frame)
-                rec["frames_with_face"] += bool(found)
-                for face_index, face in enumerate(found):
-                    crop = crop_face(frame, face.box(), cfg.margin, cfg.image_size)
-                    out.append(self._example(item, crop, frame_index, face_index, face, item.label, item.method))
+                rec["frames_with_face"] += bool(sampled.faces)
+                for face_index, (face, crop) in enumerate(zip(sampled.faces, sampled.crops, strict=True)):
+                    out.append(self._example(item, crop, sampled.index, face_index, face, item.label, item.method))
                     rec["faces_written"] += 1
                     if synth is not None:
-                        fake = self._synthesize(synth, frame, face, donor)
+                        fake = self._synthesize(synth, sampled.frame, face, donor)
                         if fake is not None:
                             crop = crop_face(fake, face.box(), cfg.margin, cfg.image_size)
                             fake_item = replace(item, video_id=f"{item.video_id}#{synth.method}")
-                            out.append(self._example(fake_item, crop, frame_index, face_index, face,
+                            out.append(self._example(fake_item, crop, sampled.index, face_index, face,
                                                      features.FAKE, synth.method))
                             rec["synthetic_faces_written"] += 1
 

@@ -9,11 +9,14 @@ misses, it falls back to the full frame.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 import cv2
 import numpy as np
+
+if TYPE_CHECKING:
+    from skyhawk.config import ExtractConfig
 
 TRACK_FACE_PX = 90  # face width the tracking window is scaled to (HOG's window is 80 px)
 TRACK_WINDOW = 1.6  # tracking window side, in previous face widths
@@ -149,6 +152,33 @@ def crop_face(frame_bgr: np.ndarray, box: Sequence[float], margin: float, size: 
     # slower at non-integer ratios, so it is kept for the larger reductions where bilinear would alias.
     interp = cv2.INTER_AREA if crop.shape[0] >= 2 * size else cv2.INTER_LINEAR
     return cv2.resize(crop, (size, size), interpolation=interp)
+
+
+@dataclass
+class FrameFaces:
+    """One sampled frame with its faces (largest first) and their square crops."""
+
+    index: int
+    seconds: float
+    frame: np.ndarray
+    faces: list[Face] = field(default_factory=list)
+    crops: list[np.ndarray] = field(default_factory=list)
+
+
+def sample_faces(path: str, cfg: ExtractConfig, detector: FaceDetector) -> Iterator[FrameFaces]:
+    """The sampled frames of a local video with their tracked faces and crops.
+
+    The one sampling -> tracking -> margin -> crop path: extraction (training data) and scoring both use
+    it, so a model is scored on crops made exactly as its training crops were. Raises VideoError.
+    """
+    from skyhawk.video import SampledFrames
+
+    frames = SampledFrames(path, cfg.frames_per_video)
+    tracker = FaceTracker(detector, all_faces=cfg.faces == "all")
+    for index, frame in frames:
+        faces = tracker.find(frame)
+        crops = [crop_face(frame, f.box(), cfg.margin, cfg.image_size) for f in faces]
+        yield FrameFaces(index, frames.seconds(index), frame, faces, crops)
 
 
 def encode_jpeg(image_bgr: np.ndarray, quality: int = 95) -> bytes:

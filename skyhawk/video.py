@@ -1,16 +1,19 @@
-"""Video reading: evenly spaced frame sampling by streaming decode (grab all, retrieve only sampled)."""
+"""Video reading: evenly spaced frame sampling, streaming through dense samples and seeking to sparse ones."""
 from __future__ import annotations
 
+import bisect
 import contextlib
 import os
 import queue
 import shutil
 import tempfile
 import threading
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import cv2
 import numpy as np
+
+from skyhawk.container import keyframe_indices
 
 
 class VideoError(Exception):
@@ -90,68 +93,122 @@ def read_frames(path: str, limit: int | None = None) -> tuple[list[np.ndarray], 
     return frames, fps
 
 
-def iter_sampled_frames(path: str, n: int, prefetch: int = 4) -> Iterator[tuple[int, np.ndarray]]:
-    """Yields (frame_index, BGR frame) for n evenly spaced frames, decoding sequentially.
+# Seek or stream, decided per sample from the container's key-frame index (skyhawk.container):
+# streaming to sample w from the current position p decodes w - p + 1 frames; seeking decodes from the
+# key frame k <= w, i.e. w - k + 1 frames, plus a fixed cost for the demuxer seek and decoder flush.
+SEEK_OVERHEAD_FRAMES = 4
+# Key-frame interval assumed when the container does not say (x264's default keyint is 250).
+ASSUMED_GOP = 250
 
-    Every frame is grabbed (the decoder must decode them anyway); only sampled ones are retrieved
-    (converted to BGR). Decoding runs in a background thread, which overlaps with whatever the
-    consumer does per frame (face detection): OpenCV releases the GIL while it decodes.
-    Raises VideoError when the file cannot be opened or yields no frame at all.
+
+def read_plan(wanted: Sequence[int], keyframes: Sequence[int] | None, gop: int = ASSUMED_GOP) -> list[bool]:
+    """For each wanted frame index (ascending), True if it is cheaper to seek to it than to decode forward.
+
+    ``keyframes``: ascending key-frame indices from the container, or None (then every frame is assumed
+    to be ``gop`` frames after its key frame, the worst case).
     """
-    cap, count, _ = open_capture(path)
-    if count <= 0:
-        cap.release()
-        count = count_frames(path)
-        cap, _, _ = open_capture(path)
-    wanted = sample_indices(count, n)
-    if not wanted:
-        cap.release()
-        raise VideoError("no frames in video")
+    plan, pos = [], 0
+    for w in wanted:
+        if keyframes:
+            k = keyframes[max(0, bisect.bisect_right(keyframes, w) - 1)]
+        else:
+            k = max(0, w - gop)
+        forward = w - pos + 1
+        seek = w - k + 1 + SEEK_OVERHEAD_FRAMES
+        do_seek = k > pos and seek < forward
+        plan.append(do_seek)
+        pos = w + 1
+    return plan
 
-    q: queue.Queue = queue.Queue(maxsize=max(1, prefetch))
-    stop = threading.Event()
-    done = object()
 
-    def produce() -> None:
-        try:
-            idx, pos = 0, 0
-            while pos < len(wanted) and not stop.is_set():
-                if not cap.grab():
-                    break
-                if idx == wanted[pos]:
+class SampledFrames:
+    """n evenly spaced frames of a video: iterate for (frame_index, BGR frame).
+
+    Opening reads the header (frame count, fps) and the container's key-frame index and plans, per
+    sample, whether to seek to it or keep decoding forward (``read_plan``): dense samples stream, sparse
+    ones in long videos seek, so 32 samples of a 10-minute video decode a few hundred frames, not 18,000.
+    Decoding runs in a background thread that overlaps with what the consumer does per frame (face
+    detection): OpenCV releases the GIL while it decodes. Raises VideoError when the file cannot be
+    opened or yields no frame at all.
+    """
+
+    def __init__(self, path: str, n: int, prefetch: int = 4):
+        cap, count, fps = open_capture(path)
+        cap.release()
+        if count <= 0:
+            count = count_frames(path)
+        self.path = path
+        self.frame_count = count
+        self.fps = fps
+        self.wanted = sample_indices(count, n)
+        if not self.wanted:
+            raise VideoError("no frames in video")
+        self.keyframes = keyframe_indices(path)
+        self.plan = read_plan(self.wanted, self.keyframes)
+        self.seeks = sum(self.plan)
+        self._prefetch = prefetch
+
+    def seconds(self, frame_index: int) -> float:
+        """Timestamp of a frame in seconds (0 when the header has no frame rate)."""
+        return round(frame_index / self.fps, 3) if self.fps > 0 else 0.0
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        cap, _, _ = open_capture(self.path)
+        wanted, plan = self.wanted, self.plan
+        q: queue.Queue = queue.Queue(maxsize=max(1, self._prefetch))
+        stop = threading.Event()
+        done = object()
+
+        def produce() -> None:
+            try:
+                idx = 0
+                for w, seek in zip(wanted, plan, strict=True):
+                    if stop.is_set():
+                        break
+                    if seek:
+                        cap.set(cv2.CAP_PROP_POS_FRAMES, w)
+                        idx = w
+                    while idx < w and cap.grab():
+                        idx += 1
+                    if idx < w or not cap.grab():
+                        break
+                    idx += 1
                     ok, frame = cap.retrieve()
                     if ok and frame is not None:
-                        q.put((idx, frame))
-                    pos += 1
-                idx += 1
-        except Exception as e:  # surfaced to the consumer
-            q.put(e)
-        finally:
-            q.put(done)
+                        q.put((w, frame))
+            except Exception as e:  # surfaced to the consumer
+                q.put(e)
+            finally:
+                q.put(done)
 
-    t = threading.Thread(target=produce, name="skyhawk-decode", daemon=True)
-    t.start()
-    got = 0
-    try:
-        while True:
-            item = q.get()
-            if item is done:
-                break
-            if isinstance(item, Exception):
-                raise VideoError(f"decode failed: {item}") from item
-            got += 1
-            yield item
-    finally:
-        stop.set()
-        while t.is_alive():  # unblock a producer waiting on a full queue
-            try:
-                q.get_nowait()
-            except queue.Empty:
-                pass
-            t.join(timeout=0.05)
-        cap.release()
-    if got == 0:
-        raise VideoError("no frame could be decoded")
+        t = threading.Thread(target=produce, name="skyhawk-decode", daemon=True)
+        t.start()
+        got = 0
+        try:
+            while True:
+                item = q.get()
+                if item is done:
+                    break
+                if isinstance(item, Exception):
+                    raise VideoError(f"decode failed: {item}") from item
+                got += 1
+                yield item
+        finally:
+            stop.set()
+            while t.is_alive():  # unblock a producer waiting on a full queue
+                try:
+                    q.get_nowait()
+                except queue.Empty:
+                    pass
+                t.join(timeout=0.05)
+            cap.release()
+        if got == 0:
+            raise VideoError("no frame could be decoded")
+
+
+def iter_sampled_frames(path: str, n: int, prefetch: int = 4) -> Iterator[tuple[int, np.ndarray]]:
+    """Yields (frame_index, BGR frame) for n evenly spaced frames (see ``SampledFrames``)."""
+    yield from SampledFrames(path, n, prefetch)
 
 
 def write_video(path: str, frames: list[np.ndarray], fps: float = 25.0) -> None:
