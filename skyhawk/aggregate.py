@@ -44,15 +44,24 @@ def log_loss(labels: Sequence[int], scores: Sequence[float]) -> float:
 
 
 def auc(labels: Sequence[int], scores: Sequence[float]) -> float:
-    """ROC AUC by the rank statistic (ties count half); NaN when only one class is present."""
+    """ROC AUC (scikit-learn; ties count half); NaN when only one class is present."""
+    from sklearn.metrics import roc_auc_score
+
     y = np.asarray(labels, dtype=np.int64)
-    s = np.asarray(scores, dtype=np.float64)
-    pos, neg = s[y == 1], s[y == 0]
-    if pos.size == 0 or neg.size == 0:
+    if y.size == 0 or np.unique(y).size < 2:
         return float("nan")
-    greater = (pos[:, None] > neg[None, :]).sum()
-    ties = (pos[:, None] == neg[None, :]).sum()
-    return float((greater + 0.5 * ties) / (pos.size * neg.size))
+    return float(roc_auc_score(y, np.asarray(scores, dtype=np.float64)))
+
+
+def roc(labels: Sequence[int], scores: Sequence[float]) -> dict[str, list[float]]:
+    """ROC curve points {fpr, tpr, thresholds} (scikit-learn); empty lists when only one class is present."""
+    from sklearn.metrics import roc_curve
+
+    y = np.asarray(labels, dtype=np.int64)
+    if y.size == 0 or np.unique(y).size < 2:
+        return {"fpr": [], "tpr": [], "thresholds": []}
+    fpr, tpr, thr = roc_curve(y, np.asarray(scores, dtype=np.float64))
+    return {"fpr": fpr.tolist(), "tpr": tpr.tolist(), "thresholds": np.clip(thr, 0.0, 1.0).tolist()}
 
 
 def accuracy(labels: Sequence[int], scores: Sequence[float], threshold: float) -> float:

@@ -15,6 +15,7 @@ import warnings
 # Modules that contribute subcommands, in help order.
 COMMAND_MODULES = (
     "components.extract_cli",  # extract
+    "components.score_cli",  # score, predict, evaluate
     "skyhawk.synth.cli",  # synth
     "skyhawk.demo",  # demo-data
     "pipelines.cli",  # run

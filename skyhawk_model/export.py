@@ -25,6 +25,7 @@ import tensorflow as tf
 from skyhawk import features
 from skyhawk.config import TrainConfig, to_dict
 from skyhawk_model.data import decode_batch
+from skyhawk_model.model_ref import CROP_KEYS
 
 SERVING_DEFAULT = "serving_default"
 SERVING_JPEG = "serving_jpeg"
@@ -72,8 +73,12 @@ def export_model(
     serving_model_dir: str,
     cfg: TrainConfig,
     history: Mapping[str, Any] | None = None,
+    crop: Mapping[str, Any] | None = None,
 ) -> str:
     """Saves ``model`` with both signatures and writes assets.extra/{skyhawk_model,history}.json.
+
+    ``crop``: the ExtractConfig (dict) the training crops were made with; its detector, margin, faces and
+    JPEG settings are recorded so that scoring makes identical crops (``skyhawk_model.model_ref``).
 
     The optimizer is not saved (smaller artifact; a re-loaded Keras model is uncompiled, so TFMA
     computes only the metrics of its EvalConfig, from the ``serving_default`` outputs).
@@ -95,6 +100,7 @@ def export_model(
             SERVING_JPEG: {"inputs": {IMAGES_INPUT: "string [None] encoded JPEG"}, "outputs": list(OUTPUT_KEYS)},
         },
         "train_config": to_dict(cfg),
+        "crop": {k: v for k, v in dict(crop or {}).items() if k in CROP_KEYS},
         "history": dict(history or {}),
     }
     extra = os.path.join(serving_model_dir, EXTRA_DIR)

@@ -136,5 +136,5 @@ def run_fn(fn_args) -> None:
     )
     if history_path:
         write_json(history_path, history)
-    export_model(model, fn_args.serving_model_dir, cfg, history)
+    export_model(model, fn_args.serving_model_dir, cfg, history, crop=(fn_args.custom_config or {}).get("extract"))
     log.info("exported %s (%d epochs, stop: %s)", fn_args.serving_model_dir, history["epochs"], history["stop_reason"])

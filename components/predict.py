@@ -1,0 +1,33 @@
+"""In-process scoring of a few videos: the bulk-scoring path without Beam's start-up.
+
+Same sampling and crops (``components.score.sample_video``), same model signature and the same row
+(``components.score_output.make_row``), so a file gets the same p_fake here as from ``skyhawk score``.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Sequence
+
+from components import score_output as out
+from components.score import _stat, sample_video
+from skyhawk_model.model_ref import ModelRef, local_model_dir
+
+
+def predict_videos(paths: Sequence[str], model: ModelRef, frames: int = 32, aggregate: str = "mean",
+                   batch_size: int = 32) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """[(row, per-frame scores)] for each path, in order."""
+    from skyhawk.faces import FaceDetector
+    from skyhawk_model.export import load_scorer
+
+    cfg = model.extract_config(frames)
+    detector = FaceDetector(cfg.detector, cfg.detect_size)
+    scorer = load_scorer(local_model_dir(model.uri), batch_size=batch_size)
+    results = []
+    for path in paths:
+        video, crops = sample_video(_stat(path), cfg, detector)
+        start = time.monotonic()
+        p = scorer([jpeg for _, jpeg in crops]) if crops else []
+        video["seconds"] += time.monotonic() - start
+        scores = [(key[1], key[3], float(pi)) for (key, _), pi in zip(crops, p, strict=True)]
+        results.append(out.make_row(video, scores, model.label, model.threshold, aggregate))
+    return results

@@ -1,0 +1,158 @@
+"""Which model to score with: a registry reference or a SavedModel folder, and the settings it was trained with.
+
+A reference is one of
+
+- ``REG/NAME``: model NAME of the registry rooted at REG, at its serving version (pinned, else newest);
+- ``REG/NAME/N``: version N;
+- a SavedModel folder (a Trainer's ``serving_model_dir``, or a registry version folder).
+
+REG may be local or ``gs://``. The threshold, image size and crop settings (detector, margin, faces,
+JPEG quality) come from the model itself (``assets.extra/skyhawk_model.json``), then from the registry's
+``metadata.json`` (the pipeline config it was trained with), never from flags that could disagree with
+training.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import posixpath
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any
+
+from skyhawk.config import ExtractConfig, from_dict, to_dict
+
+_log = logging.getLogger(__name__)
+
+SAVED_MODEL_PB = "saved_model.pb"
+MODEL_META = "assets.extra/skyhawk_model.json"
+CROP_KEYS = ("detector", "detect_size", "margin", "faces", "jpeg_quality")
+
+
+class ModelRefError(ValueError):
+    """A model reference does not resolve; the message is one line."""
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A resolved model: where its SavedModel is and how to feed it."""
+
+    uri: str  # the SavedModel folder (local path or gs://...)
+    label: str  # NAME/VERSION for registry models, else the folder
+    threshold: float
+    image_size: int
+    crop: dict[str, Any] = field(default_factory=dict)  # ExtractConfig fields the crops must be made with
+    registry_version: dict[str, Any] = field(default_factory=dict)  # registry metadata.json, when from a registry
+
+    def extract_config(self, frames_per_video: int) -> ExtractConfig:
+        """The ExtractConfig that reproduces the training crops, sampling frames_per_video frames."""
+        return from_dict(ExtractConfig, {**self.crop, "image_size": self.image_size,
+                                         "frames_per_video": frames_per_video})
+
+
+def _is_remote(path: str) -> bool:
+    return "://" in path and not path.startswith("file://")
+
+
+def _join(root: str, *parts: str) -> str:
+    return posixpath.join(root, *parts) if _is_remote(root) else os.path.join(root, *parts)
+
+
+def _exists(path: str) -> bool:
+    if not _is_remote(path):
+        return os.path.exists(path)
+    from apache_beam.io.filesystems import FileSystems
+
+    return FileSystems.exists(path)
+
+
+def _read_json(path: str) -> dict[str, Any]:
+    if _is_remote(path):
+        from apache_beam.io.filesystems import FileSystems
+
+        with FileSystems.open(path, compression_type="uncompressed") as f:
+            return json.loads(f.read())
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _from_folder(uri: str, label: str, registry_meta: dict[str, Any] | None = None) -> ModelRef:
+    meta_path = _join(uri, *MODEL_META.split("/"))
+    if not _exists(meta_path):
+        raise ModelRefError(f"{uri} has no {MODEL_META}: not a Skyhawk model export")
+    try:
+        meta = _read_json(meta_path)
+    except (OSError, ValueError) as e:
+        raise ModelRefError(f"{meta_path}: unreadable model metadata ({e})") from e
+    if registry_meta is None and _exists(_join(uri, "metadata.json")):
+        registry_meta = _read_json(_join(uri, "metadata.json"))
+        if registry_meta.get("model_name") and registry_meta.get("version"):
+            label = f"{registry_meta['model_name']}/{registry_meta['version']}"
+    crop = dict(meta.get("crop") or {})
+    if not crop:
+        trained = ((registry_meta or {}).get("config") or {}).get("extract") or {}
+        crop = {k: trained[k] for k in CROP_KEYS if k in trained}
+    if not crop:
+        _log.warning("%s records no crop settings; using the defaults %s", uri,
+                     {k: to_dict(ExtractConfig())[k] for k in CROP_KEYS})
+    crop = {k: v for k, v in crop.items() if k in CROP_KEYS}
+    try:
+        return ModelRef(uri=uri, label=label, threshold=float(meta["threshold"]),
+                        image_size=int(meta["image_size"]), crop=crop, registry_version=registry_meta or {})
+    except (KeyError, TypeError, ValueError) as e:
+        raise ModelRefError(f"{meta_path}: missing or bad threshold/image_size ({e})") from e
+
+
+def resolve(ref: str) -> ModelRef:
+    """Resolves REG/NAME, REG/NAME/N or a SavedModel folder. Raises ModelRefError (one line)."""
+    from skyhawk.registry import Registry, RegistryError
+
+    ref = ref.rstrip("/")
+    if not ref:
+        raise ModelRefError("empty model reference")
+    if _exists(_join(ref, SAVED_MODEL_PB)):
+        return _from_folder(ref, ref)
+    head, tail = (posixpath.split(ref) if _is_remote(ref) else os.path.split(ref))
+    version: int | None = None
+    if tail.isdigit():
+        version = int(tail)
+        head, tail = (posixpath.split(head) if _is_remote(head) else os.path.split(head))
+    root, name = head, tail
+    missing = ModelRefError(f"model not found: {ref} (expected REGISTRY/NAME, REGISTRY/NAME/VERSION or a "
+                            f"SavedModel folder)")
+    if not root or not name or (not _is_remote(root) and not os.path.isdir(os.path.join(root, name))):
+        raise missing
+    try:
+        reg = Registry(root)
+        if name not in reg.models():
+            raise missing
+        meta = reg.show(name, version)
+    except RegistryError as e:
+        raise ModelRefError(str(e)) from e
+    return _from_folder(meta["uri"], f"{name}/{meta['version']}", registry_meta=meta)
+
+
+def local_model_dir(uri: str) -> str:
+    """A local folder holding the SavedModel at uri: itself when local, else a copy cached per process."""
+    if not _is_remote(uri):
+        return uri.removeprefix("file://")
+    cached = _LOCAL_COPIES.get(uri)
+    if cached and os.path.isdir(cached):
+        return cached
+    from apache_beam.io.filesystems import FileSystems
+
+    tmp = tempfile.mkdtemp(prefix="skyhawk-model-")
+    prefix = uri.rstrip("/") + "/"
+    for m in FileSystems.match([prefix + "**"])[0].metadata_list:
+        rel = m.path[len(prefix):]
+        dest = os.path.join(tmp, *rel.split("/"))
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        with FileSystems.open(m.path, compression_type="uncompressed") as src, open(dest, "wb") as out:
+            shutil.copyfileobj(src, out, 1 << 20)
+    _LOCAL_COPIES[uri] = tmp
+    return tmp
+
+
+_LOCAL_COPIES: dict[str, str] = {}
