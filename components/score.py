@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import logging
 import os
 import posixpath
 import sys
@@ -303,6 +304,7 @@ class FaceModelHandler(ModelHandler):
 
         from skyhawk_model.model_ref import local_model_dir
 
+        quiet_inference_logs()
         return tf.saved_model.load(local_model_dir(self._uri))
 
     def run_inference(self, batch: Sequence[bytes], model: Any, inference_args: dict | None = None
@@ -425,8 +427,13 @@ def new_run_id() -> str:
 
 def run_scoring(src: str, model: ModelRef, dest: str, *, frames: int = 32, aggregate: str = "mean",
                 fmt: str = "jsonl", force: bool = False, beam_args: Sequence[str] | None = None,
-                batch_size: int = 32, progress: bool = False) -> dict[str, Any]:
-    """Scores every video of SRC into DEST; returns the summary (also DEST/summary.json)."""
+                batch_size: int = 32, progress: bool = False, pipeline: beam.Pipeline | None = None
+                ) -> dict[str, Any]:
+    """Scores every video of SRC into DEST; returns the summary (also DEST/summary.json).
+
+    ``pipeline``: run on this (unrun) Beam pipeline instead of one made from ``beam_args`` (a TFX
+    component passes the pipeline configured with the TFX pipeline's Beam arguments).
+    """
     from apache_beam.metrics.metric import MetricsFilter
     from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -441,9 +448,10 @@ def run_scoring(src: str, model: ModelRef, dest: str, *, frames: int = 32, aggre
     check_dest(dest)
     discover = DiscoverVideos(src)  # raises ScoreError for a bad SRC before Beam starts
     out.clean_leftovers(dest)
+    quiet_inference_logs()
     run_id = new_run_id()
     start = time.monotonic()
-    p = beam.Pipeline(options=PipelineOptions(list(beam_args or [])))
+    p = pipeline or beam.Pipeline(options=PipelineOptions(list(beam_args or [])))
     _ = (p
          | "Discover" >> discover
          | "SkipScored" >> SkipScored(dest, model.label, force)
@@ -457,3 +465,15 @@ def run_scoring(src: str, model: ModelRef, dest: str, *, frames: int = 32, aggre
     return out.write_views(dest, fmt, model=model.label, threshold=model.threshold, aggregate=aggregate,
                            frames_per_video=frames, scored_this_run=scored, run_seconds=round(seconds, 2),
                            videos_per_second=round(scored / seconds, 3) if seconds > 0 else 0.0)
+
+
+def quiet_inference_logs() -> None:
+    """Drops Beam RunInference's per-batch root-logger warning about memory metrics on this platform."""
+    root = logging.getLogger()
+    if not any(isinstance(f, _DropResourceWarning) for f in root.filters):
+        root.addFilter(_DropResourceWarning())
+
+
+class _DropResourceWarning(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Resource module is not available" not in record.getMessage()

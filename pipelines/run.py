@@ -112,3 +112,25 @@ def latest_outputs(cfg: PipelineConfig) -> dict[str, Any]:
         if reports:
             out["report"] = os.path.join(reports[-1].uri, "report.html")
     return out
+
+
+def scoring_pipeline(cfg: PipelineConfig, input_uri: str, model_ref: str | None = None, frames: int = 32,
+                     aggregate: str = "mean", output_format: str = "jsonl"):
+    """The scoring pipeline of a config: its registry model (or model_ref) over input_uri, MLMD shared."""
+    from tfx.orchestration import metadata
+
+    from pipelines.scoring_pipeline import create_scoring_pipeline
+
+    if "://" not in cfg.metadata_path:
+        os.makedirs(os.path.dirname(cfg.metadata_path), exist_ok=True)
+    return create_scoring_pipeline(
+        pipeline_name=f"{cfg.pipeline_name}-scoring",
+        pipeline_root=cfg.pipeline_root,
+        model_ref=model_ref or f"{cfg.registry.rstrip('/')}/{cfg.model_name}",
+        input_uri=input_uri,
+        frames=frames,
+        aggregate=aggregate,
+        output_format=output_format,
+        metadata_connection_config=metadata.sqlite_metadata_connection_config(cfg.metadata_path),
+        beam_pipeline_args=cfg.beam_args,
+    )

@@ -1,0 +1,50 @@
+"""BatchScorer: the bulk-scoring Beam job as a TFX component, for users who run everything as pipelines.
+
+Its input is the Model artifact it scores with (in the scoring pipeline: a registry version imported
+by ``tfx.dsl.Importer``, so MLMD links every result to the exact published model); its output is a
+``SkyhawkScoringResults`` directory with the same files ``skyhawk score`` writes (results, frames,
+summary, committed parts). The Beam pipeline comes from TFX, configured with the pipeline's
+``beam_pipeline_args``.
+"""
+import apache_beam as beam
+from tfx import v1 as tfx
+from tfx.types import standard_artifacts
+from tfx.types.artifact import Artifact
+
+
+class ScoringResults(Artifact):
+    """A scoring destination: results.<format>, frames.jsonl, summary.json, _parts/."""
+
+    TYPE_NAME = "SkyhawkScoringResults"
+
+
+@tfx.dsl.components.component(use_beam=True)
+def BatchScorer(
+    model: tfx.dsl.components.InputArtifact[standard_artifacts.Model],
+    results: tfx.dsl.components.OutputArtifact[ScoringResults],
+    input_uri: tfx.dsl.components.Parameter[str],
+    frames: tfx.dsl.components.Parameter[int] = 32,
+    aggregate: tfx.dsl.components.Parameter[str] = "mean",
+    output_format: tfx.dsl.components.Parameter[str] = "jsonl",
+    beam_pipeline: tfx.dsl.components.BeamComponentParameter[beam.Pipeline] = None,
+) -> None:
+    """Scores every video under input_uri with the input model; one row per video in results.uri."""
+    from components.score import run_scoring
+    from skyhawk_model.model_ref import resolve
+
+    ref = resolve(model.uri)
+    summary = run_scoring(input_uri, ref, results.uri, frames=frames, aggregate=aggregate, fmt=output_format,
+                          pipeline=beam_pipeline)
+    results.set_string_custom_property("model", ref.label)
+    results.set_float_custom_property("threshold", ref.threshold)
+    for key in ("videos", "ok", "no_face", "failed", "fake", "real"):
+        results.set_int_custom_property(key, int(summary[key]))
+
+
+def registry_model_importer(model_uri: str, label: str, version: int | None = None) -> tfx.dsl.Importer:
+    """Imports a published registry version (a SavedModel folder) as a Model artifact."""
+    props = {"registry_model": label}
+    if version is not None:
+        props["registry_version"] = int(version)
+    return tfx.dsl.Importer(source_uri=model_uri, artifact_type=standard_artifacts.Model, reimport=False,
+                            custom_properties=props).with_id("registry_model")
