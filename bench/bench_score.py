@@ -1,0 +1,203 @@
+"""Bulk-scoring benchmark: what the Beam job costs over its parts, long videos, memory. Prints ratios.
+
+All parts are measured in one run on the same machine (these machines are noisy; compare ratios):
+
+1. Over ../shared/media/real_videos + dev_videos at 32 frames, one worker, an Inception-ResNet-V2 export
+   at 299 px (random weights: speed does not depend on them):
+   (a) extraction only: ``components.score.sample_video`` in-process (decode, detect, track, crop, JPEG);
+   (b) the model's inference only, on the same crops, batched in-process (model load included);
+   (c) end-to-end ``run_scoring`` (DirectRunner, one worker, in this process).
+   Target: (c) <= 1.15 x ((a) + (b)). Also prints the CPU inference images/s.
+2. One long video (>= 5 min, made by concatenating shared videos in a temp folder) vs a 10-second one:
+   seconds to score each (target <= 3x), and the seconds a decode of every frame takes for comparison.
+3. Peak RSS of ``skyhawk score`` subprocesses over listings of N and 10 x N entries (links to the shared
+   videos; 1 frame each): flat memory means the ratio stays near 1.
+
+    .venv/bin/python bench/bench_score.py [--limit N] [--skip-long] [--skip-rss] [--rss-entries 1000]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+MEDIA = Path(os.environ.get("SKYHAWK_SHARED_MEDIA", REPO.parent / "shared" / "media"))
+IN_MEMORY = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
+
+
+def export_model(out: Path, size: int) -> str:
+    from skyhawk.config import ExtractConfig, TrainConfig, to_dict
+    from skyhawk_model.export import export_model as export
+    from skyhawk_model.model import build_model
+
+    cfg = TrainConfig(backbone="inception_resnet_v2", weights="none", image_size=size)
+    return export(build_model(cfg), str(out), cfg, {}, crop=to_dict(ExtractConfig(image_size=size)))
+
+
+def videos(limit: int) -> list[Path]:
+    found = sorted((MEDIA / "real_videos").glob("*.mp4")) + sorted(
+        p for p in (MEDIA / "dev_videos").rglob("*") if p.suffix in (".mp4", ".webm"))
+    return found[:limit] if limit else found
+
+
+def part_one(model_dir: str, vids: list[Path], work: Path, frames: int) -> None:
+    from components.score import _stat, run_scoring, sample_video
+    from skyhawk.faces import FaceDetector
+    from skyhawk_model.export import load_scorer
+    from skyhawk_model.model_ref import resolve
+
+    model = resolve(model_dir)
+    cfg = model.extract_config(frames)
+    detector = FaceDetector(cfg.detector, cfg.detect_size)
+    t = time.perf_counter()
+    crops: list[bytes] = []
+    for v in vids:
+        _, c = sample_video(_stat(str(v)), cfg, detector)
+        crops.extend(j for _, j in c)
+    a = time.perf_counter() - t
+    t = time.perf_counter()
+    scorer = load_scorer(model_dir, batch_size=32)
+    load = time.perf_counter() - t
+    t = time.perf_counter()
+    scorer(crops)
+    infer = time.perf_counter() - t
+    b = load + infer
+    listing = work / "bench.txt"
+    listing.write_text("".join(f"{v}\n" for v in vids))
+    t = time.perf_counter()
+    summary = run_scoring(str(listing), model, str(work / "scored"), frames=frames, beam_args=IN_MEMORY)
+    c = time.perf_counter() - t
+    assert summary["videos"] == len(vids) and summary["scored_this_run"] == len(vids), summary
+    print(f"\n1. {len(vids)} videos x {frames} frames, {len(crops)} faces, model {cfg.image_size} px IRv2, 1 worker")
+    print(f"   (a) extraction only          {a:8.1f} s")
+    print(f"   (b) inference only           {b:8.1f} s  (load {load:.1f} s + {infer:.1f} s: "
+          f"{len(crops) / max(infer, 1e-9):.2f} images/s on CPU)")
+    print(f"   (c) end-to-end skyhawk score {c:8.1f} s")
+    print(f"   (c) / ((a) + (b)) = {c / (a + b):.3f}   (target <= 1.15)")
+
+
+def concat_video(sources: list[Path], out: Path, seconds: float, size: tuple[int, int] = (480, 360)) -> float:
+    """Writes sources one after another (resized) until `seconds` of 25 fps video; returns its length."""
+    import cv2
+
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), 25, size)
+    n, want = 0, int(seconds * 25)
+    while n < want:
+        for src in sources:
+            cap = cv2.VideoCapture(str(src))
+            while n < want:
+                ok, f = cap.read()
+                if not ok:
+                    break
+                writer.write(cv2.resize(f, size))
+                n += 1
+            cap.release()
+            if n >= want:
+                break
+    writer.release()
+    return n / 25
+
+
+def part_two(model_dir: str, work: Path, frames: int) -> None:
+    import cv2
+
+    from components.predict import Predictor
+    from skyhawk.video import SampledFrames
+    from skyhawk_model.model_ref import resolve
+
+    srcs = sorted((MEDIA / "real_videos").glob("*.mp4"))
+    long_len = concat_video(srcs, work / "long.mp4", 5 * 60 + 5)
+    short_len = concat_video(srcs[:1], work / "short.mp4", 10)
+    predictor = Predictor(resolve(model_dir), frames=frames)
+    predictor.predict([str(work / "short.mp4")])  # warm-up: the first graph run
+    timing = {}
+    for name in ("short", "long"):
+        t = time.perf_counter()
+        (row, _), = predictor.predict([str(work / f"{name}.mp4")])
+        timing[name] = time.perf_counter() - t
+        assert row["status"] == "ok", row
+    t = time.perf_counter()
+    cap = cv2.VideoCapture(str(work / "long.mp4"))
+    while cap.grab():
+        pass
+    cap.release()
+    decode_all = time.perf_counter() - t
+    seeks = SampledFrames(str(work / "long.mp4"), frames).seeks
+    print(f"\n2. long video {long_len:.0f} s vs short {short_len:.0f} s, {frames} frames each "
+          f"({seeks} seeks in the long one)")
+    print(f"   short {timing['short']:.2f} s, long {timing['long']:.2f} s: ratio {timing['long'] / timing['short']:.2f}"
+          f"   (target <= 3; decoding every frame of the long one alone takes {decode_all:.1f} s, "
+          f"{decode_all / timing['short']:.1f}x the short one's whole scoring)")
+
+
+def peak_rss(listing: Path, model_dir: str, dest: Path) -> tuple[float, float]:
+    """(peak RSS in MiB, seconds) of a `skyhawk score` subprocess."""
+    cmd = [sys.executable, "-m", "skyhawk.cli", "score", "--input", str(listing), "--model", model_dir,
+           "--output", str(dest), "--frames", "1"]
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage (RUSAGE_CHILDREN is a max over all)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}")
+    return usage.ru_maxrss / 1024, time.perf_counter() - t
+
+
+def part_three(model_dir: str, work: Path, entries: int) -> None:
+    srcs = sorted((MEDIA / "real_videos").glob("*.mp4"))
+    links = work / "links"
+    links.mkdir()
+    results = {}
+    for n in (entries // 10, entries):
+        listing = work / f"list-{n}.txt"
+        lines = []
+        for i in range(n):
+            link = links / f"v{i:05d}.mp4"
+            if not link.exists():
+                link.symlink_to(srcs[i % len(srcs)])
+            lines.append(f"{link}\n")
+        listing.write_text("".join(lines))
+        results[n] = peak_rss(listing, model_dir, work / f"rss-{n}")
+        rows = (work / f"rss-{n}" / "results.jsonl").read_text().count("\n")
+        assert rows == n, (rows, n)
+    (small_rss, small_s), (big_rss, big_s) = results[entries // 10], results[entries]
+    print(f"\n3. peak RSS of skyhawk score (1 frame per video): {entries // 10} entries {small_rss:.1f} MiB "
+          f"({small_s:.0f} s), {entries} entries {big_rss:.1f} MiB ({big_s:.0f} s): ratio {big_rss / small_rss:.2f}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--limit", type=int, default=0, help="use only the first N videos in part 1 (0: all)")
+    ap.add_argument("--frames", type=int, default=32)
+    ap.add_argument("--image-size", type=int, default=299)
+    ap.add_argument("--skip-long", action="store_true")
+    ap.add_argument("--skip-rss", action="store_true")
+    ap.add_argument("--rss-entries", type=int, default=1000)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="skyhawk-bench-") as tmp:
+        work = Path(tmp)
+        t = time.perf_counter()
+        model_dir = export_model(work / "model", args.image_size)
+        print(f"exported Inception-ResNet-V2 at {args.image_size} px in {time.perf_counter() - t:.1f} s")
+        part_one(model_dir, videos(args.limit), work, args.frames)
+        if not args.skip_long:
+            part_two(model_dir, work, args.frames)
+        if not args.skip_rss:
+            part_three(model_dir, work, args.rss_entries)
+    print(json.dumps({"done": True}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
