@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import posixpath
+import re
 import shutil
 import tempfile
 import uuid
@@ -80,14 +81,64 @@ def isfile(path: str) -> bool:
     return _fs().exists(path)
 
 
-def glob(pattern: str) -> list[str]:
-    """Files matching a glob pattern (``**`` crosses folders on object stores), sorted."""
-    if not is_remote(pattern):
-        import glob as _glob
+def _glob_regex(pattern: str) -> re.Pattern:
+    """``**`` matches across '/', ``*`` and ``?`` within one path component (as on Beam's object stores)."""
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(out))
 
-        return sorted(p for p in _glob.glob(local_path(pattern), recursive=True) if not os.path.isdir(p))
+
+def glob(pattern: str) -> list[str]:
+    """Files matching a pattern, sorted: ``*``/``?`` within a path component, ``**`` across folders.
+
+    The same rules locally and on object stores; hidden names (``.staging``) match like any other.
+    """
+    if not is_remote(pattern):
+        pattern = os.path.abspath(local_path(pattern)).replace(os.sep, "/")
+        base = pattern[: min((pattern.find(c) for c in "*?[" if c in pattern), default=len(pattern))]
+        base = base if base.endswith("/") else os.path.dirname(base)
+        regex = _glob_regex(pattern)
+        return sorted(p for p in list_files(base or "/") if regex.fullmatch(p.replace(os.sep, "/")))
     _remote_setup(pattern)
     return sorted(m.path for m in _fs().match([pattern])[0].metadata_list)
+
+
+def relpath(path: str, base: str) -> str:
+    """path below base with '/' separators ('' when path is base); ValueError when it is not below base."""
+    if is_remote(base):
+        prefix = base.rstrip("/") + "/"
+        if path.rstrip("/") == base.rstrip("/"):
+            return ""
+        if not path.startswith(prefix):
+            raise ValueError(f"{path} is not below {base}")
+        return path[len(prefix):]
+    rel = os.path.relpath(local_path(path), local_path(base)).replace(os.sep, "/")
+    if rel == ".." or rel.startswith("../"):
+        raise ValueError(f"{path} is not below {base}")
+    return "" if rel == "." else rel
+
+
+def size(path: str) -> int:
+    """Size of a file in bytes."""
+    if not is_remote(path):
+        return os.path.getsize(local_path(path))
+    _remote_setup(path)
+    found = _fs().match([path])[0].metadata_list
+    if not found:
+        raise FileNotFoundError(f"no such file: {path}")
+    return found[0].size_in_bytes
 
 
 def list_files(root: str) -> list[str]:
@@ -151,7 +202,7 @@ def makedirs(path: str) -> None:
 
 
 def copy_file(src: str, dst: str) -> None:
-    """Copies one file between any two filesystems, streaming (not atomic)."""
+    """Copies one file between any two filesystems (streaming; server-side within one object store)."""
     if not is_remote(src) and not is_remote(dst):
         makedirs(os.path.dirname(os.path.abspath(local_path(dst))))
         shutil.copyfile(local_path(src), local_path(dst))
@@ -159,6 +210,9 @@ def copy_file(src: str, dst: str) -> None:
     for p in (src, dst):
         _remote_setup(p)
     fs = _fs()
+    if scheme(src) == scheme(dst):  # both on one object store: a server-side copy
+        fs.copy([src], [dst])
+        return
     if not is_remote(dst):
         makedirs(os.path.dirname(os.path.abspath(local_path(dst))))
     with fs.open(src, compression_type=_RAW) as fin, fs.create(dst, compression_type=_RAW) as fout:
