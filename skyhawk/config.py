@@ -228,7 +228,8 @@ def from_dict(cls: Type[T], data: Mapping[str, Any], _prefix: str = "") -> T:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
     if unknown:
-        raise ConfigError(f"unknown {cls.__name__} keys: {', '.join(_prefix + k for k in unknown)}")
+        where = f" (under {_prefix.rstrip('.')})" if _prefix else ""
+        raise ConfigError(f"unknown {cls.__name__} keys: {', '.join(unknown)}{where}")
     hints = typing.get_type_hints(cls)
     kwargs: dict[str, Any] = {}
     for name, value in data.items():

@@ -65,21 +65,12 @@ def output_splits(items: Iterable[VideoItem]) -> list[str]:
 
 # ---------------------------------------------------------------- paths
 
-def _normalize(path: str) -> str:
-    """A canonical form: ``vids/b.mp4`` and ``./vids/b.mp4`` (or ``x/../vids/b.mp4``) are the same file."""
-    if fileio.is_remote(path):
-        scheme, rest = path.split("://", 1)
-        bucket, _, key = rest.partition("/")
-        return f"{scheme}://{bucket}/{posixpath.normpath(key)}" if key else f"{scheme}://{bucket}"
-    return os.path.abspath(fileio.local_path(path))
-
-
 def _under(root: str, path: str) -> str | None:
     """path relative to root with '/' separators, or None when path is outside root."""
-    root, path = _normalize(root).rstrip("/"), _normalize(path)
-    if not fileio.is_remote(root):
-        root, path = root.replace(os.sep, "/"), path.replace(os.sep, "/")
-    return path[len(root) + 1:] if path.startswith(root + "/") else None
+    try:
+        return fileio.relpath(fileio.normpath(path), fileio.normpath(root)) or None
+    except ValueError:
+        return None
 
 
 def _stem(rel: str) -> str:
@@ -180,7 +171,7 @@ def _from_csv(root: str, manifest: str, allow_outside_root: bool) -> list[VideoI
         if not rel:
             problems.append(f"line {n}: empty path")
             continue
-        uri = _normalize(rel if (fileio.is_remote(rel) or os.path.isabs(rel)) else fileio.join(base, rel))
+        uri = fileio.normpath(rel if (fileio.is_remote(rel) or os.path.isabs(rel)) else fileio.join(base, rel))
         try:
             label_key: object = _parse_label(row.get("label") or "")
         except LabelError:
@@ -200,7 +191,7 @@ def _from_csv(root: str, manifest: str, allow_outside_root: bool) -> list[VideoI
         if inside is None and not allow_outside_root:
             problems.append(f"line {n}: {rel} is outside the input root {root} (allow with --allow-outside-root)")
             continue
-        vid = _stem(inside) if inside is not None else _stem(uri.split("://", 1)[-1]).lstrip("/")
+        vid = _stem(inside if inside is not None else fileio.without_scheme(uri).lstrip("/"))
         try:
             label = _parse_label(row.get("label") or "")
             err = "" if fileio.isfile(uri) else "file listed in manifest does not exist"
@@ -215,7 +206,7 @@ def _from_csv(root: str, manifest: str, allow_outside_root: bool) -> list[VideoI
         raise LabelError(f"manifest {manifest}: " + "; ".join(problems[:5]) + more)
     if fileio.isdir(root):
         for p in fileio.list_files(root):  # videos in the input folder that the manifest forgot
-            if is_video(p) and _normalize(p) not in first_line:
+            if is_video(p) and fileio.normpath(p) not in first_line:
                 out.append(_item(root, p, error="no label: not listed in the manifest"))
     return out
 

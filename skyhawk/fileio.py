@@ -47,6 +47,24 @@ def local_path(path: str) -> str:
     return path[len("file://"):] if path.startswith("file://") else path
 
 
+def without_scheme(path: str) -> str:
+    """``gs://b/k`` -> ``b/k``; a local path unchanged."""
+    return path.split("://", 1)[1] if is_remote(path) else local_path(path)
+
+
+def normpath(path: str) -> str:
+    """A canonical form: ``vids/b.mp4``, ``./vids/b.mp4`` and ``x/../vids/b.mp4`` name the same file.
+
+    Local paths become absolute (symlinks are not resolved); remote keys are normalised lexically.
+    """
+    if is_remote(path):
+        prefix, rest = path.split("://", 1)
+        bucket, _, key = rest.partition("/")
+        key = posixpath.normpath(key) if key.strip("/") else ""
+        return f"{prefix}://{bucket}/{key}" if key else f"{prefix}://{bucket}"
+    return os.path.abspath(local_path(path))
+
+
 def _remote_setup(path: str) -> None:
     if scheme(path) == "gs":
         use_emulator_credentials()
