@@ -18,6 +18,7 @@ input pattern), versions, input fingerprints and the ``Split-<name>/`` layout al
 from __future__ import annotations
 
 import json
+import logging
 import posixpath
 import re
 from typing import Any, Sequence
@@ -105,7 +106,8 @@ def output_config(split_names: Sequence[str]) -> example_gen_pb2.Output:
 def data_splits(input_base: str, config: ExtractConfig, use_spans: bool = False) -> list[str]:
     """The output splits of the videos under input_base (its latest span-N/ folder with use_spans).
 
-    ``datasets.output_splits`` of the labelled items; train and eval alone when there is no data yet.
+    ``datasets.output_splits`` of the labelled items; train and eval alone when there is no readable
+    data yet (the executor then refuses data that needs another split).
     """
     root = input_base
     if use_spans:
@@ -115,7 +117,11 @@ def data_splits(input_base: str, config: ExtractConfig, use_spans: bool = False)
         root = fileio.join(input_base, f"span-{max(spans)}")
     if not fileio.isdir(root):
         return [datasets.TRAIN, datasets.EVAL]
-    return datasets.output_splits(datasets.discover(root, config.labels, config.allow_outside_root))
+    try:
+        return datasets.output_splits(datasets.discover(root, config.labels, config.allow_outside_root))
+    except datasets.LabelError as e:  # e.g. the manifest is written later: the run reports it again
+        logging.getLogger(__name__).warning("FaceExampleGen: cannot read the data yet (%s); declaring train, eval", e)
+        return [datasets.TRAIN, datasets.EVAL]
 
 
 def _subfolders(path: str) -> set[str]:
