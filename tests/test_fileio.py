@@ -32,6 +32,12 @@ def _exercise(root: str) -> None:
     fileio.remove(c)
     fileio.remove(c)  # missing is fine
     assert not fileio.exists(c)
+    hidden = fileio.join(root, ".staging", "u1", "f.pb")  # hidden names match like any other
+    fileio.write_bytes(hidden, b"x")
+    assert fileio.glob(fileio.join(root, ".staging", "**")) == [hidden]
+    assert fileio.glob(fileio.join(root, "*", "*", "*.pb")) == [hidden]
+    assert fileio.relpath(hidden, root) == ".staging/u1/f.pb" and fileio.size(hidden) == 1
+    fileio.remove(fileio.join(root, ".staging"), recursive=True)
     fileio.remove(fileio.join(root, "d"), recursive=True)
     assert fileio.list_files(root) == []
 
@@ -40,6 +46,10 @@ def test_local(tmp_path: Path):
     _exercise(str(tmp_path / "root"))
     assert fileio.scheme("file:///x") is None and fileio.local_path("file:///x/y") == "/x/y"
     assert fileio.scheme("gs://b/x") == "gs" and fileio.is_remote("gs://b/x")
+    assert fileio.normpath("gs://b/x/../y/./z") == "gs://b/y/z" and fileio.normpath("gs://b/") == "gs://b"
+    assert fileio.normpath(str(tmp_path / "a" / ".." / "b")) == str(tmp_path / "b")
+    with pytest.raises(ValueError):
+        fileio.relpath(str(tmp_path / "x"), str(tmp_path / "y"))
     # an atomic local write leaves no temporary file behind
     fileio.write_text(str(tmp_path / "w.txt"), "x")
     assert sorted(os.listdir(tmp_path)) == ["root", "w.txt"]
