@@ -103,7 +103,7 @@ def discover(root: str, labels: str, allow_outside_root: bool = False) -> list[V
 def _item(root: str, path: str, **kw) -> VideoItem:
     vid = _stem(_under(root, path) or os.path.basename(path))
     kw.setdefault("group_id", vid)
-    if not kw.get("error") and not fileio.is_remote(path) and not os.path.exists(path):
+    if not kw.get("error") and not fileio.is_remote(path) and not fileio.exists(path):  # listed, so remote exists
         kw.update(error="file does not exist (a broken link?)", label=-1)
     return VideoItem(uri=path, video_id=vid, **kw)
 

@@ -183,7 +183,7 @@ class _Runner:
 
         rel_out = f"fake/{self.names[item.rel]}_{self.method}" + (".mp4" if item.is_video else ".png")
         dest = os.path.join(self.output, rel_out)
-        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        fileio.makedirs(os.path.dirname(dest))
         if item.is_video:
             write_video(dest, out, fps)
         elif not cv2.imwrite(dest, out[0]):
@@ -206,7 +206,7 @@ def synthesize_folder(input_path: str, output: str, method: str, frames: int = 6
         raise SynthError(f"--frames must be >= 1, got {frames}")
     start = time.monotonic()
     items = list_inputs(input_path, exclude=output)
-    os.makedirs(output, exist_ok=True)
+    fileio.makedirs(output)
     runner = _Runner(items, output, method, frames, seed, detector or FaceDetector(), predictor or LandmarkPredictor())
     report = SynthReport(method=method)
     pairs: list[SheetPair] = []
