@@ -15,6 +15,7 @@ from typing import Any, Sequence
 from components import score_output as out
 from components.score import run_scoring
 from components.score_pages import evaluation_html, evaluation_report
+from skyhawk import fileio
 from skyhawk_model.model_ref import ModelRef
 
 SCORES_DIR = "scores"
@@ -25,13 +26,11 @@ EVALUATION_HTML = "evaluation.html"
 
 def _csv_sources(labels: str) -> dict[str, str]:
     """uri -> the manifest's source/source_repo column, when it has one."""
-    from skyhawk import labels as lab
-
     if not labels.startswith("csv:"):
         return {}
     manifest = labels[4:]
     base = os.path.dirname(os.path.abspath(manifest))
-    rows = list(csv.DictReader(io.StringIO(lab.read_text(manifest))))
+    rows = list(csv.DictReader(io.StringIO(fileio.read_text(manifest))))
     column = next((c for c in ("source", "source_repo") if rows and c in rows[0]), None)
     if not column:
         return {}
@@ -50,16 +49,15 @@ def run_evaluation(input_root: str, labels: str, model: ModelRef, output: str, *
                    aggregate: str = "mean", beam_args: Sequence[str] | None = None, force: bool = False,
                    progress: bool = False) -> dict[str, Any]:
     """Scores the labelled videos under input_root and writes OUTPUT/evaluation.{json,html}."""
-    from skyhawk import labels as lab
+    from skyhawk import datasets
 
-    items = lab.discover(input_root, labels)
+    items = datasets.discover(input_root, labels)
     labelled = [i for i in items if not i.error]
     if not labelled:
-        raise lab.LabelError(f"no labelled videos under {input_root} (labels: {labels})")
-    os.makedirs(output, exist_ok=True)
-    listing = os.path.join(output, LISTING)
+        raise datasets.LabelError(f"no labelled videos under {input_root} (labels: {labels})")
+    listing = fileio.join(output, LISTING)
     out.write_whole(listing, "".join(i.uri + "\n" for i in labelled).encode())
-    scores_dir = os.path.join(output, SCORES_DIR)
+    scores_dir = fileio.join(output, SCORES_DIR)
     summary = run_scoring(listing, model, scores_dir, frames=frames, aggregate=aggregate, force=force,
                           beam_args=beam_args, progress=progress)
     records = {r["row"]["uri"]: r for r in out.latest_records(scores_dir) if r["model"] == model.label}
@@ -76,6 +74,6 @@ def run_evaluation(input_root: str, labels: str, model: ModelRef, output: str, *
                            model=model.label, frames_per_video=frames, aggregate=aggregate,
                            unlabelled=[{"uri": i.uri, "reason": i.error} for i in items if i.error],
                            scoring=summary)
-    out.write_whole(os.path.join(output, EVALUATION_JSON), (json.dumps(ev, indent=2, sort_keys=True) + "\n").encode())
-    out.write_whole(os.path.join(output, EVALUATION_HTML), evaluation_html(ev).encode())
+    out.write_whole(fileio.join(output, EVALUATION_JSON), (json.dumps(ev, indent=2, sort_keys=True) + "\n").encode())
+    out.write_whole(fileio.join(output, EVALUATION_HTML), evaluation_html(ev).encode())
     return ev

@@ -5,15 +5,22 @@ input pattern), versions, input fingerprints and the ``Split-<name>/`` layout al
 
 - ``input_base``: the video root; the single input split's pattern names the folder of one span
   (``*`` for the root itself, ``span-{SPAN}/*`` for span folders).
-- Splits are assigned per group (source video / identity) by ``skyhawk.labels.assign_splits``, never
-  by frame, and declared as output splits train/eval(/test).
+- Splits are assigned per group (source video / identity) by ``skyhawk.datasets.assign_splits``, never
+  by frame. The output splits are derived from the data by ``datasets.output_splits`` (train, eval, and
+  test when the dataset forces videos there: FF++ ``splits/test.json``, Celeb-DF's test list, a DFDC
+  ``metadata.json`` or CSV ``split`` column), the same rule ``skyhawk extract`` uses. They are declared
+  when the component is built (TFX fixes them then); a run whose data needs a split the component did
+  not declare fails with a clear message instead of moving those videos elsewhere.
+- A run that yields no face for train or eval fails (``extract.check_result``).
 - The per-video extraction report (every input video: ok / no_face / failed + reason) is written to
   ``<examples uri>/extraction_report.jsonl`` and its summary to ``summary.json`` beside the splits.
 """
 from __future__ import annotations
 
 import json
+import logging
 import posixpath
+import re
 from typing import Any, Sequence
 
 import apache_beam as beam
@@ -26,7 +33,7 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
 from components import extract
-from skyhawk import labels
+from skyhawk import datasets, fileio
 from skyhawk.config import ExtractConfig, from_dict, to_dict
 
 SPAN_PATTERN = "span-{SPAN}/*"
@@ -54,7 +61,7 @@ def unpack_config(exec_properties: dict[str, Any]) -> ExtractConfig:
 def video_root(input_base: str, pattern: str) -> str:
     """The folder of videos an input split pattern points at (``*`` -> input_base)."""
     folder = posixpath.dirname(pattern) if pattern.endswith("*") else pattern
-    return labels.join(input_base, folder) if folder else input_base
+    return fileio.join(input_base, folder) if folder else input_base
 
 
 class Executor(base_example_gen_executor.BaseExampleGenExecutor):
@@ -66,7 +73,7 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
     def Do(self, input_dict, output_dict, exec_properties) -> None:
         self._examples_uri = artifact_utils.get_single_uri(output_dict[standard_component_specs.EXAMPLES_KEY])
         super().Do(input_dict, output_dict, exec_properties)
-        extract.write_summary(self._examples_uri)
+        extract.check_result(extract.write_summary(self._examples_uri), self._examples_uri)
 
     def GenerateExamplesByBeam(self, pipeline: beam.Pipeline, exec_properties: dict[str, Any]
                                ) -> dict[str, beam.pvalue.PCollection]:
@@ -79,12 +86,15 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         config = unpack_config(exec_properties)
         root = video_root(exec_properties[standard_component_specs.INPUT_BASE_KEY], input_config.splits[0].pattern)
         items = extract.prepare_items(root, config)
-        if not items:
-            raise labels.LabelError(f"no video files under {root}")
-        split_names = [s.name for s in output_config.split_config.splits]
+        declared = [s.name for s in output_config.split_config.splits]
+        missing = [s for s in extract.output_split_names(items) if s not in declared]
+        if missing:
+            raise extract.ExtractionError(
+                f"the data under {root} has videos for the {', '.join(missing)} split, but this FaceExampleGen "
+                f"declares only {', '.join(declared)} (it was built before that data existed): rebuild the pipeline")
         result = pipeline | "Videos" >> beam.Create(items) | "Extract" >> extract.ExtractFaces(config)
-        _ = result["report"] | "Report" >> extract.WriteReport(labels.join(self._examples_uri, extract.REPORT_FILE))
-        return result["examples"] | "Split" >> extract.PartitionBySplit(split_names)
+        _ = result["report"] | "Report" >> extract.WriteReport(fileio.join(self._examples_uri, extract.REPORT_FILE))
+        return result["examples"] | "Split" >> extract.PartitionBySplit(declared)
 
 
 def output_config(split_names: Sequence[str]) -> example_gen_pb2.Output:
@@ -93,14 +103,44 @@ def output_config(split_names: Sequence[str]) -> example_gen_pb2.Output:
         splits=[example_gen_pb2.SplitConfig.Split(name=n, hash_buckets=1) for n in split_names]))
 
 
+def data_splits(input_base: str, config: ExtractConfig, use_spans: bool = False) -> list[str]:
+    """The output splits of the videos under input_base (its latest span-N/ folder with use_spans).
+
+    ``datasets.output_splits`` of the labelled items; train and eval alone when there is no readable
+    data yet (the executor then refuses data that needs another split).
+    """
+    root = input_base
+    if use_spans:
+        spans = [int(m[1]) for p in _subfolders(input_base) if (m := re.fullmatch(r"span-(\d+)", p))]
+        if not spans:
+            return [datasets.TRAIN, datasets.EVAL]
+        root = fileio.join(input_base, f"span-{max(spans)}")
+    if not fileio.isdir(root):
+        return [datasets.TRAIN, datasets.EVAL]
+    try:
+        return datasets.output_splits(datasets.discover(root, config.labels, config.allow_outside_root))
+    except datasets.LabelError as e:  # e.g. the manifest is written later: the run reports it again
+        logging.getLogger(__name__).warning("FaceExampleGen: cannot read the data yet (%s); declaring train, eval", e)
+        return [datasets.TRAIN, datasets.EVAL]
+
+
+def _subfolders(path: str) -> set[str]:
+    if not fileio.isdir(path):
+        return set()
+    prefix = path.rstrip("/" if fileio.is_remote(path) else "/\\")
+    return {p[len(prefix) + 1:].replace("\\", "/").split("/")[0] for p in fileio.list_files(path)
+            if p.startswith(prefix)} - {""}
+
+
 def FaceExampleGen(input_base: str, config: ExtractConfig, use_spans: bool = False,
                    split_names: Sequence[str] | None = None) -> FileBasedExampleGen:
     """The face ExampleGen component over the videos under input_base.
 
     With use_spans, videos live in ``input_base/span-N/`` folders and the latest span is read.
-    split_names defaults to train/eval, plus test for datasets that define a test list (Celeb-DF).
+    split_names defaults to the splits the data needs (``data_splits``): train, eval, plus test when
+    the dataset forces videos into a test split.
     """
-    names = list(split_names or (["train", "eval", "test"] if config.labels == "celebdf" else ["train", "eval"]))
+    names = list(split_names or data_splits(input_base, config, use_spans))
     return FileBasedExampleGen(
         input_base=input_base,
         input_config=example_gen_pb2.Input(splits=[

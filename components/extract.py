@@ -17,9 +17,9 @@ from typing import Any, Iterable, Iterator, Sequence
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from skyhawk import features, labels
+from skyhawk import datasets, features, fileio
 from skyhawk.config import ExtractConfig, from_dict, to_dict
-from skyhawk.labels import VideoItem
+from skyhawk.datasets import VideoItem
 
 NAMESPACE = "skyhawk"
 REPORT_TAG = "report"
@@ -170,7 +170,11 @@ class ExtractFaces(beam.PTransform):
 
 
 class PartitionBySplit(beam.PTransform):
-    """(split, record) -> {split: PCollection[record]} for the given split names."""
+    """(split, record) -> {split: PCollection[record]} for the given split names.
+
+    The names come from ``datasets.output_splits`` of the same items, so every record has a place; a
+    record of another split is a programming error and fails the pipeline (never silently eval).
+    """
 
     def __init__(self, split_names: Sequence[str]):
         super().__init__()
@@ -180,7 +184,9 @@ class PartitionBySplit(beam.PTransform):
         names = self._names
 
         def index(pair: tuple[str, bytes], n: int) -> int:
-            return names.index(pair[0]) if pair[0] in names else names.index(labels.EVAL)
+            if pair[0] not in names:
+                raise ValueError(f"example of split {pair[0]!r}, but the output splits are {names}")
+            return names.index(pair[0])
 
         parts = pairs | "BySplit" >> beam.Partition(index, len(names))
         return {name: parts[i] | f"Records[{name}]" >> beam.Values() for i, name in enumerate(names)}
@@ -201,22 +207,85 @@ class WriteReport(beam.PTransform):
         )
 
 
+class ExtractionError(RuntimeError):
+    """Extraction cannot start or produced an unusable result (a one-line reason)."""
+
+
 def prepare_items(root: str, config: ExtractConfig) -> list[VideoItem]:
-    """Discovers, labels and splits the videos under root (driver side; cheap, no decoding)."""
-    items = labels.assign_splits(labels.discover(root, config.labels), config.eval_fraction, config.split_seed)
-    return labels.assign_donors(items) if config.synthesize == "swap" else items
+    """Discovers, labels and splits the videos under root (driver side; cheap, no decoding).
+
+    Fails (before any decoding) when there is no video, no labelled video, or no labelled video for
+    the train or the eval split.
+    """
+    found = datasets.discover(root, config.labels, config.allow_outside_root)
+    if not found:
+        raise ExtractionError(f"no video files ({', '.join(datasets.VIDEO_EXTENSIONS)}) under {root}")
+    items = datasets.assign_splits(found, config.eval_fraction, config.split_seed)
+    usable = [it for it in items if not it.error]
+    if not usable:
+        raise ExtractionError(f"none of the {len(items)} videos under {root} is usable; the first: "
+                              f"{items[0].video_id}: {items[0].error}")
+    for split in (datasets.TRAIN, datasets.EVAL):
+        if not any(it.split == split for it in usable):
+            raise ExtractionError(f"no usable video for the {split} split ({len(usable)} usable videos, "
+                                  f"{len({it.group_id for it in usable})} groups); add videos or groups")
+    return datasets.assign_donors(items) if config.synthesize == "swap" else items
 
 
 def output_split_names(items: Iterable[VideoItem]) -> list[str]:
-    """train and eval always; test when the data defines one."""
-    return [labels.TRAIN, labels.EVAL] + ([labels.TEST] if labels.TEST in labels.split_names(items) else [])
+    """The output splits of these items (``datasets.output_splits``: train, eval, and test when present)."""
+    return datasets.output_splits(items)
+
+
+def check_output_dir(output_dir: str, overwrite: bool = False, input_root: str = "") -> None:
+    """Before Beam starts: output_dir must be a folder that is absent or empty; with overwrite its old
+    contents (earlier shards, an old Split-test, beam-temp-* leftovers of a killed run) are deleted.
+    It may not hold the input (an overwrite would delete the videos)."""
+    if input_root:
+        out, inp = _norm_dir(output_dir), _norm_dir(input_root)
+        if inp == out or inp.startswith(out):
+            raise ExtractionError(f"the output folder {output_dir} holds the input {input_root}; choose another")
+    if fileio.isfile(output_dir):
+        raise ExtractionError(f"output is a file, not a folder: {output_dir}")
+    if not fileio.is_remote(output_dir):
+        parent = os.path.dirname(os.path.abspath(output_dir))
+        while not os.path.exists(parent):
+            parent = os.path.dirname(parent)
+        if not os.path.isdir(parent):
+            raise ExtractionError(f"cannot create output folder {output_dir}: {parent} is a file")
+    if fileio.isdir(output_dir) and fileio.list_files(output_dir):
+        if not overwrite:
+            raise ExtractionError(f"output folder is not empty: {output_dir} (use --overwrite to replace it)")
+        fileio.remove(output_dir, recursive=True)
+    fileio.makedirs(output_dir)
+
+
+def _norm_dir(path: str) -> str:
+    return (path.rstrip("/") if fileio.is_remote(path) else os.path.abspath(fileio.local_path(path))) + "/"
+
+
+def check_result(summary: dict[str, Any], output_dir: str) -> None:
+    """A run without any face, or without faces for train or eval, failed (the summary stays for reading)."""
+    where = f"see {fileio.join(output_dir, REPORT_FILE)}"
+    if not summary["faces_written"]:
+        raise ExtractionError(f"no face found in any of the {summary['videos']} videos ({summary['videos_ok']} ok, "
+                              f"{summary['videos_no_face']} without a face, {summary['videos_failed']} failed); "
+                              f"{where}")
+    per_split = summary["faces_per_split"]
+    empty = [s for s in (datasets.TRAIN, datasets.EVAL) if not per_split.get(s)]
+    if empty:
+        raise ExtractionError(f"no face for the {' and '.join(empty)} split (faces per split: {per_split}); "
+                              f"its videos failed or had no face; {where}")
 
 
 def run_extraction(input_root: str, output_dir: str, config: ExtractConfig,
-                   beam_args: Sequence[str] | None = None, progress: bool = False) -> dict[str, Any]:
+                   beam_args: Sequence[str] | None = None, progress: bool = False,
+                   overwrite: bool = False) -> dict[str, Any]:
     """Standalone Beam pipeline: videos under input_root -> output_dir/Split-*/ TFRecords + report.
 
-    The layout is the one TFX ExampleGen writes, so the output can be imported as Examples.
+    The layout is the one TFX ExampleGen writes, so the output can be imported as Examples. The inputs
+    and the output folder are checked before Beam starts (see ``prepare_items``, ``check_output_dir``);
+    a run that yields no face for train or eval raises ``ExtractionError`` after writing its summary.
     Returns the summary (also written to output_dir/summary.json).
     """
     from apache_beam.options.pipeline_options import PipelineOptions
@@ -225,8 +294,7 @@ def run_extraction(input_root: str, output_dir: str, config: ExtractConfig,
 
     config.validate()
     items = prepare_items(input_root, config)
-    if not items:
-        raise labels.LabelError(f"no video files ({', '.join(labels.VIDEO_EXTENSIONS)}) under {input_root}")
+    check_output_dir(output_dir, overwrite, input_root)
     splits = output_split_names(items)
     start = time.monotonic()
     with beam.Pipeline(options=PipelineOptions(list(beam_args or []))) as p:
@@ -234,20 +302,22 @@ def run_extraction(input_root: str, output_dir: str, config: ExtractConfig,
         per_split = result["examples"] | "Split" >> PartitionBySplit(splits)
         for name, records in per_split.items():
             _ = records | f"Write[{name}]" >> WriteSplit(
-                labels.join(output_dir, f"Split-{name}"), example_gen_pb2.FORMAT_TFRECORDS_GZIP)
-        _ = result["report"] | "Report" >> WriteReport(labels.join(output_dir, REPORT_FILE))
-    return write_summary(output_dir, seconds=round(time.monotonic() - start, 2), splits=splits)
+                fileio.join(output_dir, f"Split-{name}"), example_gen_pb2.FORMAT_TFRECORDS_GZIP)
+        _ = result["report"] | "Report" >> WriteReport(fileio.join(output_dir, REPORT_FILE))
+    summary = write_summary(output_dir, seconds=round(time.monotonic() - start, 2), splits=splits)
+    check_result(summary, output_dir)
+    return summary
 
 
 def write_summary(output_dir: str, **extra: Any) -> dict[str, Any]:
     """Summarises output_dir's extraction report into output_dir/summary.json (plus extra keys)."""
-    summary = {**summarize(read_report(labels.join(output_dir, REPORT_FILE))), **extra}
-    _write_text(labels.join(output_dir, SUMMARY_FILE), json.dumps(summary, indent=2, sort_keys=True))
+    summary = {**summarize(read_report(fileio.join(output_dir, REPORT_FILE))), **extra}
+    fileio.write_text(fileio.join(output_dir, SUMMARY_FILE), json.dumps(summary, indent=2, sort_keys=True))
     return summary
 
 
 def read_report(path: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in labels.read_text(path).splitlines() if line.strip()]
+    return [json.loads(line) for line in fileio.read_text(path).splitlines() if line.strip()]
 
 
 def summarize(report: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -270,15 +340,3 @@ def summarize(report: Sequence[dict[str, Any]]) -> dict[str, Any]:
             n = r["faces_written"] + r.get("synthetic_faces_written", 0)
             out["faces_per_split"][r["split"]] = out["faces_per_split"].get(r["split"], 0) + n
     return out
-
-
-def _write_text(path: str, text: str) -> None:
-    if "://" in path and not path.startswith("file://"):
-        from apache_beam.io.filesystems import FileSystems
-
-        with FileSystems.create(path) as f:
-            f.write(text.encode())
-    else:
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(text)

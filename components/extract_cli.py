@@ -33,12 +33,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--margin", type=float, default=d.margin, help="box enlargement factor")
     p.add_argument("--faces", choices=FACE_MODES, default=d.faces, help="largest face per frame, or all")
     p.add_argument("--labels", default=d.labels, help="folders | csv:FILE | ffpp | dfdc | celebdf")
+    p.add_argument("--allow-outside-root", action="store_true",
+                   help="let a CSV manifest list videos outside --input (refused by default)")
     p.add_argument("--eval-fraction", type=float, default=d.eval_fraction)
     p.add_argument("--synthesize", choices=SYNTH_METHODS, default=d.synthesize,
                    help="also emit synthetic fakes of each real video (same group)")
     p.add_argument("--workers", type=int, default=0, help="local Beam worker processes (0: one per core)")
     p.add_argument("--beam-arg", action="append", default=[], metavar="FLAG",
                    help="extra Beam pipeline flag, repeatable (e.g. --beam-arg=--runner=PortableRunner)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a non-empty --output folder (refused by default, so runs never mix)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=run)
 
@@ -48,9 +52,9 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = replace(ExtractConfig(), frames_per_video=args.frames, detector=args.detector, image_size=args.image_size,
                   margin=args.margin, faces=args.faces, labels=args.labels, eval_fraction=args.eval_fraction,
-                  synthesize=args.synthesize)
+                  synthesize=args.synthesize, allow_outside_root=args.allow_outside_root)
     summary = run_extraction(args.input, args.output, cfg, beam_args_for(args.workers, args.beam_arg),
-                             progress=sys.stderr.isatty())
+                             progress=sys.stderr.isatty(), overwrite=args.overwrite)
     if args.json:
         print(json.dumps(summary, indent=2, sort_keys=True))
         return 0

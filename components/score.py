@@ -4,7 +4,7 @@
     margin, crop) -> RunInference (model loaded once per worker, faces batched across videos) ->
     JoinByVideo -> rows (skyhawk.aggregate: mean | confident) -> CommitParts
 
-Discovery happens inside the pipeline (``fileio.MatchAll`` on a folder or glob, or the lines of a
+Discovery happens inside the pipeline (``beam_fileio.MatchAll`` on a folder or glob, or the lines of a
 listing file), so no list of inputs passes through the driver. Re-running into the same destination
 with the same model scores only inputs with no committed record (key: URI, size, modification time).
 See ``components.score_output`` for the files a destination holds.
@@ -22,11 +22,12 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Sequence
 
 import apache_beam as beam
-from apache_beam.io import fileio
+from apache_beam.io import fileio as beam_fileio
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, RunInference
 
 from components import score_output as out
+from skyhawk import fileio
 from skyhawk.config import VIDEO_EXTENSIONS, ExtractConfig, from_dict, to_dict
 from skyhawk_model.model_ref import ModelRef
 
@@ -55,38 +56,21 @@ class VideoInput:
 
 # ----------------------------------------------------------------- discovery
 
-def _remote(path: str) -> bool:
-    return "://" in path and not path.startswith("file://")
-
-
 def is_video(path: str) -> bool:
     return os.path.splitext(path)[1].lower() in VIDEO_EXTENSIONS
 
 
 def source_kind(src: str) -> str:
     """'glob', 'folder', 'listing' (a text file of URIs) or 'file' (one video). Raises ScoreError."""
-    from apache_beam.io.filesystems import FileSystems
-
     if not src:
         raise ScoreError("--input is empty")
     if any(c in src for c in GLOB_CHARS):
         return "glob"
-    if not _remote(src):
-        path = src.removeprefix("file://")
-        if os.path.isdir(path):
-            return "folder"
-        if not os.path.exists(path):
-            raise ScoreError(f"input not found: {src}")
-        return "file" if is_video(path) else "listing"
-    if FileSystems.exists(src):
+    if fileio.isdir(src):
+        return "folder"
+    if fileio.isfile(src):
         return "file" if is_video(src) else "listing"
-    try:
-        found = FileSystems.match([src.rstrip("/") + "/**"], limits=[1])[0].metadata_list
-    except Exception:  # noqa: BLE001 - BeamIOError: nothing there
-        found = []
-    if not found:
-        raise ScoreError(f"input not found: {src}")
-    return "folder"
+    raise ScoreError(f"input not found: {src}")
 
 
 def _stat(uri: str) -> VideoInput:
@@ -94,7 +78,7 @@ def _stat(uri: str) -> VideoInput:
     from apache_beam.io.filesystems import FileSystems
 
     try:
-        if not _remote(uri):
+        if not fileio.is_remote(uri):
             st = os.stat(uri.removeprefix("file://"))
             if not os.path.isfile(uri.removeprefix("file://")):
                 return VideoInput(uri, error="not a file")
@@ -113,8 +97,8 @@ def _listing_entry(line: str, base: str) -> Iterator[str]:
     entry = line.strip()
     if not entry or entry.startswith("#"):
         return
-    if not _remote(entry) and not os.path.isabs(entry):
-        entry = posixpath.join(base, entry) if _remote(base) else os.path.normpath(os.path.join(base, entry))
+    if not fileio.is_remote(entry) and not os.path.isabs(entry):
+        entry = posixpath.join(base, entry) if fileio.is_remote(base) else os.path.normpath(os.path.join(base, entry))
     yield entry
 
 
@@ -129,7 +113,7 @@ class DiscoverVideos(beam.PTransform):
     def expand(self, pbegin):
         src = self._src
         if self._kind == "listing":
-            base = posixpath.dirname(src) if _remote(src) else os.path.dirname(os.path.abspath(src))
+            base = posixpath.dirname(src) if fileio.is_remote(src) else os.path.dirname(os.path.abspath(src))
             return (pbegin
                     | "ReadListing" >> beam.io.ReadFromText(src)
                     | "Entries" >> beam.FlatMap(_listing_entry, base)
@@ -140,7 +124,7 @@ class DiscoverVideos(beam.PTransform):
             pattern = src
         matched = (pbegin
                    | "Pattern" >> beam.Create([pattern])
-                   | "Match" >> fileio.MatchAll(fileio.EmptyMatchTreatment.ALLOW))
+                   | "Match" >> beam_fileio.MatchAll(beam_fileio.EmptyMatchTreatment.ALLOW))
         if self._kind == "folder":
             matched = matched | "Videos" >> beam.Filter(lambda m: is_video(m.path))
         return matched | "ToInput" >> beam.Map(
@@ -162,8 +146,8 @@ class SkipScored(beam.PTransform):
             model = self._model
             done = (keyed.pipeline
                     | "PartsPattern" >> beam.Create([out.join(self._dest, out.PARTS_DIR, "*.jsonl")])
-                    | "MatchParts" >> fileio.MatchAll(fileio.EmptyMatchTreatment.ALLOW)
-                    | "OpenParts" >> fileio.ReadMatches()
+                    | "MatchParts" >> beam_fileio.MatchAll(beam_fileio.EmptyMatchTreatment.ALLOW)
+                    | "OpenParts" >> beam_fileio.ReadMatches()
                     | "Records" >> beam.FlatMap(lambda f: f.read_utf8().splitlines())
                     | "Parse" >> beam.Map(json.loads)
                     | "SameModel" >> beam.Filter(lambda r: r.get("model") == model)
@@ -412,7 +396,7 @@ def check_dest(dest: str) -> None:
     """DEST must be a folder (or not exist yet). Raises ScoreError."""
     if not dest:
         raise ScoreError("--output is empty")
-    if not _remote(dest):
+    if not fileio.is_remote(dest):
         path = dest.removeprefix("file://")
         if os.path.exists(path) and not os.path.isdir(path):
             raise ScoreError(f"--output is a file, not a folder: {dest}")

@@ -4,7 +4,8 @@ A scoring destination ``DEST/`` holds
 
 - ``_parts/<run>-<uuid>.jsonl``: committed records, one per scored input (the row, the input key
   ``uri|size|mtime``, the model and the per-frame scores). Each part is written whole (local: temp file +
-  rename; gs://: one object upload, which is atomic), so a killed run leaves no half file; a record that
+  rename; gs://: one object upload, which is atomic; ``skyhawk.fileio.write_bytes``), so a killed run
+  leaves no half file; a record that
   appears twice (a retried bundle) is the same input, and the views keep one.
 - ``results.<jsonl|csv|parquet>``: the view a user reads, one row per input URI (the newest record),
   with exactly the columns of ``ROW_KEYS``; ``frames.jsonl``: the per-frame scores of the same rows;
@@ -17,10 +18,10 @@ import io
 import json
 import os
 import posixpath
-import tempfile
 import uuid
 from typing import Any, Iterable, Iterator, Sequence
 
+from skyhawk import fileio
 from skyhawk.aggregate import NO_FACE_SCORE, video_score
 
 ROW_KEYS = ("uri", "status", "reason", "p_fake", "verdict", "frames_sampled", "faces_scored", "top_frames",
@@ -75,56 +76,17 @@ def record(row: dict[str, Any], key: str, frames: list[dict[str, Any]]) -> dict[
 
 # ----------------------------------------------------------------- files
 
-def _remote(path: str) -> bool:
-    return "://" in path and not path.startswith("file://")
-
-
-def join(root: str, *parts: str) -> str:
-    return posixpath.join(root, *parts) if _remote(root) else os.path.join(root, *parts)
-
-
-def write_whole(path: str, data: bytes) -> None:
-    """Writes a file so that readers see the old content or the new one, never a part."""
-    if _remote(path):
-        from apache_beam.io.filesystems import FileSystems
-
-        with FileSystems.create(path, compression_type="uncompressed") as f:  # an object appears on close
-            f.write(data)
-        return
-    path = path.removeprefix("file://")
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _match(pattern: str) -> list[str]:
-    from apache_beam.io.filesystems import FileSystems
-
-    try:
-        return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
-    except Exception:  # BeamIOError when nothing matches on some filesystems
-        return []
+join = fileio.join
+write_whole = fileio.write_bytes  # whole or not at all: local temp + rename, remote one upload
 
 
 def _read_lines(path: str) -> Iterator[str]:
-    from apache_beam.io.filesystems import FileSystems
-
-    with FileSystems.open(path, compression_type="uncompressed") as f:
-        for line in io.TextIOWrapper(f, encoding="utf-8"):
-            if line.strip():
-                yield line
+    return (line for line in fileio.read_text(path).splitlines() if line.strip())
 
 
 def part_files(dest: str) -> list[str]:
     """Committed part files of DEST, oldest run first (names start with the run's UTC time)."""
-    return [p for p in _match(join(dest, PARTS_DIR, "*.jsonl")) if not posixpath.basename(p).startswith(".")]
+    return [p for p in fileio.glob(join(dest, PARTS_DIR, "*.jsonl")) if not posixpath.basename(p).startswith(".")]
 
 
 def new_part_path(dest: str, run_id: str) -> str:
@@ -141,7 +103,7 @@ def read_records(dest: str) -> Iterator[dict[str, Any]]:
 def clean_leftovers(dest: str) -> int:
     """Deletes temp files a killed run left in DEST/_parts (local only: object stores never have any)."""
     parts = join(dest, PARTS_DIR)
-    if _remote(dest) or not os.path.isdir(parts):
+    if fileio.is_remote(dest) or not os.path.isdir(parts):
         return 0
     n = 0
     for name in os.listdir(parts):
@@ -224,6 +186,6 @@ def write_views(dest: str, fmt: str, **summary_extra: Any) -> dict[str, Any]:
 def read_frames_view(dest: str) -> dict[str, list[dict[str, Any]]]:
     """uri -> per-frame scores, from DEST/frames.jsonl."""
     path = join(dest, FRAMES_FILE)
-    if not _match(path):
+    if not fileio.exists(path):
         return {}
     return {d["uri"]: d["frames"] for d in (json.loads(line) for line in _read_lines(path))}

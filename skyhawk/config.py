@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import re
+import typing
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Type, TypeVar
 
@@ -21,7 +24,50 @@ BACKBONES = ("inception_resnet_v2", "xception", "efficientnet_b4")
 
 
 class ConfigError(ValueError):
-    """A configuration value is invalid."""
+    """A configuration value is invalid (the message names the key)."""
+
+
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # model and pipeline names (fullmatch; no path parts)
+
+
+def _need(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def _type_error(name: str, expected: str, value: Any) -> ConfigError:
+    return ConfigError(f"{name} must be {expected}, got {value!r} ({type(value).__name__})")
+
+
+def _coerce(name: str, hint: Any, value: Any) -> Any:
+    """value checked against a field's type hint (int -> float allowed; a list for a tuple); else ConfigError."""
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise _type_error(name, "true or false", value)
+    elif hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _type_error(name, "an integer", value)
+    elif hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise _type_error(name, "a number", value)
+        value = float(value)
+    elif hint is str:
+        if not isinstance(value, str):
+            raise _type_error(name, "a string", value)
+    elif typing.get_origin(hint) is tuple:
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)) or not all(
+                isinstance(v, str) for v in value):
+            raise _type_error(name, "a list of strings", value)
+        value = tuple(value)
+    return value
+
+
+def _check_types(config: Any) -> None:
+    """Every field of a config dataclass has its annotated type (ConfigError naming the field)."""
+    hints = typing.get_type_hints(type(config))
+    for f in dataclasses.fields(config):
+        if not dataclasses.is_dataclass(hints[f.name]):
+            _coerce(f.name, hints[f.name], getattr(config, f.name))
 
 
 @dataclass(frozen=True)
@@ -36,34 +82,29 @@ class ExtractConfig:
     faces: str = "largest"  # keep the largest face per frame, or all of them
     jpeg_quality: int = 95
     labels: str = "folders"  # folders | csv:FILE | ffpp | dfdc | celebdf
+    allow_outside_root: bool = False  # a CSV manifest may list files outside the input root
     eval_fraction: float = 0.2  # share of groups in the eval split
     split_seed: str = "skyhawk"  # salt of the group -> split hash
     synthesize: str = "none"  # none | sbi | swap: add synthetic fakes next to each real video
     synth_seed: int = 0
 
     def validate(self) -> ExtractConfig:
-        if self.frames_per_video < 1:
-            raise ConfigError(f"frames_per_video must be >= 1, got {self.frames_per_video}")
-        if self.detector not in DETECTORS:
-            raise ConfigError(f"detector must be one of {DETECTORS}, got {self.detector!r}")
-        if self.faces not in FACE_MODES:
-            raise ConfigError(f"faces must be one of {FACE_MODES}, got {self.faces!r}")
-        if not 1.0 <= self.margin <= 3.0:
-            raise ConfigError(f"margin must be in [1, 3], got {self.margin}")
-        if self.image_size < 32:
-            raise ConfigError(f"image_size must be >= 32, got {self.image_size}")
-        if self.detect_size < 64:
-            raise ConfigError(f"detect_size must be >= 64, got {self.detect_size}")
-        if self.labels.split(":", 1)[0] not in LABEL_MODES:
-            raise ConfigError(f"labels must be one of folders|csv:FILE|ffpp|dfdc|celebdf, got {self.labels!r}")
-        if self.labels.startswith("csv") and not self.labels.startswith("csv:"):
-            raise ConfigError("labels=csv needs a manifest path: csv:FILE")
-        if not 0.0 < self.eval_fraction < 1.0:
-            raise ConfigError(f"eval_fraction must be in (0, 1), got {self.eval_fraction}")
-        if self.synthesize not in SYNTH_METHODS:
-            raise ConfigError(f"synthesize must be one of {SYNTH_METHODS}, got {self.synthesize!r}")
-        if not 1 <= self.jpeg_quality <= 100:
-            raise ConfigError(f"jpeg_quality must be in [1, 100], got {self.jpeg_quality}")
+        _check_types(self)
+        _need(self.frames_per_video >= 1, f"frames_per_video must be >= 1, got {self.frames_per_video}")
+        _need(self.detector in DETECTORS, f"detector must be one of {DETECTORS}, got {self.detector!r}")
+        _need(self.faces in FACE_MODES, f"faces must be one of {FACE_MODES}, got {self.faces!r}")
+        _need(1.0 <= self.margin <= 3.0, f"margin must be in [1, 3], got {self.margin}")
+        _need(self.image_size >= 32, f"image_size must be >= 32, got {self.image_size}")
+        _need(self.detect_size >= 64, f"detect_size must be >= 64, got {self.detect_size}")
+        _need(self.labels.split(":", 1)[0] in LABEL_MODES,
+              f"labels must be one of folders|csv:FILE|ffpp|dfdc|celebdf, got {self.labels!r}")
+        _need(not self.labels.startswith("csv") or len(self.labels) > 4 and self.labels[3] == ":",
+              "labels=csv needs a manifest path: csv:FILE")
+        _need(0.0 < self.eval_fraction < 1.0, f"eval_fraction must be in (0, 1), got {self.eval_fraction}")
+        _need(bool(self.split_seed), "split_seed must not be empty")
+        _need(self.synthesize in SYNTH_METHODS, f"synthesize must be one of {SYNTH_METHODS}, got {self.synthesize!r}")
+        _need(1 <= self.jpeg_quality <= 100, f"jpeg_quality must be in [1, 100], got {self.jpeg_quality}")
+        _need(self.synth_seed >= 0, f"synth_seed must be >= 0, got {self.synth_seed}")
         return self
 
 
@@ -90,19 +131,31 @@ class TrainConfig:
     seed: int = 42
 
     def validate(self) -> TrainConfig:
-        if self.backbone not in BACKBONES:
-            raise ConfigError(f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
-        if self.image_size < 75:
-            raise ConfigError(f"image_size must be >= 75, got {self.image_size}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.batch_size < 1 or self.max_epochs < 1:
-            raise ConfigError("batch_size and max_epochs must be >= 1")
-        if not 0.0 < self.threshold < 1.0:
-            raise ConfigError(f"threshold must be in (0, 1), got {self.threshold}")
-        if self.mixed_precision not in ("auto", "on", "off"):
-            raise ConfigError(f"mixed_precision must be auto|on|off, got {self.mixed_precision!r}")
+        _check_types(self)
+        _need(self.backbone in BACKBONES, f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
+        _need(self.weights in ("imagenet", "none") or _weights_file_exists(self.weights),
+              f"weights must be imagenet|none|<existing weights file>, got {self.weights!r} (no such file)")
+        _need(self.image_size >= 75, f"image_size must be >= 75, got {self.image_size}")
+        _need(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
+        _need(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
+        _need(self.max_epochs >= 1, f"max_epochs must be >= 1, got {self.max_epochs}")
+        _need(self.learning_rate > 0.0, f"learning_rate must be > 0, got {self.learning_rate}")
+        _need(self.decay_steps >= 1, f"decay_steps must be >= 1, got {self.decay_steps}")
+        _need(0.0 < self.decay_rate <= 1.0, f"decay_rate must be in (0, 1], got {self.decay_rate}")
+        _need(0.0 < self.target_accuracy <= 1.0, f"target_accuracy must be in (0, 1], got {self.target_accuracy}")
+        _need(self.steps_per_epoch >= 0, f"steps_per_epoch must be >= 0, got {self.steps_per_epoch}")
+        _need(self.eval_steps >= 0, f"eval_steps must be >= 0, got {self.eval_steps}")
+        _need(0.0 < self.threshold < 1.0, f"threshold must be in (0, 1), got {self.threshold}")
+        _need(self.mixed_precision in ("auto", "on", "off"),
+              f"mixed_precision must be auto|on|off, got {self.mixed_precision!r}")
         return self
+
+
+def _weights_file_exists(path: str) -> bool:
+    """A weights file, or a TF checkpoint prefix (``path.index``), local or remote."""
+    from skyhawk import fileio
+
+    return bool(path) and (fileio.isfile(path) or fileio.isfile(path + ".index"))
 
 
 @dataclass(frozen=True)
@@ -115,10 +168,11 @@ class GateConfig:
     video_aggregation: str = "mean"  # mean | confident
 
     def validate(self) -> GateConfig:
-        if not 0.0 <= self.accuracy_floor <= 1.0:
-            raise ConfigError(f"accuracy_floor must be in [0, 1], got {self.accuracy_floor}")
-        if self.video_aggregation not in ("mean", "confident"):
-            raise ConfigError(f"video_aggregation must be mean|confident, got {self.video_aggregation!r}")
+        _check_types(self)
+        _need(0.0 <= self.accuracy_floor <= 1.0, f"accuracy_floor must be in [0, 1], got {self.accuracy_floor}")
+        _need(self.max_regression >= 0.0, f"max_regression must be >= 0, got {self.max_regression}")
+        _need(self.video_aggregation in ("mean", "confident"),
+              f"video_aggregation must be mean|confident, got {self.video_aggregation!r}")
         return self
 
 
@@ -139,9 +193,22 @@ class PipelineConfig:
     gate: GateConfig = field(default_factory=GateConfig)
 
     def validate(self) -> PipelineConfig:
-        self.extract.validate()
-        self.train.validate()
-        self.gate.validate()
+        _check_types(self)
+        for name in ("pipeline_name", "model_name"):
+            value = getattr(self, name)
+            _need(NAME_RE.fullmatch(value) is not None,
+                  f"{name} must be letters, digits, '.', '_', '-' (no path), got {value!r}")
+        for name in ("data_root", "pipeline_root", "metadata_path", "registry"):
+            _need(bool(getattr(self, name)), f"{name} must not be empty")
+        bad = [a for a in self.beam_args if not a.startswith("--")]
+        _need(not bad, f"beam_args must be flags like --runner=..., got {bad[0]!r}" if bad else "")
+        for name in _SECTIONS:
+            section = getattr(self, name)
+            _need(isinstance(section, _SECTIONS[name]), f"{name} must be a {_SECTIONS[name].__name__}")
+            try:
+                section.validate()
+            except ConfigError as e:
+                raise ConfigError(f"{name}.{e}") from None
         if self.extract.image_size != self.train.image_size:
             raise ConfigError(
                 f"extract.image_size ({self.extract.image_size}) must equal train.image_size "
@@ -150,25 +217,31 @@ class PipelineConfig:
         return self
 
 
-def from_dict(cls: Type[T], data: Mapping[str, Any]) -> T:
-    """Builds a config dataclass from a (nested) dict; unknown keys are an error."""
+_SECTIONS: dict[str, type] = {"extract": ExtractConfig, "train": TrainConfig, "gate": GateConfig}
+
+
+def from_dict(cls: Type[T], data: Mapping[str, Any], _prefix: str = "") -> T:
+    """Builds a config dataclass from a (nested) dict, checking every value against the field's type;
+    unknown keys and wrong types are errors naming the (dotted) key."""
     if not isinstance(data, Mapping):
-        raise ConfigError(f"{cls.__name__} expects an object, got {type(data).__name__}")
+        raise ConfigError(f"{_prefix.rstrip('.') or cls.__name__} must be an object, got {type(data).__name__}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
     if unknown:
-        raise ConfigError(f"unknown {cls.__name__} keys: {', '.join(unknown)}")
+        where = f" (under {_prefix.rstrip('.')})" if _prefix else ""
+        raise ConfigError(f"unknown {cls.__name__} keys: {', '.join(unknown)}{where}")
+    hints = typing.get_type_hints(cls)
     kwargs: dict[str, Any] = {}
     for name, value in data.items():
-        sub = _NESTED.get((cls, name))
-        if sub is not None:
-            kwargs[name] = from_dict(sub, value)
-        elif name == "beam_args":
-            kwargs[name] = tuple(value)
+        if dataclasses.is_dataclass(hints[name]):
+            kwargs[name] = from_dict(hints[name], value, f"{_prefix}{name}.")
         else:
-            kwargs[name] = value
+            kwargs[name] = _coerce(_prefix + name, hints[name], value)
     obj = cls(**kwargs)
-    return obj.validate() if hasattr(obj, "validate") else obj
+    try:
+        return obj.validate() if hasattr(obj, "validate") else obj
+    except ConfigError as e:
+        raise ConfigError(f"{_prefix}{e}") from None
 
 
 def to_dict(config: Any) -> dict[str, Any]:
@@ -183,11 +256,14 @@ def load(path: str | None = None, overrides: Mapping[str, Any] | None = None) ->
     """Loads a PipelineConfig from a JSON file (or defaults) and applies dotted overrides."""
     data: dict[str, Any] = {}
     if path:
-        with open(path, encoding="utf-8") as f:
-            try:
-                data = json.load(f)
-            except json.JSONDecodeError as e:
-                raise ConfigError(f"{path}: not valid JSON: {e}") from e
+        from skyhawk import fileio
+
+        try:
+            data = json.loads(fileio.read_text(path))
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {path}") from None
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"{path}: not valid JSON: {e}") from e
     for key, value in (overrides or {}).items():
         node = data
         *parents, leaf = key.split(".")
@@ -201,10 +277,3 @@ def replace(config: T, **changes: Any) -> T:
     """dataclasses.replace, validated."""
     obj = dataclasses.replace(config, **changes)
     return obj.validate() if hasattr(obj, "validate") else obj
-
-
-_NESTED: dict[tuple[type, str], type] = {
-    (PipelineConfig, "extract"): ExtractConfig,
-    (PipelineConfig, "train"): TrainConfig,
-    (PipelineConfig, "gate"): GateConfig,
-}

@@ -13,9 +13,9 @@ Layout (see docs/registry.md)::
         .staging/<uuid>/             uploads in progress (ignored by readers and by TF Serving)
         .claims/<N>                  object stores only: create-if-absent marker reserving version N
 
-All I/O goes through ``apache_beam.io.filesystems.FileSystems``; the only exceptions are the atomic steps
-FileSystems cannot express: ``os.rename``/``os.replace`` on local paths and the create-if-absent
-(``ifGenerationMatch=0``) version claim on gs://, made with the google-cloud-storage client Beam itself uses.
+All I/O goes through ``skyhawk.fileio``; the only exceptions are the atomic steps it cannot express:
+``os.rename`` of the staging folder on local paths and the create-if-absent (``ifGenerationMatch=0``)
+version claim on gs://, made with the google-cloud-storage client Beam itself uses.
 """
 from __future__ import annotations
 
@@ -24,9 +24,12 @@ import errno
 import json
 import logging
 import os
-import re
 import uuid
 from typing import Any
+
+from skyhawk import fileio
+from skyhawk.config import NAME_RE
+from skyhawk.fileio import use_emulator_credentials  # noqa: F401  (re-exported: infra/gcs_emulator.py uses it)
 
 logger = logging.getLogger(__name__)
 
@@ -35,54 +38,11 @@ SERVING = "serving.json"
 STAGING = ".staging"
 CLAIMS = ".claims"
 MODELS_CONFIG = "models.config"
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_RAW = "uncompressed"  # CompressionTypes.UNCOMPRESSED: never let Beam (de)compress a file because of its extension
-_CHUNK = 8 << 20
 _ADDED_KEYS = ("model_name", "version", "created_at", "files", "size_bytes", "uri")
-
-
-class _LazyFileSystems:
-    """``apache_beam.io.filesystems.FileSystems``, imported on first use: importing Beam takes seconds, and the
-    ``skyhawk`` CLI imports this module just to build its parser."""
-
-    def __getattr__(self, name: str):
-        from apache_beam.io.filesystems import FileSystems as fs
-
-        globals()["FileSystems"] = fs
-        return getattr(fs, name)
-
-
-FileSystems: Any = _LazyFileSystems()
 
 
 class RegistryError(Exception):
     """A user-facing registry error; the message is one line."""
-
-
-def use_emulator_credentials() -> bool:
-    """If STORAGE_EMULATOR_HOST is set, make Beam's gs:// filesystem use anonymous credentials right away.
-
-    Beam's GcsIO resolves credentials with ``google.auth.default()`` before it builds the storage client and, with
-    no Application Default Credentials, retries 4 times with exponential backoff (~25 s) before connecting
-    anonymously; with real ADC it would hand real credentials to the emulator client, which then tries to refresh a
-    token on the internet. No option or env var turns that off, so we settle Beam's (internal, process-wide)
-    credential cache to "none" = anonymous. Only done when the emulator env var is set, which already sends all GCS
-    traffic of this process to the emulator. Returns True if applied.
-    """
-    if not os.environ.get("STORAGE_EMULATOR_HOST"):
-        return False
-    try:
-        from apache_beam.internal.gcp import auth
-
-        cache = auth._Credentials
-        with cache._credentials_lock:
-            cache._credentials = None
-            cache._credentials_init = True
-        return True
-    except (ImportError, AttributeError) as e:  # Beam changed its internals: fall back to the slow path
-        logger.warning("could not preset anonymous GCS credentials for the emulator (%s); the first gs:// access "
-                       "may take ~25 s while Beam looks for credentials", e)
-        return False
 
 
 def _now() -> str:
@@ -99,48 +59,6 @@ def _dumps(obj: Any) -> bytes:
     return (json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n").encode()
 
 
-def _read(path: str) -> bytes:
-    with FileSystems.open(path, compression_type=_RAW) as f:
-        return f.read()
-
-
-def _write(path: str, data: bytes) -> None:
-    with FileSystems.create(path, compression_type=_RAW) as f:
-        f.write(data)
-
-
-def _copy_file(src: str, dst: str) -> None:
-    with FileSystems.open(src, compression_type=_RAW) as fin, FileSystems.create(dst, compression_type=_RAW) as fout:
-        while chunk := fin.read(_CHUNK):
-            fout.write(chunk)
-
-
-def _delete(path: str) -> None:
-    """Delete a file, or a directory tree if ``path`` ends with '/' (or is a local directory); missing is fine.
-
-    On gs:// objects are deleted one by one with Beam's GcsIO: ``FileSystems.delete`` uses the GCS batch endpoint,
-    which fake-gcs-server does not implement ("Bad response: not multi-part").
-    """
-    scheme = FileSystems.get_scheme(path)
-    if scheme is None:
-        path = path.rstrip("/" + os.sep)
-        if os.path.lexists(path):
-            FileSystems.delete([path])
-        return
-    if path.endswith("/"):
-        targets = [m.path for m in FileSystems.match([path + "**"])[0].metadata_list]
-    else:
-        targets = [path] if FileSystems.exists(path) else []
-    if scheme == "gs":
-        from apache_beam.io.gcp.gcsio import GcsIO
-
-        gcs = GcsIO()
-        for t in targets:
-            gcs.delete(t)
-    elif targets:
-        FileSystems.delete(targets)
-
-
 def _split_gs(path: str) -> tuple[str, str]:
     bucket, _, name = path[len("gs://"):].partition("/")
     return bucket, name
@@ -152,15 +70,15 @@ class Registry:
     def __init__(self, root: str):
         if not root:
             raise RegistryError("registry root is empty")
-        self.scheme = FileSystems.get_scheme(root)
+        self.scheme = fileio.scheme(root)
         self.local = self.scheme is None
-        self.root = os.path.abspath(root) if self.local else root.rstrip("/")
+        self.root = os.path.abspath(fileio.local_path(root)) if self.local else root.rstrip("/")
         if self.scheme == "gs":
-            use_emulator_credentials()
+            fileio.use_emulator_credentials()
 
     # --- paths
     def _join(self, *parts: str) -> str:
-        return FileSystems.join(self.root, *parts)
+        return fileio.join(self.root, *parts)
 
     def model_dir(self, model_name: str) -> str:
         return self._join(model_name)
@@ -177,23 +95,26 @@ class Registry:
         return path[len(prefix):].split("/") if path.startswith(prefix) else []
 
     def _glob(self, *parts: str) -> list[str]:
-        pattern = self._join(*parts)
-        return [m.path for m in FileSystems.match([pattern])[0].metadata_list]
+        return fileio.glob(self._join(*parts))
+
+    def exists(self) -> bool:
+        """True when the registry root is a folder (or a non-empty prefix)."""
+        return fileio.isdir(self.root)
 
     @staticmethod
     def _check_name(model_name: str) -> None:
-        if not isinstance(model_name, str) or not _NAME_RE.match(model_name):
+        if not isinstance(model_name, str) or not NAME_RE.fullmatch(model_name):
             raise RegistryError(f"invalid model name {model_name!r} (use letters, digits, '.', '_', '-')")
 
     # --- readers
     def models(self) -> list[str]:
-        """Names of models with at least one published version."""
+        """Names of models with at least one published version whose metadata is readable."""
         names = set()
         for p in self._glob("*", "*", METADATA):
             rel = self._rel(p)
-            if len(rel) == 3 and rel[1].isdigit() and not rel[0].startswith("."):
+            if len(rel) == 3 and rel[1].isdigit() and not rel[0].startswith(".") and NAME_RE.fullmatch(rel[0]):
                 names.add(rel[0])
-        return sorted(names)
+        return sorted(n for n in names if self._published(n))
 
     def _published(self, model_name: str) -> dict[int, dict]:
         self._check_name(model_name)
@@ -204,7 +125,9 @@ class Registry:
                 continue
             v = int(rel[1])
             try:
-                meta = json.loads(_read(p))
+                meta = json.loads(fileio.read_bytes(p))
+                if not isinstance(meta, dict):
+                    raise ValueError(f"a JSON {type(meta).__name__}, not an object")
             except (OSError, ValueError) as e:
                 logger.warning("ignoring %s: unreadable metadata (%s)", p, e)
                 continue
@@ -228,13 +151,14 @@ class Registry:
     def _pin(self, model_name: str) -> dict | None:
         path = self._join(model_name, SERVING)
         try:
-            return json.loads(_read(path))
+            pin = json.loads(fileio.read_bytes(path))
+            int(pin["version"])
+            return pin
         except FileNotFoundError:
             return None
-        except Exception:
-            if not FileSystems.exists(path):
-                return None
-            raise
+        except (ValueError, KeyError, TypeError) as e:
+            raise RegistryError(f"corrupt pin file {path} ({type(e).__name__}: {e}); `skyhawk registry unpin "
+                                f"{model_name}` removes it (then pin again)") from None
 
     def pinned(self, model_name: str) -> int | None:
         pin = self._pin(model_name)
@@ -263,8 +187,7 @@ class Registry:
         meta = self.show(model_name, version)
         src = meta["uri"]
         for f in [*meta["files"], {"path": METADATA}]:
-            _copy_file(FileSystems.join(src, *f["path"].split("/")),
-                       FileSystems.join(dest_dir, *f["path"].split("/")))
+            fileio.copy_file(fileio.join(src, *f["path"].split("/")), fileio.join(dest_dir, *f["path"].split("/")))
         return dest_dir
 
     # --- publish
@@ -278,8 +201,8 @@ class Registry:
         self._check_name(model_name)
         if not isinstance(metadata, dict):
             raise RegistryError("metadata must be a dict")
-        src = saved_model_dir.rstrip("/") if FileSystems.get_scheme(saved_model_dir) else os.path.abspath(
-            saved_model_dir)
+        src = saved_model_dir.rstrip("/") if fileio.is_remote(saved_model_dir) else os.path.abspath(
+            fileio.local_path(saved_model_dir))
         files = self._source_files(src)
         clash = {k for k in _ADDED_KEYS if k in metadata and k != "uri"}
         if clash:
@@ -295,18 +218,14 @@ class Registry:
 
         staging = self._join(model_name, STAGING, uuid.uuid4().hex)
         try:
-            targets = [FileSystems.join(staging, *rel.split("/")) for rel, _, _ in files]
-            if self.scheme == "gs" and FileSystems.get_scheme(src) == "gs":
-                FileSystems.copy([path for _, path, _ in files], targets)  # server-side copy
-            else:
-                for (_, path, _), target in zip(files, targets, strict=True):
-                    _copy_file(path, target)
+            for rel, path, _ in files:
+                fileio.copy_file(path, fileio.join(staging, *rel.split("/")))
             if self.local:
                 version = self._publish_local(model_name, staging, meta)
             else:
                 version = self._publish_object_store(model_name, staging, meta, [rel for rel, _, _ in files])
         finally:
-            self._delete_quietly(staging + "/")
+            self._delete_quietly(staging)
         try:
             self.write_models_config()
         except Exception as e:  # the version is published; the derived config is refreshed by the next change
@@ -315,22 +234,15 @@ class Registry:
 
     def _source_files(self, src: str) -> list[tuple[str, str, int]]:
         """(relative path with '/', full path, size) of every file under ``src``; requires a SavedModel."""
-        local_src = FileSystems.get_scheme(src) is None
-        prefix = src.rstrip("/") + "/"
         try:
-            found = FileSystems.match([FileSystems.join(src, "**")])[0].metadata_list
+            found = fileio.list_files(src)
         except Exception as e:
             raise RegistryError(f"cannot list SavedModel dir {src}: {e}") from e
         out = []
-        for m in found:
-            if local_src:
-                rel = os.path.relpath(m.path, src).replace(os.sep, "/")
-            elif m.path.startswith(prefix):
-                rel = m.path[len(prefix):]
-            else:
-                continue
+        for path in found:
+            rel = fileio.relpath(path, src)
             if rel and not rel.endswith("/") and not rel.startswith("../"):
-                out.append((rel, m.path, m.size_in_bytes))
+                out.append((rel, path, fileio.size(path)))
         out.sort()
         rels = {rel for rel, _, _ in out}
         if not rels & {"saved_model.pb", "saved_model.pbtxt"}:
@@ -358,7 +270,7 @@ class Registry:
         version = self._next_candidate(model_name)
         for _ in range(1000):
             meta.update(version=version, uri=self.version_dir(model_name, version))
-            _write(os.path.join(staging, METADATA), _dumps(meta))
+            fileio.write_bytes(os.path.join(staging, METADATA), _dumps(meta))
             try:
                 os.rename(staging, self.version_dir(model_name, version))  # atomic; fails if the target is non-empty
                 return version
@@ -384,9 +296,9 @@ class Registry:
             except PreconditionFailed:
                 return False
         # Other object stores: no create-if-absent through Beam - best effort (see docs/registry.md).
-        if FileSystems.exists(path):
+        if fileio.isfile(path):
             return False
-        _write(path, body)
+        fileio.write_bytes(path, body)
         return True
 
     def _publish_object_store(self, model_name: str, staging: str, meta: dict, rels: list[str]) -> int:
@@ -403,34 +315,22 @@ class Registry:
         # metadata.json, which goes after it and is what makes the version visible to registry readers.
         ordered = sorted(rels, key=lambda r: (r.startswith("saved_model."), r))
         try:
-            src = [FileSystems.join(staging, *r.split("/")) for r in ordered]
-            dst = [FileSystems.join(dest, *r.split("/")) for r in ordered]
-            body = [i for i, r in enumerate(ordered) if not r.startswith("saved_model.")]
-            graph = [i for i, r in enumerate(ordered) if r.startswith("saved_model.")]
-            for batch in (body, graph):
-                if batch:
-                    FileSystems.copy([src[i] for i in batch], [dst[i] for i in batch])
-            _write(FileSystems.join(dest, METADATA), _dumps(meta))
+            for rel in ordered:  # server-side copies on the same object store
+                fileio.copy_file(fileio.join(staging, *rel.split("/")), fileio.join(dest, *rel.split("/")))
+            fileio.write_bytes(fileio.join(dest, METADATA), _dumps(meta))
         except BaseException:
-            self._delete_quietly(dest + "/")  # the claim stays: version numbers are never reused
+            self._delete_quietly(dest)  # the claim stays: version numbers are never reused
             raise
         return version
 
     @staticmethod
     def _delete_quietly(path: str) -> None:
         try:
-            _delete(path)
+            fileio.remove(path, recursive=True)
         except Exception as e:
             logger.warning("could not clean up %s: %s", path, e)
 
     # --- serving
-    def _write_atomic(self, path: str, data: bytes) -> None:
-        if self.local:
-            tmp = f"{path}.{uuid.uuid4().hex}.tmp"
-            _write(tmp, data)
-            os.replace(tmp, path)
-        else:
-            _write(path, data)  # a single-object upload becomes visible all at once
 
     def pin(self, model_name: str, version: int, *, reason: str = "pin") -> None:
         """Serve exactly ``version`` (must be published) until unpinned."""
@@ -439,16 +339,15 @@ class Registry:
             have = ", ".join(str(v) for v in sorted(published))
             raise RegistryError(f"unknown version {model_name}@{version} (published: {have})")
         previous = self.serving(model_name)
-        self._write_atomic(self._join(model_name, SERVING), _dumps(
+        fileio.write_bytes(self._join(model_name, SERVING), _dumps(
             {"model_name": model_name, "version": int(version), "pinned_at": _now(), "reason": reason,
              "previous": previous}))
         self.write_models_config()
 
     def unpin(self, model_name: str) -> None:
-        """Serve the latest published version again."""
+        """Serve the latest published version again (also removes a corrupt pin file)."""
         self._require(model_name)
-        path = self._join(model_name, SERVING)
-        _delete(path)
+        fileio.remove(self._join(model_name, SERVING))
         self.write_models_config()
 
     def rollback(self, model_name: str) -> int:
@@ -463,21 +362,25 @@ class Registry:
         return target
 
     def models_config(self) -> str:
-        """TF Serving ``model_config_list`` text for every model (pinned ones: ``specific`` version policy)."""
-        lines = ["# Generated by skyhawk.registry; rewritten on every publish/pin/unpin/rollback.",
-                 "model_config_list {"]
+        """TF Serving ``ModelServerConfig`` text: every model with its serving version as the only one allowed.
+
+        Each model gets a ``specific`` version policy naming its serving version (the pin, else the latest
+        published one), so TF Serving never loads a folder the registry hides (no metadata.json yet, a
+        failed publish) nor a newer version while a pin holds.
+        """
+        from google.protobuf import text_format
+        from tensorflow_serving.config import model_server_config_pb2 as pb
+
+        config = pb.ModelServerConfig()
         for name in self.models():
-            pinned = self.pinned(name)
-            lines += ["  config {", f'    name: "{name}"', f'    base_path: "{self.model_dir(name)}"',
-                      '    model_platform: "tensorflow"']
-            if pinned is not None:
-                lines.append(f"    model_version_policy {{ specific {{ versions: {pinned} }} }}")
-            lines.append("  }")
-        lines.append("}")
-        return "\n".join(lines) + "\n"
+            entry = config.model_config_list.config.add(name=name, base_path=self.model_dir(name),
+                                                        model_platform="tensorflow")
+            entry.model_version_policy.specific.versions.append(self.serving(name))
+        return ("# Generated by skyhawk.registry; rewritten on every publish/pin/unpin/rollback.\n"
+                + text_format.MessageToString(config))
 
     def write_models_config(self) -> str:
         """(Re)write ``REGISTRY/models.config``; returns its path."""
         path = self._join(MODELS_CONFIG)
-        self._write_atomic(path, self.models_config().encode())
+        fileio.write_bytes(path, self.models_config().encode())
         return path

@@ -78,12 +78,42 @@ def _blessed(meta: dict) -> str:
     return "-" if b is None else str(b)
 
 
+# The metrics the Evaluator's gate checks (frame accuracy on the model's decision, video accuracy), shown
+# first. Literal names: this module may not import the pipeline floors that define them.
+GATED_METRICS = ("binary_accuracy", "video_accuracy")
+
+
+def _flat_metrics(metrics: dict) -> dict[str, float]:
+    """{metric: value} from flat metrics or the pusher's {output: {metric: value}} (first output by name wins)."""
+    out: dict[str, float] = {}
+    for key in sorted(metrics, key=lambda k: (isinstance(metrics[k], dict), k)):
+        value = metrics[key]
+        if isinstance(value, dict):
+            for name, v in sorted(value.items()):
+                if isinstance(v, (int, float)) and not isinstance(v, bool):
+                    out.setdefault(name, v)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            out.setdefault(key, value)
+    return out
+
+
 def _metrics(meta: dict, limit: int = 60) -> str:
     m = meta.get("metrics")
     if not isinstance(m, dict):
         return "-" if m is None else str(m)[:limit]
-    s = " ".join(f"{k}={_fmt_num(v)}" for k, v in m.items() if not isinstance(v, (dict, list)))
+    flat = _flat_metrics(m)
+    names = [n for n in GATED_METRICS if n in flat] + sorted(n for n in flat if n not in GATED_METRICS)
+    s = " ".join(f"{n}={_fmt_num(flat[n])}" for n in names)
     return (s[: limit - 1] + "…") if len(s) > limit else (s or "-")
+
+
+def _run(meta: dict) -> str:
+    """The pipeline run that made a version: a top-level run id, or the pusher's ``pipeline_run`` record."""
+    run = meta.get("pipeline_run") if isinstance(meta.get("pipeline_run"), dict) else {}
+    for value in (meta.get("pipeline_run_id"), meta.get("run_id"), run.get("run_id"), run.get("pipeline_run_id")):
+        if value:
+            return str(value)
+    return f"model#{run['model_artifact_id']}" if run.get("model_artifact_id") is not None else "-"
 
 
 def _size(n) -> str:
@@ -109,6 +139,9 @@ def _status(reg: Registry, name: str) -> dict:
 
 def handler(args: argparse.Namespace) -> int:
     reg = Registry(args.root or os.environ.get("SKYHAWK_REGISTRY") or DEFAULT_ROOT)
+    if not reg.exists():
+        raise RegistryError(f"no registry at {reg.root} (nothing published there yet; check --root or "
+                            "$SKYHAWK_REGISTRY)")
     cmd = args.registry_command
     out: object
     if cmd == "list" and not args.name:
@@ -132,7 +165,7 @@ def handler(args: argparse.Namespace) -> int:
                 mark = ("*" + ("p" if status["pinned"] else "")) if m["version"] == status["serving"] else ""
                 rows.append([mark, str(m["version"]), str(m.get("created_at", "-"))[:19], _blessed(m),
                              _fmt_num(m.get("threshold", "-")), _metrics(m),
-                             str(m.get("pipeline_run_id", m.get("run_id", "-"))), _size(m.get("size_bytes"))])
+                             _run(m), _size(m.get("size_bytes"))])
             print(_table(rows))
             print(f"(* = serving{', p = pinned' if status['pinned'] else ''}; {reg.model_dir(args.name)})")
             return 0
@@ -163,7 +196,10 @@ def handler(args: argparse.Namespace) -> int:
             print(f"pinned {name}@{version} (was serving {before})")
             return 0
     elif cmd == "unpin":
-        before = reg.serving(args.name)
+        try:
+            before: object = reg.serving(args.name)
+        except RegistryError:  # a corrupt pin file: unpin is the repair
+            before = "unknown: the pin file was corrupt"
         reg.unpin(args.name)
         out = {**_status(reg, args.name), "previous": before}
         if not args.json:

@@ -5,8 +5,6 @@ import bisect
 import contextlib
 import os
 import queue
-import shutil
-import tempfile
 import threading
 from typing import Iterator, Sequence
 
@@ -29,22 +27,11 @@ def sample_indices(frame_count: int, n: int) -> list[int]:
     return sorted({int(round(i)) for i in np.linspace(0, frame_count - 1, n)})
 
 
-@contextlib.contextmanager
-def local_copy(uri: str) -> Iterator[str]:
-    """A local path for uri: the path itself when local, else a temporary copy via Beam's FileSystems."""
-    if "://" not in uri or uri.startswith("file://"):
-        yield uri.removeprefix("file://")
-        return
-    from apache_beam.io.filesystems import FileSystems
+def local_copy(uri: str) -> contextlib.AbstractContextManager[str]:
+    """A local path for uri: the path itself when local, else a temporary copy (``skyhawk.fileio.local_copy``)."""
+    from skyhawk import fileio
 
-    suffix = os.path.splitext(uri)[1]
-    fd, tmp = tempfile.mkstemp(suffix=suffix, prefix="skyhawk-")
-    try:
-        with os.fdopen(fd, "wb") as out, FileSystems.open(uri) as src:
-            shutil.copyfileobj(src, out, 1 << 20)
-        yield tmp
-    finally:
-        os.unlink(tmp)
+    return fileio.local_copy(uri)
 
 
 def open_capture(path: str) -> tuple[cv2.VideoCapture, int, float]:

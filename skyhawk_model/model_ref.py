@@ -17,11 +17,11 @@ import json
 import logging
 import os
 import posixpath
-import shutil
 import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
+from skyhawk import fileio
 from skyhawk.config import ExtractConfig, from_dict, to_dict
 
 _log = logging.getLogger(__name__)
@@ -52,42 +52,20 @@ class ModelRef:
                                          "frames_per_video": frames_per_video})
 
 
-def _is_remote(path: str) -> bool:
-    return "://" in path and not path.startswith("file://")
-
-
-def _join(root: str, *parts: str) -> str:
-    return posixpath.join(root, *parts) if _is_remote(root) else os.path.join(root, *parts)
-
-
-def _exists(path: str) -> bool:
-    if not _is_remote(path):
-        return os.path.exists(path)
-    from apache_beam.io.filesystems import FileSystems
-
-    return FileSystems.exists(path)
-
-
 def _read_json(path: str) -> dict[str, Any]:
-    if _is_remote(path):
-        from apache_beam.io.filesystems import FileSystems
-
-        with FileSystems.open(path, compression_type="uncompressed") as f:
-            return json.loads(f.read())
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    return json.loads(fileio.read_bytes(path))
 
 
 def _from_folder(uri: str, label: str, registry_meta: dict[str, Any] | None = None) -> ModelRef:
-    meta_path = _join(uri, *MODEL_META.split("/"))
-    if not _exists(meta_path):
+    meta_path = fileio.join(uri, *MODEL_META.split("/"))
+    if not fileio.exists(meta_path):
         raise ModelRefError(f"{uri} has no {MODEL_META}: not a Skyhawk model export")
     try:
         meta = _read_json(meta_path)
     except (OSError, ValueError) as e:
         raise ModelRefError(f"{meta_path}: unreadable model metadata ({e})") from e
-    if registry_meta is None and _exists(_join(uri, "metadata.json")):
-        registry_meta = _read_json(_join(uri, "metadata.json"))
+    if registry_meta is None and fileio.exists(fileio.join(uri, "metadata.json")):
+        registry_meta = _read_json(fileio.join(uri, "metadata.json"))
         if registry_meta.get("model_name") and registry_meta.get("version"):
             label = f"{registry_meta['model_name']}/{registry_meta['version']}"
     crop = dict(meta.get("crop") or {})
@@ -112,17 +90,17 @@ def resolve(ref: str) -> ModelRef:
     ref = ref.rstrip("/")
     if not ref:
         raise ModelRefError("empty model reference")
-    if _exists(_join(ref, SAVED_MODEL_PB)):
+    if fileio.exists(fileio.join(ref, SAVED_MODEL_PB)):
         return _from_folder(ref, ref)
-    head, tail = (posixpath.split(ref) if _is_remote(ref) else os.path.split(ref))
+    head, tail = (posixpath.split(ref) if fileio.is_remote(ref) else os.path.split(ref))
     version: int | None = None
     if tail.isdigit():
         version = int(tail)
-        head, tail = (posixpath.split(head) if _is_remote(head) else os.path.split(head))
+        head, tail = (posixpath.split(head) if fileio.is_remote(head) else os.path.split(head))
     root, name = head, tail
     missing = ModelRefError(f"model not found: {ref} (expected REGISTRY/NAME, REGISTRY/NAME/VERSION or a "
                             f"SavedModel folder)")
-    if not root or not name or (not _is_remote(root) and not os.path.isdir(os.path.join(root, name))):
+    if not root or not name or (not fileio.is_remote(root) and not os.path.isdir(os.path.join(root, name))):
         raise missing
     try:
         reg = Registry(root)
@@ -136,21 +114,14 @@ def resolve(ref: str) -> ModelRef:
 
 def local_model_dir(uri: str) -> str:
     """A local folder holding the SavedModel at uri: itself when local, else a copy cached per process."""
-    if not _is_remote(uri):
-        return uri.removeprefix("file://")
+    if not fileio.is_remote(uri):
+        return fileio.local_path(uri)
     cached = _LOCAL_COPIES.get(uri)
     if cached and os.path.isdir(cached):
         return cached
-    from apache_beam.io.filesystems import FileSystems
-
     tmp = tempfile.mkdtemp(prefix="skyhawk-model-")
-    prefix = uri.rstrip("/") + "/"
-    for m in FileSystems.match([prefix + "**"])[0].metadata_list:
-        rel = m.path[len(prefix):]
-        dest = os.path.join(tmp, *rel.split("/"))
-        os.makedirs(os.path.dirname(dest), exist_ok=True)
-        with FileSystems.open(m.path, compression_type="uncompressed") as src, open(dest, "wb") as out:
-            shutil.copyfileobj(src, out, 1 << 20)
+    for path in fileio.list_files(uri):
+        fileio.copy_file(path, os.path.join(tmp, *fileio.relpath(path, uri).split("/")))
     _LOCAL_COPIES[uri] = tmp
     return tmp
 

@@ -7,8 +7,10 @@ import threading
 from pathlib import Path
 
 import pytest
-from apache_beam.io.filesystems import FileSystems
+from google.protobuf import text_format
+from tensorflow_serving.config import model_server_config_pb2
 
+from skyhawk import fileio
 from skyhawk.cli import main
 from skyhawk.registry import Registry, RegistryError
 
@@ -30,6 +32,17 @@ def _fake_saved_model(d: Path, tag: str = "x") -> str:
 @pytest.fixture
 def saved_model(tmp_path) -> str:
     return _fake_saved_model(tmp_path / "sm")
+
+
+def _served(text: str) -> dict[str, tuple[str, list[int]]]:
+    """models.config text -> {model name: (base_path, the versions its policy allows)}."""
+    config = text_format.Parse(text, model_server_config_pb2.ModelServerConfig())
+    return {c.name: (c.base_path, list(c.model_version_policy.specific.versions))
+            for c in config.model_config_list.config}
+
+
+def _config(reg: Registry) -> dict[str, tuple[str, list[int]]]:
+    return _served(fileio.read_text(reg._join("models.config")))
 
 
 def _meta(i: int) -> dict:
@@ -57,11 +70,10 @@ def _exercise(reg: Registry, saved_model: str) -> None:
 
     # TF Serving layout: the SavedModel sits directly in the version dir, next to metadata.json.
     for rel in ("saved_model.pb", "variables/variables.index", "metadata.json"):
-        assert FileSystems.exists(FileSystems.join(reg.version_dir("deepfake", 2), *rel.split("/")))
-    assert json.loads(FileSystems.open(FileSystems.join(reg.version_dir("deepfake", 2), "metadata.json")).read()
-                      )["version"] == 2
+        assert fileio.isfile(fileio.join(reg.version_dir("deepfake", 2), *rel.split("/")))
+    assert json.loads(fileio.read_text(fileio.join(reg.version_dir("deepfake", 2), "metadata.json")))["version"] == 2
     # No staging left behind.
-    assert not FileSystems.match([reg._join("deepfake", ".staging", "**")])[0].metadata_list
+    assert not fileio.glob(reg._join("deepfake", ".staging", "**"))
 
     assert reg.models() == ["deepfake"]
     assert [v["version"] for v in reg.versions("deepfake")] == [1, 2, 3]
@@ -72,23 +84,21 @@ def _exercise(reg: Registry, saved_model: str) -> None:
     with pytest.raises(RegistryError, match="unknown version"):
         reg.pin("deepfake", 7)
 
-    config = FileSystems.open(reg._join("models.config")).read().decode()
-    assert f'base_path: "{reg.model_dir("deepfake")}"' in config and "specific" not in config
+    assert _config(reg) == {"deepfake": (reg.model_dir("deepfake"), [3])}  # only the serving version
 
     reg.pin("deepfake", 1)
     assert reg.serving("deepfake") == 1 and reg.show("deepfake")["version"] == 1
-    config = FileSystems.open(reg._join("models.config")).read().decode()
-    assert "model_version_policy { specific { versions: 1 } }" in config
+    assert _config(reg) == {"deepfake": (reg.model_dir("deepfake"), [1])}
     with pytest.raises(RegistryError, match="no published version before 1"):
         reg.rollback("deepfake")
 
     reg.unpin("deepfake")
     reg.unpin("deepfake")  # idempotent
     assert reg.serving("deepfake") == 3 and reg.pinned("deepfake") is None
-    assert "specific" not in FileSystems.open(reg._join("models.config")).read().decode()
+    assert _config(reg)["deepfake"][1] == [3]
     assert reg.rollback("deepfake") == 2 and reg.serving("deepfake") == 2
     assert reg.rollback("deepfake") == 1 and reg.serving("deepfake") == 1
-    pin = json.loads(FileSystems.open(reg._join("deepfake", "serving.json")).read())
+    pin = json.loads(fileio.read_text(reg._join("deepfake", "serving.json")))
     assert pin["version"] == 1 and pin["reason"] == "rollback" and pin["previous"] == 2
 
     # A new publish while pinned does not move serving.
@@ -102,12 +112,9 @@ def _exercise_unpublished_invisible(reg: Registry, saved_model: str) -> None:
     """A version dir without metadata.json (a crashed/ongoing publish) and staging junk are invisible."""
     reg.publish("m", saved_model, _meta(0))
     partial = reg.version_dir("m", 2)
-    with FileSystems.create(FileSystems.join(partial, "saved_model.pb")) as f:
-        f.write(b"half")
-    with FileSystems.create(reg._join("m", ".staging", "dead", "saved_model.pb")) as f:
-        f.write(b"junk")
-    with FileSystems.create(reg._join("ghost", "1", "saved_model.pb")) as f:  # a model with nothing published
-        f.write(b"junk")
+    fileio.write_bytes(fileio.join(partial, "saved_model.pb"), b"half")
+    fileio.write_bytes(reg._join("m", ".staging", "dead", "saved_model.pb"), b"junk")
+    fileio.write_bytes(reg._join("ghost", "1", "saved_model.pb"), b"junk")  # a model with nothing published
     assert reg.models() == ["m"]
     assert [v["version"] for v in reg.versions("m")] == [1]
     assert reg.serving("m") == 1
@@ -191,8 +198,8 @@ def test_gcs_unpublished_is_invisible(gcs_prefix, saved_model):
 def test_gcs_concurrent_publishes_get_distinct_versions(gcs_prefix, saved_model):
     reg = Registry(gcs_prefix)
     _exercise_concurrent(reg, saved_model, n=4)
-    claims = FileSystems.match([reg._join("race", ".claims", "*")])[0].metadata_list
-    assert sorted(int(m.path.rsplit("/", 1)[1]) for m in claims) == [1, 2, 3, 4]
+    claims = fileio.glob(reg._join("race", ".claims", "*"))
+    assert sorted(int(p.rsplit("/", 1)[1]) for p in claims) == [1, 2, 3, 4]
 
 
 def test_gcs_promote_between_registries(gcs_prefix, tmp_path, saved_model):
@@ -246,6 +253,126 @@ def test_emulator_restores_env():
     assert os.environ.get("STORAGE_EMULATOR_HOST") == before
 
 
+# ------------------------------------------------------------------------------------------------- failures
+class Injected(OSError):
+    """The failure a test forces into one step of a publish."""
+
+
+def _fail_publish(reg: Registry, saved_model: str, monkeypatch, step: str) -> None:
+    """Forces one step of a publish to fail; then no half version is visible, staging is gone, and the next
+    publish works."""
+    import google.cloud.storage
+
+    from skyhawk import registry
+
+    reg.publish("m", saved_model, _meta(0))
+    calls = {"copy": 0}
+    real_copy, real_write = fileio.copy_file, fileio.write_bytes
+
+    def copy(src, dst):
+        calls["copy"] += 1
+        if calls["copy"] == {"copy-to-staging": 2, "copy-to-version": 7}.get(step):  # 5 files per version
+            raise Injected(f"copy {src} -> {dst}")
+        real_copy(src, dst)
+
+    def write(path, data):
+        if step == "metadata" and path.endswith("metadata.json"):
+            raise Injected(f"write {path}")
+        real_write(path, data)
+
+    def fail(*a, **k):
+        raise Injected(step)
+
+    monkeypatch.setattr(fileio, "copy_file", copy)
+    monkeypatch.setattr(fileio, "write_bytes", write)
+    if step == "claim":  # the atomic step: create-if-absent on gs://, the rename of the staging folder locally
+        if reg.local:
+            monkeypatch.setattr(registry.os, "rename", fail)
+        else:
+            monkeypatch.setattr(google.cloud.storage.Blob, "upload_from_string", fail)
+    with pytest.raises(Injected):
+        reg.publish("m", saved_model, _meta(1))
+    monkeypatch.undo()
+    assert [v["version"] for v in reg.versions("m")] == [1] and reg.serving("m") == 1
+    assert not fileio.glob(reg._join("m", "2", "**")), f"half version left after a failed {step}"
+    assert not fileio.glob(reg._join("m", ".staging", "**")), f"staging left after a failed {step}"
+    assert _config(reg) == {"m": (reg.model_dir("m"), [1])}
+    again = reg.publish("m", saved_model, _meta(2))["version"]
+    assert again == (3 if (not reg.local and step in ("copy-to-version", "metadata")) else 2)  # claims stay
+    assert [v["version"] for v in reg.versions("m")] == [1, again]
+
+
+STEPS = ["copy-to-staging", "copy-to-version", "metadata", "claim"]
+
+
+@pytest.mark.parametrize("step", [s for s in STEPS if s != "copy-to-version"])  # local: staging is renamed
+def test_local_publish_failing_midway(tmp_path, saved_model, monkeypatch, step):
+    _fail_publish(Registry(str(tmp_path / "reg")), saved_model, monkeypatch, step)
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_gcs_publish_failing_midway(gcs_prefix, saved_model, monkeypatch, step):
+    _fail_publish(Registry(gcs_prefix), saved_model, monkeypatch, step)
+
+
+def _corrupt_registry(root: str, saved_model: str) -> Registry:
+    reg = Registry(root)
+    reg.publish("good", saved_model, _meta(0))
+    reg.publish("bad", saved_model, _meta(0))
+    fileio.write_text(fileio.join(reg.version_dir("bad", 1), "metadata.json"), "{not json")
+    return reg
+
+
+@pytest.mark.parametrize("where", ["local", "gcs"])
+def test_corrupt_metadata_hides_only_that_version(where, tmp_path, request, saved_model, capsys):
+    root = str(tmp_path / "reg") if where == "local" else request.getfixturevalue("gcs_prefix")
+    reg = _corrupt_registry(root, saved_model)
+    assert reg.models() == ["good"]
+    assert set(_served(reg.models_config())) == {"good"}  # never served: the registry does not list it
+    rc, out, err = _cli(capsys, "--root", root, "list")
+    assert rc == 0 and out.splitlines()[1].split() == ["good", "1", "1", "1", "no"]
+    rc, _, err = _cli(capsys, "--root", root, "show", "bad")
+    assert rc == 1 and "unknown model 'bad'" in err
+
+
+def test_corrupt_pin_names_the_file_and_unpin_repairs_it(tmp_path, saved_model, capsys):
+    root = str(tmp_path / "reg")
+    reg = Registry(root)
+    for i in range(2):
+        reg.publish("m", saved_model, _meta(i))
+    reg.pin("m", 1)
+    pin_file = reg._join("m", "serving.json")
+    fileio.write_text(pin_file, '{"version": ')
+    for argv in (["list"], ["list", "m"], ["show", "m"], ["rollback", "m"]):
+        rc, out, err = _cli(capsys, "--root", root, *argv)
+        assert rc == 1 and err.count("\n") == 1, argv
+        assert f"corrupt pin file {pin_file}" in err and "skyhawk registry unpin m" in err, err
+    rc, out, _ = _cli(capsys, "--root", root, "unpin", "m")
+    assert rc == 0 and "serving latest 2" in out and Registry(root).serving("m") == 2
+
+
+def test_name_check_is_the_whole_name(tmp_path, saved_model):
+    reg = Registry(str(tmp_path / "reg"))
+    for bad in ("m\n", "m/x", "../m", ".m", ""):
+        with pytest.raises(RegistryError, match="invalid model name"):
+            reg.publish(bad, saved_model, {})
+
+
+def test_list_shows_the_pushers_metrics_and_run(tmp_path, saved_model, capsys):
+    """The RegistryPusher's metadata shape: metrics per output, the run under pipeline_run."""
+    root = str(tmp_path / "reg")
+    Registry(root).publish("m", saved_model, {
+        "metrics": {"is_fake": {"binary_accuracy": 0.875}, "p_fake": {"auc": 0.93, "binary_accuracy": 0.5},
+                    "": {"video_accuracy": 0.9}},
+        "pipeline_run": {"model_artifact_id": 17, "model_uri": "/p/Trainer/model/17"}, "blessed": True})
+    Registry(root).publish("m", saved_model, {"metrics": {"auc": 0.8}, "pipeline_run": {"run_id": "run-2"}})
+    rc, out, _ = _cli(capsys, "--root", root, "list", "m")
+    rows = out.splitlines()
+    assert rc == 0 and rows[0].split()[3:6] == ["THRESHOLD", "METRICS", "RUN"]
+    assert "binary_accuracy=0.875 video_accuracy=0.9 auc=0.93" in rows[1] and "model#17" in rows[1]
+    assert "auc=0.8" in rows[2] and "run-2" in rows[2]
+
+
 # ------------------------------------------------------------------------------------------------- CLI
 def _cli(capsys, *argv) -> tuple[int, str, str]:
     rc = main(["registry", *argv])
@@ -254,8 +381,8 @@ def _cli(capsys, *argv) -> tuple[int, str, str]:
 
 
 def _cli_round_trip(capsys, root: str, saved_model: str) -> None:
-    rc, out, _ = _cli(capsys, "--root", root, "list")
-    assert rc == 0 and "no models" in out
+    rc, out, err = _cli(capsys, "--root", root, "list")
+    assert rc == 1 and out == "" and err.startswith(f"skyhawk registry: error: no registry at {root}")
     reg = Registry(root)
     for i in range(3):
         reg.publish("deepfake", saved_model, _meta(i))
@@ -285,7 +412,7 @@ def _cli_round_trip(capsys, root: str, saved_model: str) -> None:
     rc, out, _ = _cli(capsys, "--root", root, "rollback", "deepfake")
     assert rc == 0 and "3 -> 2" in out and Registry(root).serving("deepfake") == 2
     rc, out, _ = _cli(capsys, "--root", root, "config")
-    assert rc == 0 and "specific { versions: 2 }" in out
+    assert rc == 0 and _served(out) == {"deepfake": (Registry(root).model_dir("deepfake"), [2])}
 
     rc, out, err = _cli(capsys, "--root", root, "show", "deepfake@9")
     assert rc == 1 and out == ""

@@ -9,11 +9,12 @@ import cv2
 import numpy as np
 import pytest
 
-from skyhawk import cli, labels
-from skyhawk.faces import FaceDetector, LandmarkPredictor
+from skyhawk import cli, datasets
+from skyhawk.faces import FaceDetector, FaceTracker, LandmarkPredictor
 from skyhawk.features import FAKE
 from skyhawk.synth import SynthError, donor_from_image, make_synthesizer
-from skyhawk.video import open_capture, read_frames
+from skyhawk.synth import cli as synth_cli
+from skyhawk.video import open_capture, read_frames, write_video
 
 PHOTOS = (0, 13, 16)  # real_faces indices with one face HOG finds (720 px, 400 px, 394 px)
 VIDEOS = (0, 5)  # real_videos indices: a 256 px and a 512 px clip
@@ -163,7 +164,7 @@ def test_cli_sbi_videos_photos_and_bad_items(tmp_path, real_faces, real_videos, 
         assert changed.any() and not (changed & far_from_face(lms, img.shape)).any()
 
     # the manifest is a label source for extraction: labels and groups come through
-    items = labels.discover(str(out), f"csv:{out / 'manifest.csv'}")
+    items = datasets.discover(str(out), f"csv:{out / 'manifest.csv'}")
     assert len(items) == 4 and all(not it.error and it.label == FAKE and it.method == "sbi" for it in items)
     assert {it.group_id for it in items} == {p.stem for p in photos + videos}
 
@@ -172,7 +173,7 @@ def test_cli_sbi_videos_photos_and_bad_items(tmp_path, real_faces, real_videos, 
 
 
 def test_cli_swap_takes_donor_from_another_item(tmp_path, real_faces, real_videos, models):
-    detector, _ = models
+    detector, predictor = models
     photos = [real_faces[i] for i in PHOTOS[:2]]
     video = real_videos[VIDEOS[0]]
     inp = _input_dir(tmp_path, photos, [video], bad=False)
@@ -182,10 +183,49 @@ def test_cli_swap_takes_donor_from_another_item(tmp_path, real_faces, real_video
     assert sorted(r["group"] for r in rows) == sorted(p.stem for p in photos + [video])
     assert {r["method"] for r in rows} == {"swap"} and _rows(out / "errors.csv") == []
     vrow = next(r for r in rows if r["path"].endswith(".mp4"))
-    frames, _, _ = decode(str(out / vrow["path"]))
-    assert len(frames) == 4 and all(detector.detect(f, upsample=1) for f in frames)
-    first = cv2.VideoCapture(str(video)).read()[1]
-    assert not np.array_equal(frames[0], first)
+    fakes, _, _ = decode(str(out / vrow["path"]))
+    assert len(fakes) == 4 and all(detector.detect(f, upsample=1) for f in fakes)
+
+    # The donor is the next input (sorted, wrapping) with a face; the other photo is not it.
+    items = synth_cli.list_inputs(str(inp))
+    i = next(k for k, it in enumerate(items) if it.is_video)
+    donor = donor_from_image(cv2.imread(items[(i + 1) % 3].path), detector, predictor)
+    other = donor_from_image(cv2.imread(items[(i + 2) % 3].path), detector, predictor)
+    # The source frames through the same encoder: what the output is where nothing was faked.
+    sources, fps = read_frames(str(video), 4)
+    write_video(str(tmp_path / "source.mp4"), sources, fps)
+    reencoded, _ = read_frames(str(tmp_path / "source.mp4"))
+    tracker, synth = FaceTracker(detector), make_synthesizer("swap", 0, items[i].rel)
+    for src, ref, fake in zip(sources, reencoded, fakes, strict=True):
+        lms = predictor(src, tracker.find(src)[0])
+        with_donor, mask = synth(src, lms, donor)
+        with_other, _ = synth(src, lms, other)
+        inside, far = mask > 0.5, far_from_face(lms, src.shape)
+        err = lambda a, b, where: float(np.abs(a.astype(np.int16) - b.astype(np.int16))[where].mean())  # noqa: E731
+        # inside the mask: the donor's face (up to codec noise), not the source's nor another donor's
+        assert err(fake, with_donor, inside) < 6 and err(fake, ref, inside) > 3 * err(fake, with_donor, inside)
+        assert err(fake, with_other, inside) > 3 * err(fake, with_donor, inside)
+        # away from the face: the source, as the same encoder writes it
+        assert err(fake, ref, far) < 0.5 and np.abs(fake.astype(np.int16) - ref)[far].max() <= 8
+
+
+def test_synth_output_names_never_collide(tmp_path, real_faces, capsys):
+    """x.jpg + x.png and a/b.jpg + a__b.png used to map to one output file (4 ok, 2 files written)."""
+    inp = tmp_path / "in"
+    (inp / "a").mkdir(parents=True)
+    sources = {"x.jpg": real_faces[PHOTOS[0]], "x.png": real_faces[PHOTOS[1]], "a/b.jpg": real_faces[PHOTOS[2]],
+               "a__b.png": real_faces[PHOTOS[1]]}
+    for rel, src in sources.items():
+        (inp / rel).symlink_to(src)
+    out = tmp_path / "out"
+    assert cli.main(["synth", "--input", str(inp), "--output", str(out), "--method", "sbi"]) == 0
+    assert "4 ok, 0 failed" in capsys.readouterr().out
+    rows = _rows(out / "manifest.csv")
+    assert len({r["path"] for r in rows}) == 4 and len(list((out / "fake").iterdir())) == 4
+    for r in rows:  # every row's fake is the fake of that row's own source
+        src = cv2.imread(r["source"])
+        fake = cv2.imread(str(out / r["path"]))
+        assert fake.shape == src.shape and 0 < (fake != src).any(axis=2).mean() < 0.5, r
 
 
 def test_single_item_swap_has_no_donor(tmp_path, real_faces):

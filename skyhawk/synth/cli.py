@@ -2,20 +2,25 @@
 
 For each real video the first ``--frames`` frames are decoded in order, the face is tracked and its
 68 landmarks found in each frame, and the frame is faked (SBI or a face swap); frames without a face
-are copied unchanged. Outputs: ``DIR/fake/<name>_<method>.mp4|.png``, ``DIR/manifest.csv``
+are copied unchanged. Outputs: ``DIR/fake/<name>_<method>.mp4|.png`` (``<name>``: the input's path
+under --input with ``/`` as ``__``, plus its extension when two inputs would share a name), ``DIR/manifest.csv``
 (``path,label,group,method,source``) and ``DIR/errors.csv`` (``source,reason``).
 """
 from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
+import io
 import os
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
+from skyhawk import fileio
 from skyhawk.config import VIDEO_EXTENSIONS
 from skyhawk.faces import FaceDetector, FaceTracker, LandmarkPredictor
 from skyhawk.synth import METHODS, Donor, SynthError, donor_from_image, make_synthesizer
@@ -76,16 +81,32 @@ def list_inputs(input_path: str, exclude: str | None = None) -> list[Item]:
     if not os.path.isdir(root):
         raise SynthError(f"input not found: {input_path}")
     skip = os.path.abspath(exclude) + os.sep if exclude else None
-    items = []
-    for d, dirs, files in os.walk(root):
-        dirs.sort()
-        for f in sorted(files):
-            p = os.path.join(d, f)
-            if f.lower().endswith(media) and not (skip and p.startswith(skip)):
-                items.append(Item(p, os.path.relpath(p, root).replace(os.sep, "/")))
+    items = [Item(p, fileio.relpath(p, root)) for p in fileio.list_files(root)
+             if p.lower().endswith(media) and not (skip and p.startswith(skip))]
     if not items:
         raise SynthError(f"no videos or photos under {input_path}")
     return sorted(items, key=lambda it: it.rel)
+
+
+def output_names(items: list[Item]) -> dict[str, str]:
+    """A unique output file stem per input (keyed by its rel path): ``a/b.jpg`` -> ``a__b``.
+
+    Inputs whose stems collide (``x.jpg`` and ``x.png``; ``a/b.jpg`` and ``a__b.png``) keep their
+    extension (``x-jpg``, ``x-png``); if that still collides, a hash of the rel path is added.
+    """
+    base = {it.rel: it.group.replace("/", "__") for it in items}
+    count = Counter(base.values())
+    names = {}
+    for it in items:
+        name = base[it.rel]
+        if count[name] > 1:
+            name += "-" + os.path.splitext(it.rel)[1].lstrip(".").lower()
+        names[it.rel] = name
+    count = Counter(names.values())
+    for rel, name in names.items():
+        if count[name] > 1:
+            names[rel] = f"{name}-{hashlib.sha1(rel.encode()).hexdigest()[:8]}"
+    return names
 
 
 def load_frames(item: Item, max_frames: int) -> tuple[list[np.ndarray], float]:
@@ -105,6 +126,7 @@ class _Runner:
         self.items, self.output, self.method = items, output, method
         self.max_frames, self.seed = frames, seed
         self.detector, self.predictor = detector, predictor
+        self.names = output_names(items)
         self._donors: dict[int, Donor | None] = {}
 
     def _donor_of(self, j: int) -> Donor | None:
@@ -159,10 +181,9 @@ class _Runner:
         if not faked:
             raise SynthError(f"no frame could be faked: {last_error}" if last_error else "no face found")
 
-        name = item.group.replace("/", "__") + f"_{self.method}"
-        rel_out = f"fake/{name}" + (".mp4" if item.is_video else ".png")
+        rel_out = f"fake/{self.names[item.rel]}_{self.method}" + (".mp4" if item.is_video else ".png")
         dest = os.path.join(self.output, rel_out)
-        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        fileio.makedirs(os.path.dirname(dest))
         if item.is_video:
             write_video(dest, out, fps)
         elif not cv2.imwrite(dest, out[0]):
@@ -185,7 +206,7 @@ def synthesize_folder(input_path: str, output: str, method: str, frames: int = 6
         raise SynthError(f"--frames must be >= 1, got {frames}")
     start = time.monotonic()
     items = list_inputs(input_path, exclude=output)
-    os.makedirs(output, exist_ok=True)
+    fileio.makedirs(output)
     runner = _Runner(items, output, method, frames, seed, detector or FaceDetector(), predictor or LandmarkPredictor())
     report = SynthReport(method=method)
     pairs: list[SheetPair] = []
@@ -210,10 +231,11 @@ def synthesize_folder(input_path: str, output: str, method: str, frames: int = 6
 
 
 def _write_csv(path: str, fields: tuple[str, ...], rows: list[dict]) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=list(fields))
-        w.writeheader()
-        w.writerows(rows)
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=list(fields))
+    w.writeheader()
+    w.writerows(rows)
+    fileio.write_text(path, buf.getvalue())
 
 
 def _handler(args: argparse.Namespace) -> int:

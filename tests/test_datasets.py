@@ -1,0 +1,264 @@
+"""Label sources and group-disjoint splits (skyhawk.datasets), on small directory trees of each dataset's real shape."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from skyhawk import datasets
+from skyhawk.config import ConfigError, ExtractConfig, load
+from skyhawk.features import FAKE, REAL
+
+
+def touch(root: Path, *rels: str) -> None:
+    for rel in rels:
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"\0")
+
+
+def by_id(items):
+    return {it.video_id: it for it in items}
+
+
+def test_folders(tmp_path: Path):
+    touch(tmp_path, "real/a.mp4", "Fake/b.MOV", "nested/real/c.webm", "misc/d.mkv", "real/notes.txt")
+    items = by_id(datasets.discover(str(tmp_path), "folders"))
+    assert set(items) == {"real/a", "Fake/b", "nested/real/c", "misc/d"}  # notes.txt is no video
+    assert items["real/a"].label == REAL and items["Fake/b"].label == FAKE and items["nested/real/c"].label == REAL
+    assert "not under a real/ or fake/" in items["misc/d"].error
+
+
+def test_csv_manifest(tmp_path: Path):
+    touch(tmp_path, "v/one.mp4", "v/two.mp4", "v/three.mp4", "v/extra.mp4")
+    (tmp_path / "m.csv").write_text(
+        "path,label,group,method\nv/one.mp4,real,g1,\nv/two.mp4,fake,g1,sbi\nv/three.mp4,maybe,,\nv/gone.mp4,0,,\n")
+    items = by_id(datasets.discover(str(tmp_path), f"csv:{tmp_path / 'm.csv'}"))
+    assert items["v/one"].label == REAL and items["v/two"].label == FAKE
+    assert items["v/one"].group_id == items["v/two"].group_id == "g1"
+    assert items["v/two"].method == "sbi"
+    assert "line 4" in items["v/three"].error and "unknown label" in items["v/three"].error
+    assert "does not exist" in items["v/gone"].error
+    assert "not listed in the manifest" in items["v/extra"].error
+    with pytest.raises(datasets.LabelError, match="manifest not found"):
+        datasets.discover(str(tmp_path), "csv:/nonexistent.csv")
+
+
+def test_ffpp_layout(tmp_path: Path):
+    touch(tmp_path,
+          "original_sequences/youtube/c23/videos/000.mp4",
+          "original_sequences/youtube/c23/videos/001.mp4",
+          "manipulated_sequences/Deepfakes/c23/videos/000_003.mp4",
+          "manipulated_sequences/FaceSwap/c40/videos/001_000.mp4",
+          "original_sequences/actors/c23/videos/01__talking.mp4",
+          "manipulated_sequences/DeepFakeDetection/c23/videos/01_02__talking__ABC.mp4",
+          "stray/x.mp4")
+    (tmp_path / "splits").mkdir()
+    (tmp_path / "splits" / "test.json").write_text(json.dumps([["001", "000"]]))
+    items = by_id(datasets.discover(str(tmp_path), "ffpp"))
+    real0 = items["original_sequences/youtube/c23/videos/000"]
+    fake0 = items["manipulated_sequences/Deepfakes/c23/videos/000_003"]
+    assert real0.label == REAL and fake0.label == FAKE and fake0.method == "Deepfakes"
+    assert real0.group_id == fake0.group_id == "ffpp:000"  # a fake follows its target video
+    assert items["manipulated_sequences/FaceSwap/c40/videos/001_000"].group_id == "ffpp:001"
+    assert items["manipulated_sequences/FaceSwap/c40/videos/001_000"].split == "test"
+    assert (items["original_sequences/actors/c23/videos/01__talking"].group_id
+            == items["manipulated_sequences/DeepFakeDetection/c23/videos/01_02__talking__ABC"].group_id)
+    assert items["stray/x"].error
+
+
+def test_dfdc_layout(tmp_path: Path):
+    touch(tmp_path, "dfdc_train_part_0/aaa.mp4", "dfdc_train_part_0/bbb.mp4", "dfdc_train_part_0/zzz.mp4",
+          "dfdc_train_part_1/ccc.mp4")
+    (tmp_path / "dfdc_train_part_0" / "metadata.json").write_text(json.dumps({
+        "aaa.mp4": {"label": "REAL", "split": "train", "original": None},
+        "bbb.mp4": {"label": "FAKE", "split": "train", "original": "aaa.mp4"},
+    }))
+    (tmp_path / "dfdc_train_part_1" / "metadata.json").write_text(json.dumps({
+        "ccc.mp4": {"label": "FAKE", "split": "train", "original": "ddd.mp4"}}))
+    items = by_id(datasets.discover(str(tmp_path), "dfdc"))
+    a, b = items["dfdc_train_part_0/aaa"], items["dfdc_train_part_0/bbb"]
+    assert (a.label, b.label) == (REAL, FAKE)
+    assert a.group_id == b.group_id == "dfdc:dfdc_train_part_0/aaa"
+    assert items["dfdc_train_part_1/ccc"].group_id == "dfdc:dfdc_train_part_1/ddd"
+    assert "metadata.json" in items["dfdc_train_part_0/zzz"].error
+
+
+def test_celebdf_layout(tmp_path: Path):
+    touch(tmp_path, "Celeb-real/id0_0000.mp4", "Celeb-real/id1_0001.mp4", "YouTube-real/00001.mp4",
+          "Celeb-synthesis/id0_id1_0000.mp4", "Celeb-synthesis/id1_id0_0001.mp4")
+    (tmp_path / "List_of_testing_videos.txt").write_text(
+        "1 Celeb-real/id0_0000.mp4\n0 Celeb-synthesis/id1_id0_0001.mp4\n")
+    items = datasets.assign_splits(datasets.discover(str(tmp_path), "celebdf"), 0.3)
+    d = by_id(items)
+    assert d["Celeb-synthesis/id0_id1_0000"].group_id == d["Celeb-real/id0_0000"].group_id
+    assert d["Celeb-real/id0_0000"].split == "test"
+    assert d["Celeb-synthesis/id0_id1_0000"].split == "test"  # follows its source video into test
+    assert d["Celeb-synthesis/id1_id0_0001"].split == d["Celeb-real/id1_0001"].split == "test"
+    assert d["YouTube-real/00001"].split in ("train", "eval")
+
+
+def test_splits_are_group_disjoint_stable_and_nonempty():
+    items = [datasets.VideoItem(uri=f"/v/{g}_{k}.mp4", video_id=f"{g}_{k}", label=k % 2, group_id=f"g{g}")
+             for g in range(40) for k in range(3)]
+    split = datasets.assign_splits(items, 0.25)
+    groups: dict[str, set[str]] = {}
+    for it in split:
+        groups.setdefault(it.group_id, set()).add(it.split)
+    assert all(len(s) == 1 for s in groups.values())
+    n_eval = sum(s == {"eval"} for s in groups.values())
+    assert 4 <= n_eval <= 18  # ~25 % of 40 groups
+    # Stable: adding groups does not move existing ones.
+    more = split + [datasets.VideoItem(uri="/v/new.mp4", video_id="new", label=0, group_id="gnew")]
+    again = {it.video_id: it.split for it in datasets.assign_splits(more, 0.25)}
+    assert all(again[it.video_id] == it.split for it in split)
+    # Tiny data: both splits get a group.
+    two = datasets.assign_splits(items[:6], 0.01)
+    assert {it.split for it in two} == {"train", "eval"}
+
+
+def test_config_validation_and_overrides(tmp_path: Path):
+    with pytest.raises(ConfigError, match="detector"):
+        ExtractConfig(detector="mtcnn").validate()
+    with pytest.raises(ConfigError, match="csv:FILE"):
+        ExtractConfig(labels="csv").validate()
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"extract": {"frames_per_video": 4, "image_size": 96}, "train": {"image_size": 96}}))
+    cfg = load(str(path), {"gate.accuracy_floor": 0.5})
+    assert cfg.extract.frames_per_video == 4 and cfg.gate.accuracy_floor == 0.5
+    path.write_text(json.dumps({"extract": {"frames": 4}}))
+    with pytest.raises(ConfigError, match="unknown ExtractConfig keys: frames"):
+        load(str(path))
+
+
+# ---------------------------------------------------------------- bad input (issue 9, items 1, 2, 3, 4, 7, 11)
+
+def _manifest(tmp_path: Path, body: str) -> str:
+    path = tmp_path / "m.csv"
+    path.write_text("path,label,split\n" + body)
+    return f"csv:{path}"
+
+
+def test_csv_same_file_written_two_ways_is_an_error_naming_the_lines(tmp_path: Path):
+    touch(tmp_path, "vids/a.mp4", "vids/b.mp4")
+    with pytest.raises(datasets.LabelError, match=r"lines 3 and 4: duplicate rows for \./vids/b\.mp4"):
+        datasets.discover(str(tmp_path), _manifest(tmp_path, "vids/a.mp4,real,\nvids/b.mp4,fake,\n"
+                                                             "./vids/b.mp4,fake,\n"))
+    with pytest.raises(datasets.LabelError, match=r"lines 2 and 4: conflicting labels for vids/x/\.\./a\.mp4"):
+        datasets.discover(str(tmp_path), _manifest(tmp_path, "vids/a.mp4,real,\nvids/b.mp4,fake,\n"
+                                                             "vids/x/../a.mp4,fake,\n"))
+
+
+def test_csv_split_names_are_checked(tmp_path: Path):
+    touch(tmp_path, "a.mp4", "b.mp4", "c.mp4", "d.mp4")
+    items = by_id(datasets.discover(str(tmp_path), _manifest(
+        tmp_path, "a.mp4,real,TEST\nb.mp4,fake,Val\nc.mp4,real,train\nd.mp4,fake,\n")))
+    assert [items[k].split for k in "abcd"] == ["test", "eval", "train", ""]
+    with pytest.raises(datasets.LabelError) as e:
+        datasets.discover(str(tmp_path), _manifest(tmp_path, "a.mp4,real,training\nb.mp4,fake,holdout\n"))
+    msg = str(e.value)
+    assert "line 2: unknown split 'training'" in msg and "line 3: unknown split 'holdout'" in msg and "\n" not in msg
+
+
+def test_csv_paths_outside_the_input_root(tmp_path: Path):
+    root = tmp_path / "root"
+    touch(tmp_path, "root/in.mp4", "outside/o.mp4")
+    spec = _manifest(root.parent, "root/in.mp4,real,\noutside/o.mp4,fake,\n")  # manifest beside root
+    with pytest.raises(datasets.LabelError, match=r"line 3: outside/o\.mp4 is outside the input root"):
+        datasets.discover(str(root), spec)
+    (root / "m.csv").write_text(f"path,label\nin.mp4,real\n../outside/o.mp4,fake\n{tmp_path}/outside/o.mp4,1\n")
+    with pytest.raises(datasets.LabelError, match="lines 3 and 4: duplicate rows"):
+        datasets.discover(str(root), f"csv:{root / 'm.csv'}", allow_outside_root=True)
+    (root / "m.csv").write_text("path,label\nin.mp4,real\n../outside/o.mp4,fake\n/etc/hostname,fake\n")
+    with pytest.raises(datasets.LabelError, match=r"line 3: .*outside.*; line 4: /etc/hostname is outside"):
+        datasets.discover(str(root), f"csv:{root / 'm.csv'}")
+    items = datasets.discover(str(root), f"csv:{root / 'm.csv'}", allow_outside_root=True)
+    assert sorted(it.video_id for it in items) == sorted(["in", "etc/hostname", str(tmp_path / "outside/o")[1:]])
+    assert not any(it.video_id.startswith(("..", "/")) for it in items)
+
+
+def test_two_videos_with_one_stem_get_distinct_ids(tmp_path: Path):
+    touch(tmp_path, "real/dup.mp4", "real/dup.mov", "real/solo.mp4")
+    items = datasets.discover(str(tmp_path), "folders")
+    assert sorted(it.video_id for it in items) == ["real/dup.mov", "real/dup.mp4", "real/solo"]
+    assert len({it.group_id for it in items}) == 2  # the two formats of one clip stay in one group
+
+
+def test_broken_link_fails_before_it_takes_a_split(tmp_path: Path):
+    touch(tmp_path, "real/a.mp4", "fake/b.mp4")
+    (tmp_path / "real" / "gone.mp4").symlink_to(tmp_path / "nowhere.mp4")
+    items = by_id(datasets.assign_splits(datasets.discover(str(tmp_path), "folders"), 0.5))
+    assert "does not exist" in items["real/gone"].error and items["real/gone"].split == ""
+    assert {items["real/a"].split, items["fake/b"].split} == {"train", "eval"}
+
+
+def test_dfdc_metadata_split_is_honoured_except_train(tmp_path: Path):
+    touch(tmp_path, "p/a.mp4", "p/b.mp4", "p/c.mp4", "p/d.mp4")
+    (tmp_path / "p" / "metadata.json").write_text(json.dumps({
+        "a.mp4": {"label": "REAL", "split": "train"}, "b.mp4": {"label": "FAKE", "split": "test", "original": "c.mp4"},
+        "c.mp4": {"label": "REAL", "split": "test"}, "d.mp4": {"label": "REAL", "split": "bogus"}}))
+    items = by_id(datasets.discover(str(tmp_path), "dfdc"))
+    assert items["p/a"].split == "" and items["p/b"].split == items["p/c"].split == "test"
+    assert "unknown split 'bogus'" in items["p/d"].error
+    assert datasets.output_splits(items.values()) == ["train", "eval", "test"]
+    assert datasets.output_splits([items["p/a"]]) == ["train", "eval"]
+
+
+# ---------------------------------------------------------------- splits on small data (issue 8)
+
+def _groups(n: int, label: int, prefix: str) -> list:
+    return [datasets.VideoItem(uri=f"/v/{prefix}{i}.mp4", video_id=f"{prefix}{i}", label=label,
+                               group_id=f"{prefix}{i}") for i in range(n)]
+
+
+def _split_of(items) -> dict[str, str]:
+    return {it.group_id: it.split for it in items}
+
+
+def test_eval_share_matches_the_fraction_on_small_data(shared_media: Path):
+    reals = [p.stem for p in sorted((shared_media / "real_videos").glob("*.mp4"))]
+    assert len(reals) == 34
+    items = [datasets.VideoItem(uri=f"/v/{r}.mp4", video_id=r, label=REAL, group_id=r) for r in reals]
+    plain = sum(datasets._unit(r, "skyhawk") < 0.2 for r in reals)
+    split = _split_of(datasets.assign_splits(items, 0.2))
+    assert 6 <= sum(s == "eval" for s in split.values()) <= 8, f"plain hash rule alone: {plain}"
+    for n, f in ((5, 0.2), (10, 0.2), (34, 0.2), (34, 0.5), (100, 0.1)):
+        for salt in ("a", "b", "c"):
+            got = sum(s == "eval" for s in _split_of(datasets.assign_splits(_groups(n, REAL, "g"), f, salt)).values())
+            lo, hi = datasets.eval_band(n, f)
+            assert lo <= got <= hi and abs(got - f * n) <= max(1, 0.1 * f * n) + 0.5, (n, f, salt, got)
+
+
+def test_eval_holds_both_classes():
+    for salt in ("a", "b", "c", "d"):
+        items = _groups(30, REAL, "r") + _groups(4, FAKE, "f")
+        out = datasets.assign_splits(items, 0.2, salt)
+        assert {it.label for it in out if it.split == "eval"} == {REAL, FAKE}
+        assert {it.label for it in out if it.split == "train"} == {REAL, FAKE}
+
+
+def test_splits_stay_put_when_groups_are_added():
+    # Large data: the plain per-group rule is inside the band before and after, so nothing moves.
+    base, more = _groups(400, REAL, "g"), _groups(100, REAL, "h")
+    for items in (base, base + more):
+        plain = sum(datasets._unit(it.group_id, "s0") < 0.25 for it in items)
+        lo, hi = datasets.eval_band(len(items), 0.25)
+        assert lo <= plain <= hi  # precondition of this case
+    before = _split_of(datasets.assign_splits(base, 0.25, "s0"))
+    after = _split_of(datasets.assign_splits(base + more, 0.25, "s0"))
+    assert all(after[g] == s for g, s in before.items())
+    # Small data (the clamp is active): only boundary groups move, one way, exactly |k_old - k_new + b|.
+    for salt in ("a", "b", "c", "d", "e"):
+        small, extra = _groups(12, REAL, "g"), _groups(9, REAL, "n")
+        before = _split_of(datasets.assign_splits(small, 0.2, salt))
+        after = _split_of(datasets.assign_splits(small + extra, 0.2, salt))
+        moved = {g: (before[g], after[g]) for g in before if before[g] != after[g]}
+        assert len(set(moved.values())) <= 1  # all in the same direction
+        k_old = sum(s == "eval" for s in before.values())
+        k_new = sum(s == "eval" for s in after.values())
+        b = sum(after[it.group_id] == "eval" for it in extra)
+        assert len(moved) == abs(k_old - k_new + b)
+        rank = sorted(before, key=lambda g: datasets._unit(g, salt))
+        evals = [g for g in rank if after[g] == "eval"]
+        assert evals == rank[:len(evals)]  # old eval groups are still the lowest-ranked ones

@@ -1,0 +1,61 @@
+"""skyhawk.fileio: the same calls on a local folder and on gs:// (a real fake-gcs-server process)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from skyhawk import fileio
+
+pytest_plugins = ["gcs"]  # tests/gcs.py: gcs_emulator, gcs_prefix
+
+
+def _exercise(root: str) -> None:
+    a, b = fileio.join(root, "d", "a.txt"), fileio.join(root, "d", "sub", "b.json.gz")
+    assert not fileio.exists(root) or not fileio.list_files(root)
+    fileio.write_text(a, "hello\n")
+    fileio.write_bytes(b, b"not gzip")  # written and read verbatim despite the .gz name
+    assert fileio.read_text(a) == "hello\n" and fileio.read_bytes(b) == b"not gzip"
+    assert fileio.exists(a) and fileio.isfile(a) and not fileio.isdir(a)
+    assert fileio.isdir(fileio.join(root, "d")) and fileio.exists(fileio.join(root, "d"))
+    assert not fileio.isfile(fileio.join(root, "d")) and not fileio.exists(fileio.join(root, "nope"))
+    assert fileio.list_files(root) == sorted([a, b])
+    assert fileio.glob(fileio.join(root, "d", "*.txt")) == [a]
+    fileio.write_text(a, "replaced")  # overwrite in place
+    assert fileio.read_text(a) == "replaced"
+    c = fileio.join(root, "e", "c.txt")
+    fileio.copy_file(a, c)
+    assert fileio.read_text(c) == "replaced"
+    with fileio.local_copy(b) as p:
+        assert os.path.isfile(p) and Path(p).read_bytes() == b"not gzip"
+    fileio.remove(c)
+    fileio.remove(c)  # missing is fine
+    assert not fileio.exists(c)
+    hidden = fileio.join(root, ".staging", "u1", "f.pb")  # hidden names match like any other
+    fileio.write_bytes(hidden, b"x")
+    assert fileio.glob(fileio.join(root, ".staging", "**")) == [hidden]
+    assert fileio.glob(fileio.join(root, "*", "*", "*.pb")) == [hidden]
+    assert fileio.relpath(hidden, root) == ".staging/u1/f.pb" and fileio.size(hidden) == 1
+    fileio.remove(fileio.join(root, ".staging"), recursive=True)
+    fileio.remove(fileio.join(root, "d"), recursive=True)
+    assert fileio.list_files(root) == []
+
+
+def test_local(tmp_path: Path):
+    _exercise(str(tmp_path / "root"))
+    assert fileio.scheme("file:///x") is None and fileio.local_path("file:///x/y") == "/x/y"
+    assert fileio.scheme("gs://b/x") == "gs" and fileio.is_remote("gs://b/x")
+    assert fileio.normpath("gs://b/x/../y/./z") == "gs://b/y/z" and fileio.normpath("gs://b/") == "gs://b"
+    assert fileio.normpath(str(tmp_path / "a" / ".." / "b")) == str(tmp_path / "b")
+    with pytest.raises(ValueError):
+        fileio.relpath(str(tmp_path / "x"), str(tmp_path / "y"))
+    # an atomic local write leaves no temporary file behind
+    fileio.write_text(str(tmp_path / "w.txt"), "x")
+    assert sorted(os.listdir(tmp_path)) == ["root", "w.txt"]
+
+
+def test_gcs(gcs_prefix: str):
+    _exercise(gcs_prefix)
+    with pytest.raises(FileNotFoundError):
+        fileio.read_bytes(gcs_prefix + "/missing.bin")
