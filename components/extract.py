@@ -18,7 +18,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from skyhawk import datasets, features, fileio
-from skyhawk.config import ExtractConfig, from_dict, to_dict
+from skyhawk.config import MEDIA_EXTENSIONS, ExtractConfig, from_dict, to_dict
 from skyhawk.datasets import VideoItem
 
 NAMESPACE = "skyhawk"
@@ -219,7 +219,7 @@ def prepare_items(root: str, config: ExtractConfig) -> list[VideoItem]:
     """
     found = datasets.discover(root, config.labels, config.allow_outside_root)
     if not found:
-        raise ExtractionError(f"no video files ({', '.join(datasets.VIDEO_EXTENSIONS)}) under {root}")
+        raise ExtractionError(f"no video or photo files ({', '.join(MEDIA_EXTENSIONS)}) under {root}")
     items = datasets.assign_splits(found, config.eval_fraction, config.split_seed)
     usable = [it for it in items if not it.error]
     if not usable:

@@ -28,7 +28,8 @@ from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, RunIn
 
 from components import score_output as out
 from skyhawk import fileio
-from skyhawk.config import VIDEO_EXTENSIONS, ExtractConfig, from_dict, to_dict
+from skyhawk.config import ExtractConfig, from_dict, to_dict
+from skyhawk.datasets import is_media
 from skyhawk_model.model_ref import ModelRef
 
 NAMESPACE = "skyhawk_score"
@@ -56,10 +57,6 @@ class VideoInput:
 
 # ----------------------------------------------------------------- discovery
 
-def is_video(path: str) -> bool:
-    return os.path.splitext(path)[1].lower() in VIDEO_EXTENSIONS
-
-
 def source_kind(src: str) -> str:
     """'glob', 'folder', 'listing' (a text file of URIs) or 'file' (one video). Raises ScoreError."""
     if not src:
@@ -69,7 +66,7 @@ def source_kind(src: str) -> str:
     if fileio.isdir(src):
         return "folder"
     if fileio.isfile(src):
-        return "file" if is_video(src) else "listing"
+        return "file" if is_media(src) else "listing"
     raise ScoreError(f"input not found: {src}")
 
 
@@ -126,7 +123,7 @@ class DiscoverVideos(beam.PTransform):
                    | "Pattern" >> beam.Create([pattern])
                    | "Match" >> beam_fileio.MatchAll(beam_fileio.EmptyMatchTreatment.ALLOW))
         if self._kind == "folder":
-            matched = matched | "Videos" >> beam.Filter(lambda m: is_video(m.path))
+            matched = matched | "Videos" >> beam.Filter(lambda m: is_media(m.path))
         return matched | "ToInput" >> beam.Map(
             lambda m: VideoInput(m.path, m.size_in_bytes, m.last_updated_in_seconds))
 

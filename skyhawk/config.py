@@ -16,6 +16,8 @@ from typing import Any, Mapping, Type, TypeVar
 T = TypeVar("T")
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")  # photos: one-frame items
+MEDIA_EXTENSIONS = VIDEO_EXTENSIONS + IMAGE_EXTENSIONS
 LABEL_MODES = ("folders", "csv", "ffpp", "dfdc", "celebdf")
 DETECTORS = ("hog", "cnn")
 FACE_MODES = ("largest", "all")

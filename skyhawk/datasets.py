@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from typing import Iterable
 
 from skyhawk import fileio
-from skyhawk.config import VIDEO_EXTENSIONS
+from skyhawk.config import MEDIA_EXTENSIONS
 from skyhawk.features import FAKE, REAL
 
 TRAIN, EVAL, TEST = "train", "eval", "test"
@@ -77,8 +77,9 @@ def _stem(rel: str) -> str:
     return os.path.splitext(rel)[0]
 
 
-def is_video(path: str) -> bool:
-    return os.path.splitext(path)[1].lower() in VIDEO_EXTENSIONS
+def is_media(path: str) -> bool:
+    """A video, or a photo (a one-frame item: same crop, same label rules)."""
+    return os.path.splitext(path)[1].lower() in MEDIA_EXTENSIONS
 
 
 # ---------------------------------------------------------------- adapters
@@ -97,7 +98,7 @@ def discover(root: str, labels: str, allow_outside_root: bool = False) -> list[V
     if not fileio.isdir(root):
         raise LabelError(f"input is not a directory: {root}")
     files = fileio.list_files(root)
-    return _unique_ids(adapter(root, [p for p in files if is_video(p)], files))
+    return _unique_ids(adapter(root, [p for p in files if is_media(p)], files))
 
 
 def _item(root: str, path: str, **kw) -> VideoItem:
@@ -206,7 +207,7 @@ def _from_csv(root: str, manifest: str, allow_outside_root: bool) -> list[VideoI
         raise LabelError(f"manifest {manifest}: " + "; ".join(problems[:5]) + more)
     if fileio.isdir(root):
         for p in fileio.list_files(root):  # videos in the input folder that the manifest forgot
-            if is_video(p) and fileio.normpath(p) not in first_line:
+            if is_media(p) and fileio.normpath(p) not in first_line:
                 out.append(_item(root, p, error="no label: not listed in the manifest"))
     return out
 

@@ -11,6 +11,7 @@ from typing import Iterator, Sequence
 import cv2
 import numpy as np
 
+from skyhawk.config import IMAGE_EXTENSIONS
 from skyhawk.container import keyframe_indices
 
 
@@ -49,6 +50,24 @@ def open_capture(path: str) -> tuple[cv2.VideoCapture, int, float]:
     count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
     fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
     return cap, count, fps
+
+
+def is_image(path: str) -> bool:
+    return os.path.splitext(path)[1].lower() in IMAGE_EXTENSIONS
+
+
+def read_image(path: str) -> np.ndarray:
+    """A photo as a BGR frame. Raises VideoError (one line)."""
+    try:
+        size = os.path.getsize(path)
+    except OSError as e:
+        raise VideoError(f"cannot stat file: {e.strerror}") from e
+    if size == 0:
+        raise VideoError("empty file (0 bytes)")
+    img = cv2.imread(path, cv2.IMREAD_COLOR)
+    if img is None:
+        raise VideoError("not a readable image (OpenCV could not decode it)")
+    return img
 
 
 def count_frames(path: str) -> int:
@@ -120,11 +139,16 @@ class SampledFrames:
     """
 
     def __init__(self, path: str, n: int, prefetch: int = 4):
+        self.path = path
+        self._prefetch = prefetch
+        self.image = is_image(path)
+        if self.image:  # a photo is a one-frame item
+            self.frame_count, self.fps, self.wanted, self.keyframes, self.plan, self.seeks = 1, 0.0, [0], None, [], 0
+            return
         cap, count, fps = open_capture(path)
         cap.release()
         if count <= 0:
             count = count_frames(path)
-        self.path = path
         self.frame_count = count
         self.fps = fps
         self.wanted = sample_indices(count, n)
@@ -133,13 +157,15 @@ class SampledFrames:
         self.keyframes = keyframe_indices(path)
         self.plan = read_plan(self.wanted, self.keyframes)
         self.seeks = sum(self.plan)
-        self._prefetch = prefetch
 
     def seconds(self, frame_index: int) -> float:
         """Timestamp of a frame in seconds (0 when the header has no frame rate)."""
         return round(frame_index / self.fps, 3) if self.fps > 0 else 0.0
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        if self.image:
+            yield 0, read_image(self.path)
+            return
         cap, _, _ = open_capture(self.path)
         wanted, plan = self.wanted, self.plan
         q: queue.Queue = queue.Queue(maxsize=max(1, self._prefetch))

@@ -21,13 +21,12 @@ import cv2
 import numpy as np
 
 from skyhawk import fileio
-from skyhawk.config import VIDEO_EXTENSIONS
+from skyhawk.config import MEDIA_EXTENSIONS, VIDEO_EXTENSIONS
 from skyhawk.faces import FaceDetector, FaceTracker, LandmarkPredictor
 from skyhawk.synth import METHODS, Donor, SynthError, donor_from_image, make_synthesizer
 from skyhawk.synth.sheet import SheetPair, make_contact_sheet
 from skyhawk.video import VideoError, read_frames, write_video
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 MANIFEST_FIELDS = ("path", "label", "group", "method", "source")
 DONOR_SEARCH_FRAMES = 16  # frames of a donor video searched for a face
 SHEET_MAX = 24  # pairs on the contact sheet
@@ -73,7 +72,7 @@ class SynthReport:
 def list_inputs(input_path: str, exclude: str | None = None) -> list[Item]:
     """Videos and photos at input_path (a file or a folder, searched recursively), sorted."""
     root = os.path.abspath(input_path)
-    media = VIDEO_EXTENSIONS + IMAGE_EXTENSIONS
+    media = MEDIA_EXTENSIONS
     if os.path.isfile(root):
         if not root.lower().endswith(media):
             raise SynthError(f"not a video or photo: {input_path}")
