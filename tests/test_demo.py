@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from skyhawk import cli, labels
+from pipelines import main as cli
+from skyhawk import labels
 from skyhawk.demo import make_demo_data
 from skyhawk.faces import FaceDetector, FaceTracker
 from skyhawk.features import FAKE, REAL

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from apache_beam.io.filesystems import FileSystems
 
-from skyhawk.cli import main
+from pipelines.main import main
 from skyhawk.registry import Registry, RegistryError
 
 pytest_plugins = ["gcs"]  # tests/gcs.py: gcs_emulator, gcs_prefix (a real fake-gcs-server)
