@@ -385,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     print("-" * 78)
     print(f"{'measurement':44s} {'seconds':>9s} {'frames w/ face':>15s}")
     print(f"{'(a) decode floor (grab every frame)':44s} {floor_s:9.2f} {'':>15s}")
-    print(f"{'(b) baseline (HOG on the RGB frame, no track)':44s} {base_s:9.2f} {base_faces:>15d}")
+    print(f"{'(b) baseline (HOG on RGB frame, no tracking)':44s} {base_s:9.2f} {base_faces:>15d}")
     print(f"{'(c) project (library per-video path)':44s} {proj_s:9.2f} {proj_faces:>15d}")
     print("-" * 78)
     r1, r2 = proj_s / floor_s, proj_faces / max(base_faces, 1)
