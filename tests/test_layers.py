@@ -13,7 +13,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 FLOORS = {"skyhawk": 0, "skyhawk_model": 1, "components": 2, "pipelines": 3}
-MODULE_STRING = re.compile(r"^(%s)(\.\w+)+$" % "|".join(FLOORS))
+MODULE_STRING = re.compile(r"^(" + "|".join(FLOORS) + r")(\.\w+)+$")
 
 
 def imported_modules(path: Path, package: str | None = None) -> list[tuple[int, str]]:
