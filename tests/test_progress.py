@@ -40,7 +40,7 @@ def test_progress_lines_replace_tfx_log(caplog):
 
 
 def test_verbose_keeps_tfx_log_without_the_noise(caplog):
-    with caplog.at_level(logging.INFO), component_progress(verbose=True) as progress:
+    with caplog.at_level(logging.INFO, logger="absl"), component_progress(verbose=True) as progress:
         _run_like_local_dag_runner()
     messages = [r.getMessage() for r in caplog.records if r.name == "absl"]
     assert progress is None
