@@ -81,20 +81,28 @@ def silence_noise() -> None:
 
 @contextlib.contextmanager
 def component_progress(verbose: bool = False, stream: TextIO | None = None) -> Iterator[ComponentProgress | None]:
-    """While active, absl's records go to a ``ComponentProgress`` only (verbose: the normal log, minus noise)."""
+    """While active, absl's records go to a ``ComponentProgress`` only (verbose: the normal log, minus noise).
+
+    absl's INFO level is set with ``absl.logging.set_verbosity``, not on the logger alone: TensorFlow's
+    SavedModel export saves and restores absl's verbosity around every save, which would otherwise reset
+    the logger to WARNING in the middle of the Trainer and silence every component after it.
+    """
+    from absl import logging as absl_logging
+
     silence_noise()
-    if verbose:
-        yield None
-        return
     logger = logging.getLogger(ABSL_LOGGER)
-    saved = (logger.level, logger.propagate)
-    handler = ComponentProgress(stream)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-    logger.addHandler(handler)
+    saved = (absl_logging.get_verbosity(), logger.level, logger.propagate)
+    absl_logging.set_verbosity(absl_logging.INFO)
+    handler = None
+    if not verbose:
+        handler = ComponentProgress(stream)
+        logger.propagate = False
+        logger.addHandler(handler)
     try:
         yield handler
     finally:
-        logger.removeHandler(handler)
-        logger.setLevel(saved[0])
-        logger.propagate = saved[1]
+        if handler is not None:
+            logger.removeHandler(handler)
+        absl_logging.set_verbosity(saved[0])
+        logger.setLevel(saved[1])
+        logger.propagate = saved[2]

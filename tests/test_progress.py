@@ -39,6 +39,18 @@ def test_progress_lines_replace_tfx_log(caplog):
     assert logging.getLogger("absl").propagate  # restored
 
 
+def test_progress_survives_tensorflow_resetting_absl_verbosity():
+    """TensorFlow's SavedModel export does set_verbosity(FATAL) ... set_verbosity(saved) around each save;
+    the components after the Trainer must still be reported."""
+    out = io.StringIO()
+    with component_progress(stream=out):
+        saved = absl_logging.get_verbosity()
+        absl_logging.set_verbosity(absl_logging.FATAL)
+        absl_logging.set_verbosity(saved)
+        absl_logging.info("Component %s is running.", "Evaluator")
+    assert out.getvalue().rstrip().endswith("Evaluator                        started")
+
+
 def test_verbose_keeps_tfx_log_without_the_noise(caplog):
     with caplog.at_level(logging.INFO, logger="absl"), component_progress(verbose=True) as progress:
         _run_like_local_dag_runner()
