@@ -19,7 +19,7 @@ rotated per video and repeat, and the minimum is kept; the e2e runs alternate 1,
 crop, encode) and ``--sweep`` tries tracker/detector settings by patching ``skyhawk.faces`` constants
 in this process only.
 
-    TF_USE_LEGACY_KERAS=1 .venv/bin/python bench/bench_extract.py [--videos DIR] [--frames 32]
+    .venv/bin/python bench/bench_extract.py [--videos DIR] [--frames 32]
         [--repeat 2] [--skip-workers] [--profile] [--sweep]
 """
 from __future__ import annotations
