@@ -7,6 +7,8 @@ from __future__ import annotations
 import io
 from typing import Any, Callable, Dict, Sequence
 
+from skyhawk_model.evaluation import SCORE_OUTPUT
+
 ACCURACY_PNG = "accuracy.png"
 LOSS_PNG = "loss.png"
 CONFUSION_PNG = "confusion_matrix.png"
@@ -105,7 +107,7 @@ def _roc(roc: Dict[str, Any] | None) -> bytes | None:
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("false positive rate")
     ax.set_ylabel("true positive rate")
-    ax.set_title("ROC curve (faces, p_fake)")
+    ax.set_title(f"ROC curve (faces, {SCORE_OUTPUT})")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
     return _png(fig)
@@ -125,7 +127,7 @@ def _calibration(calibration: Sequence[Dict[str, float]] | None) -> bytes | None
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("mean predicted P(fake)")
     ax.set_ylabel("fraction fake")
-    ax.set_title("Calibration (faces, 10 bins of p_fake)")
+    ax.set_title(f"Calibration (faces, 10 bins of {SCORE_OUTPUT})")
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", fontsize=8)
     return _png(fig)

@@ -19,13 +19,14 @@ from pipelines import cli as pipeline_cli  # noqa: E402
 from skyhawk import demo, registry_cli  # noqa: E402
 from skyhawk.synth import cli as synth_cli  # noqa: E402
 
-# Modules that contribute subcommands, in help order: extract, synth, demo-data, run + demo, registry.
+# Modules that contribute subcommands (each has ``register(subparsers)``), in help order; a new command
+# module is one import above and one line here.
 COMMAND_MODULES = (
-    extract_cli,
-    synth_cli,
-    demo,
-    pipeline_cli,
-    registry_cli,
+    extract_cli,  # extract
+    synth_cli,  # synth
+    demo,  # demo-data
+    pipeline_cli,  # run, demo
+    registry_cli,  # registry
 )
 QUIET_LOGGERS = ("apache_beam", "absl", "tensorflow")  # library chatter hidden without --verbose
 
