@@ -5,10 +5,11 @@ single process, it measures in the same run:
 
   floor      seconds to merely decode every frame (``cap.grab()`` over all frames, nothing retrieved);
   baseline   the naive extractor: grab every frame, retrieve the sampled ones, dlib HOG on the RGB full
-             frame scaled to 640 px (longest side) in the same thread; frames with a face;
-  project    Skyhawk's real per-video path, ``ExtractFacesFn.setup()`` + ``process(item)`` in-process
-             (``iter_sampled_frames`` with its decode thread + ``FaceTracker`` + ``crop_face`` + JPEG +
-             tf.Example): no Beam start-up is counted; frames with a face;
+             frame scaled to detect_size (640 px, longest side) in the same thread; frames with a face;
+  project    Skyhawk's per-video path through the library's public functions, in-process
+             (``iter_sampled_frames`` with its decode thread + ``FaceTracker`` + ``crop_face`` +
+             ``encode_jpeg`` + tf.Example), settings from ``ExtractConfig``'s defaults: no Beam start-up
+             is counted; frames with a face;
   e2e        ``run_extraction`` wall time with ``--workers 1`` (in_memory) vs ``--workers 2``
              (multi_processing), Beam start-up included.
 
@@ -18,7 +19,7 @@ rotated per video and repeat, and the minimum is kept; the e2e runs alternate 1,
 crop, encode) and ``--sweep`` tries tracker/detector settings by patching ``skyhawk.faces`` constants
 in this process only.
 
-    TF_USE_LEGACY_KERAS=1 .venv/bin/python bench/bench_extract.py [--videos DIR] [--frames 32]
+    .venv/bin/python bench/bench_extract.py [--videos DIR] [--frames 32]
         [--repeat 2] [--skip-workers] [--profile] [--sweep]
 """
 from __future__ import annotations
@@ -32,20 +33,22 @@ import time
 from pathlib import Path
 from typing import Callable
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
-
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+import skyhawk  # noqa: E402, F401  (sets the environment defaults, skyhawk/env.py, before cv2 loads)
+
+# isort: split
 import cv2  # noqa: E402
 
-from skyhawk.video import count_frames, open_capture, sample_indices  # noqa: E402
+import skyhawk.faces as sk_faces  # noqa: E402
+from skyhawk import features  # noqa: E402
+from skyhawk.config import ExtractConfig  # noqa: E402
+from skyhawk.faces import FaceDetector, FaceTracker, crop_face, encode_jpeg  # noqa: E402
+from skyhawk.video import count_frames, iter_sampled_frames, open_capture, sample_indices  # noqa: E402
 
 DEFAULT_VIDEOS = REPO.parent / "shared" / "media" / "real_videos"
-BASELINE_SIZE = 640
 
 
 # ---------------------------------------------------------------- the three per-video measurements
@@ -58,7 +61,8 @@ def decode_floor(path: str) -> dict:
 
 
 def baseline(path: str, frames: int, hog) -> dict:
-    """Naive: grab all, retrieve sampled, HOG on the RGB frame at 640 px, same thread, no tracking."""
+    """Naive: grab all, retrieve sampled, HOG on the RGB frame at detect_size px, same thread, no tracking."""
+    size = ExtractConfig().detect_size
     t = time.perf_counter()
     cap, count, _ = open_capture(path)
     wanted = set(sample_indices(count, frames))
@@ -71,7 +75,7 @@ def baseline(path: str, frames: int, hog) -> dict:
                 if ok:
                     sampled += 1
                     h, w = frame.shape[:2]
-                    s = min(1.0, BASELINE_SIZE / max(h, w))
+                    s = min(1.0, size / max(h, w))
                     if s < 1.0:
                         frame = cv2.resize(frame, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
                     rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
@@ -82,39 +86,51 @@ def baseline(path: str, frames: int, hog) -> dict:
     return {"seconds": time.perf_counter() - t, "sampled": sampled, "with_face": with_face}
 
 
-def make_item(path: str):
-    from skyhawk.labels import VideoItem
+def extract_video(path: str, cfg: ExtractConfig, detector, clock: dict | None = None) -> dict:
+    """One video through the library's per-video path (as the extraction DoFn does it): sampled frames
+    (decode thread) -> tracked face detection -> crop -> JPEG -> serialized tf.Example. ``clock`` (if
+    given) accumulates the seconds spent waiting for frames, cropping, encoding and serializing."""
+    clock = clock if clock is not None else {}
+    for k in ("wait_s", "crop_s", "encode_s", "example_s"):
+        clock.setdefault(k, 0.0)
+    tracker = sk_faces.FaceTracker(detector, all_faces=cfg.faces == "all")  # via the module: --sweep patches it
+    start = time.perf_counter()
+    sampled = with_face = n_faces = 0
+    frames = iter_sampled_frames(path, cfg.frames_per_video)
+    while True:
+        t = time.perf_counter()
+        try:
+            idx, frame = next(frames)
+        except StopIteration:
+            clock["wait_s"] += time.perf_counter() - t
+            break
+        clock["wait_s"] += time.perf_counter() - t
+        sampled += 1
+        found = tracker.find(frame)
+        with_face += bool(found)
+        for face_index, face in enumerate(found):
+            t = time.perf_counter()
+            crop = crop_face(frame, face.box(), cfg.margin, cfg.image_size)
+            t2 = time.perf_counter()
+            jpeg = encode_jpeg(crop, cfg.jpeg_quality)
+            t3 = time.perf_counter()
+            features.to_example(features.FaceRecord(
+                jpeg=jpeg, label=features.REAL, video_id=path, group_id=path, frame_index=idx,
+                face_index=face_index, box=face.box(), detector_score=face.score, source_uri=path)
+            ).SerializeToString()
+            clock["crop_s"] += t2 - t
+            clock["encode_s"] += t3 - t2
+            clock["example_s"] += time.perf_counter() - t3
+            n_faces += 1
+    return {"seconds": time.perf_counter() - start, "sampled": sampled, "with_face": with_face, "faces": n_faces}
 
-    vid = Path(path).stem
-    return VideoItem(uri=path, video_id=vid, label=0, group_id=vid, split="train", method="real")
 
-
-def make_fn(frames: int, **cfg):
-    from components.extract import ExtractFacesFn
-    from skyhawk.config import ExtractConfig, to_dict
-
-    fn = ExtractFacesFn(to_dict(ExtractConfig(frames_per_video=frames, **cfg).validate()))
-    fn.setup()
-    return fn
-
-
-def project(path: str, fn) -> dict:
-    """The DoFn's own per-video work, by hand: process(item), every output consumed."""
-    from components.extract import REPORT_TAG
-
-    t = time.perf_counter()
-    rec = None
-    n_out = 0
-    for out in fn.process(make_item(path)):
-        if getattr(out, "tag", None) == REPORT_TAG:
-            rec = out.value
-        else:
-            n_out += 1
-    secs = time.perf_counter() - t
-    if rec is None or rec["status"] == "failed":
-        raise RuntimeError(f"{path}: extraction failed: {rec and rec['reason']}")
-    return {"seconds": secs, "sampled": rec["frames_sampled"], "with_face": rec["frames_with_face"],
-            "faces": rec["faces_written"], "examples": n_out}
+def project_settings(frames: int, detect_size: int | None = None) -> tuple[ExtractConfig, FaceDetector]:
+    """ExtractConfig defaults (frames per video, optionally detect_size, changed) and its detector."""
+    cfg = ExtractConfig(frames_per_video=frames)
+    if detect_size is not None:
+        cfg = ExtractConfig(frames_per_video=frames, detect_size=detect_size)
+    return cfg.validate(), FaceDetector(cfg.detector, cfg.detect_size)
 
 
 def timed_min(videos: list[str], methods: dict[str, Callable[[str], dict]], repeat: int) -> dict[str, list[dict]]:
@@ -163,56 +179,31 @@ class _Timed:
         return faces
 
 
-def profile(videos: list[str], frames: int, detect_size: int = 640) -> dict:
-    """Where the project's time goes, per stage, with the same code path as ExtractFacesFn._extract.
+def profile(videos: list[str], frames: int) -> dict:
+    """Where the project's time goes, per stage, with the same per-video path as ``extract_video``.
 
     Also: the same frames decoded first (no thread) then detected, to measure decode/dlib overlap.
     """
-    from skyhawk import features
-    from skyhawk.faces import FaceDetector, FaceTracker, crop_face, encode_jpeg
-    from skyhawk.video import iter_sampled_frames
-
-    det = _Timed(FaceDetector("hog", detect_size))
-    agg = {"wait_s": 0.0, "crop_s": 0.0, "encode_s": 0.0, "example_s": 0.0, "total_s": 0.0,
-           "sampled": 0, "with_face": 0}
+    cfg, detector = project_settings(frames)
+    det = _Timed(detector)
+    agg = {"total_s": 0.0, "sampled": 0, "with_face": 0}
+    clock: dict = {}
     serial = {"decode_s": 0.0, "detect_s": 0.0}
     for v in videos:
-        tracker = FaceTracker(det)  # type: ignore[arg-type]
-        t0 = time.perf_counter()
-        it = iter_sampled_frames(v, frames)
-        while True:
-            t = time.perf_counter()
-            try:
-                idx, frame = next(it)
-            except StopIteration:
-                agg["wait_s"] += time.perf_counter() - t
-                break
-            agg["wait_s"] += time.perf_counter() - t
-            agg["sampled"] += 1
-            found = tracker.find(frame)
-            agg["with_face"] += bool(found)
-            for face in found:
-                t = time.perf_counter()
-                crop = crop_face(frame, face.box(), 1.3, 299)
-                t2 = time.perf_counter()
-                jpeg = encode_jpeg(crop, 95)
-                t3 = time.perf_counter()
-                features.to_example(features.FaceRecord(
-                    jpeg=jpeg, label=0, video_id="v", group_id="v", frame_index=idx, face_index=0,
-                    box=face.box(), detector_score=face.score, source_uri=v)).SerializeToString()
-                agg["crop_s"] += t2 - t
-                agg["encode_s"] += t3 - t2
-                agg["example_s"] += time.perf_counter() - t3
-        agg["total_s"] += time.perf_counter() - t0
+        res = extract_video(v, cfg, det, clock)
+        agg["total_s"] += res["seconds"]
+        agg["sampled"] += res["sampled"]
+        agg["with_face"] += res["with_face"]
         # serial: decode the sampled frames with no consumer work, then run the tracker on them
         t = time.perf_counter()
         kept = [f for _, f in iter_sampled_frames(v, frames)]
         serial["decode_s"] += time.perf_counter() - t
-        tracker = FaceTracker(FaceDetector("hog", detect_size))
+        tracker = FaceTracker(FaceDetector(cfg.detector, cfg.detect_size))
         t = time.perf_counter()
         for f in kept:
             tracker.find(f)
         serial["detect_s"] += time.perf_counter() - t
+    agg.update(clock)
     agg.update(det.stats)
     agg.update(serial)
     return agg
@@ -244,23 +235,19 @@ def print_profile(p: dict, floor_s: float) -> None:
 @contextlib.contextmanager
 def patched_faces(**attrs):
     """Temporarily replaces skyhawk.faces attributes (constants, FaceTracker) in this process."""
-    import skyhawk.faces as faces
-
-    old = {k: getattr(faces, k) for k in attrs}
+    old = {k: getattr(sk_faces, k) for k in attrs}
     for k, v in attrs.items():
-        setattr(faces, k, v)
+        setattr(sk_faces, k, v)
     try:
         yield
     finally:
         for k, v in old.items():
-            setattr(faces, k, v)
+            setattr(sk_faces, k, v)
 
 
 def backoff_tracker(every: int = 4):
     """Prototype FaceTracker: after 2 frames in a row with no face anywhere, the full-frame search
     (the expensive part on faceless footage) only runs on every `every`-th frame until a face is back."""
-    from skyhawk.faces import FaceTracker
-
     class BackoffTracker(FaceTracker):
         def __init__(self, *a, **kw):
             super().__init__(*a, **kw)
@@ -283,20 +270,22 @@ def sweep(videos: list[str], frames: int, repeat: int) -> list[tuple[str, float,
     Like the main measurement, settings are rotated per video and repeat and the min is kept, so a
     load change on the shared machine hits all settings alike.
     """
+    size = ExtractConfig().detect_size
     settings = {
-        "default TRACK_FACE_PX=90 TRACK_WINDOW=1.6 detect_size=640": ({}, 640),
-        "TRACK_FACE_PX=80": ({"TRACK_FACE_PX": 80}, 640),
-        "TRACK_WINDOW=1.4": ({"TRACK_WINDOW": 1.4}, 640),
+        f"default TRACK_FACE_PX={sk_faces.TRACK_FACE_PX} TRACK_WINDOW={sk_faces.TRACK_WINDOW} detect_size={size}":
+            ({}, size),
+        "TRACK_FACE_PX=80": ({"TRACK_FACE_PX": 80}, size),
+        "TRACK_WINDOW=1.4": ({"TRACK_WINDOW": 1.4}, size),
         "detect_size=480": ({}, 480),
-        "full-frame back-off after 2 misses (every 4th)": ({"FaceTracker": backoff_tracker(4)}, 640),
-        "back-off + TRACK_WINDOW=1.4": ({"FaceTracker": backoff_tracker(4), "TRACK_WINDOW": 1.4}, 640),
+        "full-frame back-off after 2 misses (every 4th)": ({"FaceTracker": backoff_tracker(4)}, size),
+        "back-off + TRACK_WINDOW=1.4": ({"FaceTracker": backoff_tracker(4), "TRACK_WINDOW": 1.4}, size),
     }
-    fns = {ds: make_fn(frames, detect_size=ds) for ds in {ds for _, ds in settings.values()}}
+    setups = {ds: project_settings(frames, ds) for ds in {ds for _, ds in settings.values()}}
 
     def runner(attrs, ds):
         def run(v):
             with patched_faces(**attrs):
-                return project(v, fns[ds])
+                return extract_video(v, *setups[ds])
         return run
 
     res = timed_min(videos, {name: runner(*cfg) for name, cfg in settings.items()}, repeat)
@@ -355,15 +344,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(videos)} videos under {args.videos}, {args.frames} frames/video, repeat {args.repeat} "
           f"(min kept), cv2 threads {cv2.getNumThreads()}, cores {os.cpu_count()}", flush=True)
     hog = dlib.get_frontal_face_detector()
-    fn = make_fn(args.frames)
+    setup = project_settings(args.frames)
     for v in videos[:1]:  # warm caches, lazy imports (TensorFlow for tf.Example)
-        project(v, fn)
+        extract_video(v, *setup)
         baseline(v, args.frames, hog)
     t0 = time.perf_counter()
     res = timed_min(videos, {
         "floor": decode_floor,
         "baseline": lambda v: baseline(v, args.frames, hog),
-        "project": lambda v: project(v, fn),
+        "project": lambda v: extract_video(v, *setup),
     }, args.repeat)
     print(f"per-video timings done in {time.perf_counter() - t0:.0f} s", flush=True)
     floor_s, base_s, proj_s = total(res["floor"]), total(res["baseline"]), total(res["project"])
@@ -396,8 +385,8 @@ def main(argv: list[str] | None = None) -> int:
     print("-" * 78)
     print(f"{'measurement':44s} {'seconds':>9s} {'frames w/ face':>15s}")
     print(f"{'(a) decode floor (grab every frame)':44s} {floor_s:9.2f} {'':>15s}")
-    print(f"{'(b) baseline (HOG 640 px RGB, every frame)':44s} {base_s:9.2f} {base_faces:>15d}")
-    print(f"{'(c) project (ExtractFacesFn.process)':44s} {proj_s:9.2f} {proj_faces:>15d}")
+    print(f"{'(b) baseline (HOG on RGB frame, no tracking)':44s} {base_s:9.2f} {base_faces:>15d}")
+    print(f"{'(c) project (library per-video path)':44s} {proj_s:9.2f} {proj_faces:>15d}")
     print("-" * 78)
     r1, r2 = proj_s / floor_s, proj_faces / max(base_faces, 1)
     print(f"{'(d) extraction / decode floor':44s} {r1:9.2f}   target <= 1.5  {'OK' if r1 <= 1.5 else 'MISSED'}")

@@ -26,12 +26,11 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from skyhawk import env  # noqa: E402
+
+env.quiet()  # the environment defaults (legacy Keras, quiet TF/FFmpeg) before TensorFlow loads
 MEDIA = Path(os.environ.get("SKYHAWK_SHARED_MEDIA", REPO.parent / "shared" / "media"))
 IN_MEMORY = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 
@@ -143,7 +142,7 @@ def part_two(model_dir: str, work: Path, frames: int) -> None:
 
 def peak_rss(listing: Path, model_dir: str, dest: Path) -> tuple[float, float]:
     """(peak RSS in MiB, seconds) of a `skyhawk score` subprocess."""
-    cmd = [sys.executable, "-m", "skyhawk.cli", "score", "--input", str(listing), "--model", model_dir,
+    cmd = [sys.executable, "-m", "pipelines.main", "score", "--input", str(listing), "--model", model_dir,
            "--output", str(dest), "--frames", "1"]
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

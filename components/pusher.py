@@ -18,7 +18,7 @@ from tfx import v1 as tfx
 from tfx.types import standard_artifacts
 from tfx.utils import path_utils
 
-NOT_PUSHED_FILE = "NOT_PUSHED.json"
+PUSHED_FILE, NOT_PUSHED_FILE = "PUSHED.json", "NOT_PUSHED.json"
 
 
 @tfx.dsl.components.component
@@ -33,16 +33,18 @@ def RegistryPusher(
     pipeline_config: tfx.dsl.components.Parameter[str] = "{}",
 ) -> None:
     """Publishes the model to the registry iff it is blessed; records the decision either way."""
-    from components.report import load_evaluation
+    from tfx.components.util import model_utils
+
     from skyhawk.registry import Registry, RegistryError
+    from skyhawk_model.evaluation import BASELINE, CANDIDATE, failure_text, load_evaluation
     from skyhawk_model.export import read_metadata
 
-    blessed = model_blessing.get_int_custom_property("blessed") == 1
+    blessed = model_utils.is_model_blessed(model_blessing)
     ev = load_evaluation(evaluation.uri)
     serving_dir = path_utils.serving_model_path(model.uri)
     decision = {
         "blessed": blessed,
-        "gate_failures": [_failure(f) for f in ev["failures"]],
+        "gate_failures": [failure_text(f) for f in ev["failures"]],
         "model_uri": model.uri,
         "evaluation_uri": evaluation.uri,
     }
@@ -61,8 +63,8 @@ def RegistryPusher(
     model_meta = read_metadata(serving_dir)
     metadata: Dict[str, Any] = {
         **decision,
-        "metrics": ev["models"]["candidate"],
-        "baseline_metrics": ev["models"].get("baseline"),
+        "metrics": ev["models"][CANDIDATE],
+        "baseline_metrics": ev["models"].get(BASELINE),
         "threshold": model_meta.get("threshold"),
         "image_size": model_meta.get("image_size"),
         "backbone": model_meta.get("backbone"),
@@ -81,19 +83,12 @@ def RegistryPusher(
     _record_push(pushed_model, reg.publish(model_name, serving_dir, metadata), already_published=False)
 
 
-def _failure(f: Dict[str, Any]) -> str:
-    """One line per failed gate threshold, e.g. 'binary_accuracy (is_fake) = 0.667, needs >= 0.99'."""
-    value = "n/a" if f["value"] is None else f"{f['value']:.4g}"
-    line = f"{f['metric']} ({f['output'] or 'model'}) = {value}, needs {f['threshold']}"
-    return f"{line}: {f['message']}" if f["message"] else line
-
-
 def _record_push(pushed_model: Any, info: Dict[str, Any], already_published: bool) -> None:
     pushed_model.set_int_custom_property("pushed", 1)
     pushed_model.set_string_custom_property("pushed_destination", info["uri"])
     pushed_model.set_int_custom_property("pushed_version", int(info["version"]))
     pushed_model.set_int_custom_property("already_published", int(already_published))
-    _write_json(os.path.join(pushed_model.uri, "PUSHED.json"),
+    _write_json(os.path.join(pushed_model.uri, PUSHED_FILE),
                 {"version": info["version"], "uri": info["uri"], "already_published": already_published})
 
 

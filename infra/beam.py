@@ -26,13 +26,15 @@ import argparse
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Iterator, Sequence
+
+from infra.procs import free_port, port_open, wait_ready
+from skyhawk import env as skyhawk_env
 
 REPO = Path(__file__).resolve().parents[1]
 JOB_SERVICE = "apache_beam.runners.portability.local_job_service_main"
@@ -41,13 +43,6 @@ WORKER_POOL = "apache_beam.runners.worker.worker_pool_main"
 
 class BeamServiceError(RuntimeError):
     """A local Beam service did not start (the message includes the tail of its log)."""
-
-
-def free_port() -> int:
-    """A TCP port that is free now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("localhost", 0))
-        return s.getsockname()[1]
 
 
 def portable_args(job_port: int, pool_port: int, extra: Sequence[str] = ()) -> list[str]:
@@ -67,32 +62,8 @@ def service_env(python: str | None = None) -> dict[str, str]:
     bindir = os.path.dirname(os.path.abspath(python or sys.executable))
     env["PATH"] = os.pathsep.join([bindir, env.get("PATH", "")])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
-    env.setdefault("TF_USE_LEGACY_KERAS", "1")
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    env.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
-    env.setdefault("PYTHONWARNINGS", "ignore::FutureWarning")
+    skyhawk_env.apply(env)
     return env
-
-
-def _tail(path: str, n: int = 20) -> str:
-    try:
-        with open(path, errors="replace") as f:
-            return "".join(f.readlines()[-n:])
-    except OSError:
-        return ""
-
-
-def _wait_listening(proc: subprocess.Popen, port: int, log: str, what: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise BeamServiceError(f"{what} exited with code {proc.returncode}:\n{_tail(log)}")
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.settimeout(0.5)
-            if s.connect_ex(("localhost", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise BeamServiceError(f"{what} not listening on port {port} after {timeout:.0f} s:\n{_tail(log)}")
 
 
 def _stop(proc: subprocess.Popen, grace: float = 5.0) -> None:
@@ -174,7 +145,8 @@ def local_portable_runner(python: str | None = None, job_port: int = 0, pool_por
                     stdin=subprocess.DEVNULL, env=env, cwd=str(REPO), start_new_session=True))
             started.append((procs[-1], port, log, what))
         for proc, port, log, what in started:
-            _wait_listening(proc, port, log, what, timeout)
+            wait_ready(proc, lambda port=port: port_open(port), f"{what} on port {port}", timeout, log,
+                       BeamServiceError)
         yield portable_args(job_port, pool_port, extra_args)
 
 

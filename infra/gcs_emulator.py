@@ -41,6 +41,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from infra.procs import free_port, log_tail, wait_ready
+
 DEFAULT_PROJECT = "skyhawk-local"
 
 
@@ -52,21 +54,13 @@ def _binary() -> Path:
     return _get_binary_path()
 
 
-def _free_port(host: str) -> int:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
 class GCSEmulator:
     """Start/stop fake-gcs-server; create buckets; export the client env while running."""
 
     def __init__(self, port: int | None = None, host: str = "127.0.0.1", bucket: str | None = "skyhawk",
                  data_dir: str | None = None, set_env: bool = True, log_level: str = "warn"):
         self.host = host
-        self.port = port or _free_port(host)
+        self.port = port or free_port(host)
         self.bucket = bucket
         self.set_env = set_env
         self.log_level = log_level
@@ -114,25 +108,14 @@ class GCSEmulator:
         return self
 
     def _wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            rc = self._proc.poll()
-            if rc is not None:
-                raise RuntimeError(f"fake-gcs-server exited with code {rc} on {self.url}: {self._log_tail()}")
+        def answers() -> bool:
             try:
                 with urllib.request.urlopen(f"{self.url}/storage/v1/b", timeout=1) as resp:
-                    if resp.status == 200:
-                        return
+                    return resp.status == 200
             except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"fake-gcs-server did not become ready on {self.url} within {timeout:.0f}s")
+                return False
 
-    def _log_tail(self) -> str:
-        try:
-            return Path(self.log_path).read_text(errors="replace")[-2000:].strip()
-        except OSError:
-            return ""
+        wait_ready(self._proc, answers, f"fake-gcs-server on {self.url}", timeout, self.log_path, poll=0.05)
 
     def create_bucket(self, name: str) -> None:
         """Create ``name`` if absent (plain JSON API call, no client library needed)."""
@@ -200,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         while emu._proc is not None and emu._proc.poll() is None:
             time.sleep(0.5)
-        print(f"fake-gcs-server exited: {emu._log_tail()}", file=sys.stderr)
+        print(f"fake-gcs-server exited: {log_tail(emu.log_path)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 0

@@ -1,10 +1,15 @@
-"""``skyhawk run`` (the pipeline from a config) and ``skyhawk demo`` (the whole job on offline demo data)."""
+"""``skyhawk run`` (the pipeline from a config) and ``skyhawk demo`` (the whole job on offline demo data).
+
+While the pipeline runs, each component's start and finish is printed to stderr (``pipelines.progress``).
+"""
 from __future__ import annotations
 
 import argparse
 import json
 import time
 from typing import Any
+
+from pipelines.progress import component_progress
 
 
 def _parse_set(values: list[str]) -> dict[str, Any]:
@@ -56,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config, _parse_set(args.set))
     start = time.monotonic()
-    outcome = run_local(cfg, enable_cache=not args.no_cache)
+    with component_progress(verbose=getattr(args, "verbose", False)):
+        outcome = run_local(cfg, enable_cache=not args.no_cache)
     _print_outcome(cfg, outcome, time.monotonic() - start)
     return 0
 
@@ -67,7 +73,9 @@ def demo(args: argparse.Namespace) -> int:
     cfg = demo_config(args.output, _parse_set(args.set))
     start = time.monotonic()
     ensure_demo_data(cfg, seed=args.seed)
-    print(f"demo data: {cfg.data_root} (made from package-shipped photos; mechanics only, not detection quality)")
-    outcome = run_local(cfg)
+    print(f"demo data: {cfg.data_root} (made from package-shipped photos; mechanics only, not detection quality)",
+          flush=True)
+    with component_progress(verbose=getattr(args, "verbose", False)):
+        outcome = run_local(cfg)
     _print_outcome(cfg, outcome, time.monotonic() - start)
     return 0

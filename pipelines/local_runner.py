@@ -8,12 +8,16 @@ generated on first use); relative paths are taken from the working directory.
 """
 import os
 
-from tfx import v1 as tfx
+from skyhawk import env
 
-from pipelines.run import build, ensure_demo_data, load_config
+env.quiet()  # before TFX loads TensorFlow and Google's client libraries
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+from tfx import v1 as tfx  # noqa: E402
 
+from pipelines.progress import silence_noise  # noqa: E402
+from pipelines.run import build, ensure_demo_data, load_config  # noqa: E402
+
+silence_noise()
 config = load_config(os.environ.get("SKYHAWK_CONFIG"))
 if not os.environ.get("SKYHAWK_CONFIG"):
     ensure_demo_data(config)

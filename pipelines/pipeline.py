@@ -1,11 +1,11 @@
 """The Skyhawk TFX pipeline: videos -> face examples -> validated data -> trained, gated, pushed model.
 
-One ``create_pipeline``; runners (local, Kubeflow/Vertex) live at the edge and only choose where it runs.
+One ``create_pipeline(config)``; runners (local, Kubeflow/Vertex) live at the edge and only choose where
+it runs and where its metadata lives.
 """
 from __future__ import annotations
 
 import json
-from typing import Sequence
 
 from tfx import v1 as tfx
 from tfx.orchestration import pipeline as tfx_pipeline
@@ -13,30 +13,21 @@ from tfx.orchestration import pipeline as tfx_pipeline
 from components.example_gen import FaceExampleGen
 from components.pusher import RegistryPusher
 from components.report import RunReport
-from pipelines.evaluation import eval_config
-from skyhawk.config import ExtractConfig, GateConfig, TrainConfig, to_dict
+from skyhawk.config import PipelineConfig, to_dict
+from skyhawk_model.evaluation import eval_config
 
 TRAINER_RUN_FN = "skyhawk_model.trainer.run_fn"
 
 
 def create_pipeline(
-    pipeline_name: str,
-    pipeline_root: str,
-    data_root: str,
-    registry: str,
-    model_name: str,
-    extract_config: ExtractConfig,
-    train_config: TrainConfig,
-    gate_config: GateConfig,
-    use_spans: bool = False,
+    config: PipelineConfig,
     enable_cache: bool = True,
     metadata_connection_config: object | None = None,
-    beam_pipeline_args: Sequence[str] | None = None,
-    pipeline_config_json: str = "{}",
 ) -> tfx_pipeline.Pipeline:
     """FaceExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> Trainer -> Resolver(latest
     blessed) -> Evaluator (accuracy floor + no regression) -> RegistryPusher -> RunReport."""
-    example_gen = FaceExampleGen(data_root, extract_config, use_spans=use_spans)
+    config = config.validate()
+    example_gen = FaceExampleGen(config.data_root, config.extract, use_spans=config.use_spans)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
     example_validator = tfx.components.ExampleValidator(
@@ -47,7 +38,7 @@ def create_pipeline(
         schema=schema_gen.outputs["schema"],
         train_args=tfx.proto.TrainArgs(splits=["train"]),
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),
-        custom_config={"train": to_dict(train_config), "extract": to_dict(extract_config)},
+        custom_config={"train": to_dict(config.train), "extract": to_dict(config.extract)},
     )
     model_resolver = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
@@ -58,7 +49,7 @@ def create_pipeline(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
         baseline_model=model_resolver.outputs["model"],
-        eval_config=eval_config(gate_config, train_config.threshold),
+        eval_config=eval_config(config.gate, config.train.threshold),
         example_splits=["eval"],
     )
     pusher = RegistryPusher(
@@ -66,9 +57,9 @@ def create_pipeline(
         model_blessing=evaluator.outputs["blessing"],
         evaluation=evaluator.outputs["evaluation"],
         examples=example_gen.outputs["examples"],
-        registry=registry,
-        model_name=model_name,
-        pipeline_config=pipeline_config_json,
+        registry=config.registry,
+        model_name=config.model_name,
+        pipeline_config=json.dumps(to_dict(config), sort_keys=True),  # recorded with each pushed model
     )
     report = RunReport(
         model=trainer.outputs["model"],
@@ -80,15 +71,10 @@ def create_pipeline(
     components = [example_gen, statistics_gen, schema_gen, example_validator, trainer, model_resolver,
                   evaluator, pusher, report]
     return tfx_pipeline.Pipeline(
-        pipeline_name=pipeline_name,
-        pipeline_root=pipeline_root,
+        pipeline_name=config.pipeline_name,
+        pipeline_root=config.pipeline_root,
         components=components,
         enable_cache=enable_cache,
         metadata_connection_config=metadata_connection_config,
-        beam_pipeline_args=list(beam_pipeline_args or []),
+        beam_pipeline_args=list(config.beam_args),
     )
-
-
-def config_json(config) -> str:
-    """The pipeline config as stable JSON (recorded with each pushed model)."""
-    return json.dumps(to_dict(config), sort_keys=True)

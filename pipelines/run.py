@@ -65,25 +65,12 @@ def build(cfg: PipelineConfig, enable_cache: bool = True):
     """The TFX pipeline for a config, with MLMD in SQLite at cfg.metadata_path."""
     from tfx.orchestration import metadata
 
-    from pipelines.pipeline import config_json, create_pipeline
+    from pipelines.pipeline import create_pipeline
 
     if "://" not in cfg.metadata_path:
         os.makedirs(os.path.dirname(cfg.metadata_path), exist_ok=True)
-    return create_pipeline(
-        pipeline_name=cfg.pipeline_name,
-        pipeline_root=cfg.pipeline_root,
-        data_root=cfg.data_root,
-        registry=cfg.registry,
-        model_name=cfg.model_name,
-        extract_config=cfg.extract,
-        train_config=cfg.train,
-        gate_config=cfg.gate,
-        use_spans=cfg.use_spans,
-        enable_cache=enable_cache,
-        metadata_connection_config=metadata.sqlite_metadata_connection_config(cfg.metadata_path),
-        beam_pipeline_args=cfg.beam_args,
-        pipeline_config_json=config_json(cfg),
-    )
+    return create_pipeline(cfg, enable_cache=enable_cache,
+                           metadata_connection_config=metadata.sqlite_metadata_connection_config(cfg.metadata_path))
 
 
 def run_local(cfg: PipelineConfig, enable_cache: bool = True) -> dict[str, Any]:
@@ -98,19 +85,20 @@ def latest_outputs(cfg: PipelineConfig) -> dict[str, Any]:
     """The newest PushedModel decision and report of this pipeline, read from MLMD."""
     from tfx.orchestration import metadata
 
-    out: dict[str, Any] = {"pushed": None, "version": None, "destination": None, "report": None,
-                           "pushed_model_uri": None}
+    from components.report import SkyhawkReport
+    from components.report_page import HTML_FILE
+
+    out: dict[str, Any] = {"pushed": None, "version": None, "report": None, "pushed_model_uri": None}
     with metadata.Metadata(metadata.sqlite_metadata_connection_config(cfg.metadata_path)) as m:
         pushed = sorted(m.store.get_artifacts_by_type("PushedModel"), key=lambda a: a.id)
         if pushed:
             props = pushed[-1].custom_properties
             out["pushed"] = bool(props["pushed"].int_value) if "pushed" in props else None
             out["version"] = props["pushed_version"].int_value if "pushed_version" in props else None
-            out["destination"] = props["pushed_destination"].string_value if "pushed_destination" in props else None
             out["pushed_model_uri"] = pushed[-1].uri
-        reports = sorted(m.store.get_artifacts_by_type("SkyhawkReport"), key=lambda a: a.id)
+        reports = sorted(m.store.get_artifacts_by_type(SkyhawkReport.TYPE_NAME), key=lambda a: a.id)
         if reports:
-            out["report"] = os.path.join(reports[-1].uri, "report.html")
+            out["report"] = os.path.join(reports[-1].uri, HTML_FILE)
     return out
 
 

@@ -11,12 +11,16 @@ $SKYHAWK_SCORE_INPUT (required) is the folder, glob or listing of videos to scor
 """
 import os
 
-from tfx import v1 as tfx
+from skyhawk import env
 
-from pipelines.run import load_config, scoring_pipeline
+env.quiet()  # before TFX loads TensorFlow and Google's client libraries
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+from tfx import v1 as tfx  # noqa: E402
 
+from pipelines.progress import silence_noise  # noqa: E402
+from pipelines.run import load_config, scoring_pipeline  # noqa: E402
+
+silence_noise()
 tfx.orchestration.LocalDagRunner().run(scoring_pipeline(
     load_config(os.environ.get("SKYHAWK_CONFIG")),
     input_uri=os.environ["SKYHAWK_SCORE_INPUT"],

@@ -8,7 +8,7 @@
     skyhawk registry config            # (re)write and print REG/models.config for TF Serving
 
 ``--root`` defaults to $SKYHAWK_REGISTRY, else ``out/registry``; it and ``--json`` may also follow the action.
-Errors raise ``RegistryError``; ``skyhawk.cli.main`` prints ``skyhawk registry: error: ...`` and exits 1.
+Errors raise ``RegistryError``; ``pipelines.main.main`` prints ``skyhawk registry: error: ...`` and exits 1.
 """
 from __future__ import annotations
 

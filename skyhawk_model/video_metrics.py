@@ -19,13 +19,18 @@ ACCURACY, AUC, LOG_LOSS, COUNT = "video_accuracy", "video_auc", "video_log_loss"
 
 
 class VideoMetrics(metric_types.Metric):
-    """video_accuracy / video_auc / video_log_loss / video_count (needs query_key = video id feature)."""
+    """video_accuracy / video_auc / video_log_loss / video_count (needs query_key = video id feature).
 
-    def __init__(self, aggregation: str = "mean", threshold: float = 0.5):
-        super().__init__(_video_metrics, aggregation=aggregation, threshold=threshold)
+    The metric's name is ``video_accuracy``: TFMA keys a MetricConfig's threshold by the metric's name,
+    so a threshold on this MetricConfig gates the video accuracy (without a name it would gate a metric
+    called '' that does not exist, and every model would fail with "Metric not found").
+    """
+
+    def __init__(self, aggregation: str = "mean", threshold: float = 0.5, name: str = ACCURACY):
+        super().__init__(_video_metrics, aggregation=aggregation, threshold=threshold, name=name)
 
 
-def _video_metrics(aggregation: str = "mean", threshold: float = 0.5,
+def _video_metrics(aggregation: str = "mean", threshold: float = 0.5, name: str = ACCURACY,
                    eval_config: config_pb2.EvalConfig | None = None, model_names: list[str] | None = None,
                    output_names: list[str] | None = None, query_key: str = "", example_weighted: bool = False
                    ) -> metric_types.MetricComputations:

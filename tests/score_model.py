@@ -12,8 +12,6 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
 SIZE = 75
 MODEL_NAME = "skyhawk-test"
 

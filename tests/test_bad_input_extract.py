@@ -14,8 +14,8 @@ import tensorflow as tf
 
 from components import extract
 from components.example_gen import Executor, FaceExampleGen
+from pipelines.main import main
 from skyhawk import features
-from skyhawk.cli import main
 from skyhawk.config import ExtractConfig
 
 FACE_VIDEOS = [  # small, one clear face each

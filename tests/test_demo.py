@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from skyhawk import cli, labels
+from pipelines import main as cli
+from skyhawk import labels
 from skyhawk.demo import make_demo_data
 from skyhawk.faces import FaceDetector, FaceTracker
 from skyhawk.features import FAKE, REAL
@@ -95,7 +96,12 @@ def test_deterministic_for_a_seed(demo, tmp_path, capsys):
         assert not np.array_equal(decode(demo / name)[0], decode(other / name)[0])
 
 
-def test_bad_arguments(tmp_path):
+def test_bad_arguments(tmp_path, capsys):
     with pytest.raises(ValueError, match="clips"):
         make_demo_data(str(tmp_path), clips=0)
-    assert cli.main(["demo-data", "--output", str(tmp_path), "--size", "64"]) == 1
+    capsys.readouterr()
+    assert cli.main(["demo-data", "--output", str(tmp_path / "small"), "--size", "64"]) == 1
+    err = capsys.readouterr().err
+    # One line naming the command and the reason (not a traceback, not some other crash).
+    assert err == "skyhawk demo-data: error: size must be >= 128 (faces must stay detectable), got 64\n"
+    assert not (tmp_path / "small").exists()  # refused before writing anything

@@ -140,7 +140,7 @@ def test_examples_carry_labels_groups_and_are_split_disjoint(extracted):
 
 
 def test_cli_extract_prints_summary(video_tree: Path, tmp_path: Path, capsys):
-    from skyhawk.cli import main
+    from pipelines.main import main
 
     rc = main(["extract", "--input", str(video_tree), "--output", str(tmp_path / "o"), "--frames", "2",
                "--image-size", "64", "--workers", "1", "--labels", "folders", "--json"])

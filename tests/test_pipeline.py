@@ -1,11 +1,13 @@
 """The whole TFX pipeline with the real LocalDagRunner on tiny demo data (small images, one epoch).
 
-The runs share one pipeline (one MLMD store and registry), in order:
-1. first run: everything executes, the model is blessed (floor 0) and pushed as version 1;
-2. the same pipeline again: TFX's cache serves extraction to training, no registry version is added;
-3. a candidate that is worse than the blessed model is not pushed;
-4. a candidate under the accuracy floor is not pushed;
-5. the TFX CLI (`tfx pipeline create` + `tfx run create`) runs the same pipeline from a clean directory.
+The runs share one pipeline (one MLMD store and registry) to save minutes, but no test depends on which
+other tests ran before it: each compares the store and registry before and after its own run.
+- the first run, made by the fixture through the README's command (`skyhawk demo`, the installed console
+  script): everything executes, the model is blessed (floor 0) and pushed as version 1;
+- the same pipeline again: TFX's cache serves extraction to training, no registry version is added;
+- a candidate that is worse than the blessed model is not pushed;
+- a candidate under the accuracy floor is not pushed;
+- the TFX CLI (`tfx pipeline create` + `tfx run create`) runs the same pipeline from a clean directory.
 
 Runs 1 and 3 pin the exported decision threshold at the extremes (0.001: every frame "fake";
 0.999: every frame "real"), so the frame accuracy each model gets on the eval split is known from the
@@ -22,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.run import demo_config, ensure_demo_data, run_local
+from pipelines.run import demo_config, ensure_demo_data, latest_outputs, run_local
 from skyhawk.registry import Registry
 
 pytestmark = pytest.mark.e2e
@@ -71,10 +73,46 @@ def frame_accuracy(version_meta: dict) -> float:
     return version_meta["metrics"]["is_fake"]["binary_accuracy"]
 
 
+def store_counts(cfg) -> dict[str, int]:
+    """How many Model and Examples artifacts and pipeline runs the MLMD store holds."""
+    from tfx.orchestration import metadata
+
+    with metadata.Metadata(metadata.sqlite_metadata_connection_config(cfg.metadata_path)) as m:
+        return {"Model": len(m.store.get_artifacts_by_type("Model")),
+                "Examples": len(m.store.get_artifacts_by_type("Examples")),
+                "runs": len(m.store.get_contexts_by_type("pipeline_run"))}
+
+
+def versions(cfg) -> list[int]:
+    return [v["version"] for v in Registry(cfg.registry).versions(cfg.model_name)]
+
+
 @pytest.fixture(scope="module")
 def first_run(home: Path) -> dict:
+    """`skyhawk demo --output HOME --set ...` through the installed console script, as a user runs it (with
+    none of the test session's environment settings, so the command's own defaults are what is seen)."""
     cfg = cfg_for(home)
-    return {"cfg": cfg, "outcome": run_local(cfg)}
+    sets = [f"--set={key}={json.dumps(value)}" for key, value in TINY.items()]
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONWARNINGS", "TF_CPP_MIN_LOG_LEVEL", "TF_USE_LEGACY_KERAS")}
+    skyhawk = os.path.join(os.path.dirname(sys.executable), "skyhawk")
+    done = subprocess.run([skyhawk, "demo", "--output", str(home), *sets], env=env, capture_output=True,
+                          text=True, timeout=1800)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    return {"cfg": cfg, "outcome": latest_outputs(cfg), "stdout": done.stdout, "stderr": done.stderr}
+
+
+def test_demo_command_shows_progress_and_outcome(first_run):
+    """Per-component progress and Keras' epoch lines while it runs; the outcome at the end; no TFX noise."""
+    cfg, out, err = first_run["cfg"], first_run["stdout"], first_run["stderr"]
+    assert f"model pushed: {cfg.registry}/{cfg.model_name}/1" in out
+    assert f"report: {first_run['outcome']['report']}" in out
+    for component in ("FileBasedExampleGen", "StatisticsGen", "Trainer", "Evaluator", "RegistryPusher", "RunReport"):
+        assert any(component in line and line.endswith("started") for line in err.splitlines()), (component, err)
+        assert any(component in line and "finished in" in line for line in err.splitlines()), (component, err)
+    assert " - loss: " in out and " - accuracy: " in out and " - val_accuracy: " in out  # the epoch line
+    assert "property_predicate" not in err and "non-supported Python version" not in err
+    assert "Component Trainer is running" not in err  # TFX's own log lines are not shown
 
 
 def test_first_run_pushes_a_blessed_model(first_run, home: Path):
@@ -102,23 +140,23 @@ def test_first_run_pushes_a_blessed_model(first_run, home: Path):
 def test_unchanged_rerun_reuses_the_cache_and_adds_no_version(first_run):
     """Extraction to training come from TFX's cache; the Evaluator re-runs only because the latest
     blessed baseline is now run 1's model, and the Pusher records that model's existing version."""
-    from tfx.orchestration import metadata
-
     cfg = first_run["cfg"]
+    before = store_counts(cfg)
     outcome = run_local(cfg)
     assert outcome["pushed"] is True and outcome["version"] == 1
     assert json.loads((Path(outcome["pushed_model_uri"]) / "PUSHED.json").read_text())["already_published"]
-    assert [v["version"] for v in Registry(cfg.registry).versions(cfg.model_name)] == [1]
-    with metadata.Metadata(metadata.sqlite_metadata_connection_config(cfg.metadata_path)) as m:
-        assert len(m.store.get_artifacts_by_type("Model")) == 1  # the Trainer did not run again
-        assert len(m.store.get_artifacts_by_type("Examples")) == 1
+    assert versions(cfg) == [1]
+    after = store_counts(cfg)
+    assert after["Model"] == before["Model"]  # the Trainer did not run again
+    assert after["Examples"] == before["Examples"]  # nor did the ExampleGen
+    assert after["runs"] == before["runs"] + 1
 
 
 def test_worse_candidate_is_not_pushed(first_run, home: Path):
     cfg = cfg_for(home, **{"train.threshold": 0.999})
     outcome = run_local(cfg)
     assert outcome["pushed"] is False
-    assert [v["version"] for v in Registry(cfg.registry).versions(cfg.model_name)] == [1]
+    assert versions(cfg) == [1]
     decision = json.loads((Path(outcome["pushed_model_uri"]) / "NOT_PUSHED.json").read_text())
     assert decision["blessed"] is False
     assert any("binary_accuracy" in f for f in decision["gate_failures"]), decision
@@ -128,7 +166,7 @@ def test_candidate_under_the_floor_is_not_pushed(first_run, home: Path):
     cfg = cfg_for(home, **{"gate.accuracy_floor": 0.99})  # same model as run 1 (Trainer cached)
     outcome = run_local(cfg)
     assert outcome["pushed"] is False
-    assert [v["version"] for v in Registry(cfg.registry).versions(cfg.model_name)] == [1]
+    assert versions(cfg) == [1]
     decision = json.loads((Path(outcome["pushed_model_uri"]) / "NOT_PUSHED.json").read_text())
     assert any("binary_accuracy" in f and "0.99" in f for f in decision["gate_failures"]), decision
 
@@ -138,6 +176,7 @@ def test_tfx_cli_create_and_run_from_a_clean_directory(first_run, home: Path, tm
     from skyhawk.config import to_dict
 
     cfg = first_run["cfg"]
+    before = store_counts(cfg)
     config_file = tmp_path / "config.json"
     config_file.write_text(json.dumps(to_dict(cfg)))
     repo = Path(__file__).resolve().parents[1]
@@ -152,9 +191,8 @@ def test_tfx_cli_create_and_run_from_a_clean_directory(first_run, home: Path, tm
     run = subprocess.run([tfx_cli, "run", "create", f"--pipeline_name={cfg.pipeline_name}", "--engine=local"],
                          cwd=clean, env=env, capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
-    assert [v["version"] for v in Registry(cfg.registry).versions(cfg.model_name)] == [1]
-    from tfx.orchestration import metadata
-
-    with metadata.Metadata(metadata.sqlite_metadata_connection_config(cfg.metadata_path)) as m:
-        runs = m.store.get_contexts_by_type("pipeline_run")
-    assert len(runs) >= 5  # the four runs above plus the CLI's
+    assert versions(cfg) == [1]
+    after = store_counts(cfg)
+    assert after["runs"] == before["runs"] + 1  # the CLI's run, in the same store
+    assert after["Model"] == before["Model"]  # served from the cache
+    assert "property_predicate" not in run.stdout + run.stderr

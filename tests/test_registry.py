@@ -10,8 +10,8 @@ import pytest
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
+from pipelines.main import main
 from skyhawk import fileio
-from skyhawk.cli import main
 from skyhawk.registry import Registry, RegistryError
 
 pytest_plugins = ["gcs"]  # tests/gcs.py: gcs_emulator, gcs_prefix (a real fake-gcs-server)

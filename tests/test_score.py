@@ -18,7 +18,7 @@ import pytest
 
 from components import score_output as out
 from components.score import ScoreError, run_scoring
-from skyhawk.cli import main
+from pipelines.main import main
 from skyhawk_model.model_ref import ModelRefError, resolve
 
 pytest_plugins = ["score_model", "gcs"]
@@ -249,7 +249,7 @@ def test_sigkill_then_rerun_gives_the_uninterrupted_rows(archive: Path, test_mod
     run_scoring(str(listing), model, str(whole), frames=FRAMES, beam_args=IN_MEMORY)
     dest = tmp_path / "dest"
     run_scoring(str(first_half), model, str(dest), frames=FRAMES, beam_args=IN_MEMORY)  # committed before the kill
-    cmd = [sys.executable, "-m", "skyhawk.cli", "score", "--input", str(listing), "--model", test_model.saved_model,
+    cmd = [sys.executable, "-m", "pipelines.main", "score", "--input", str(listing), "--model", test_model.saved_model,
            "--output", str(dest), "--frames", str(FRAMES)]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
                             start_new_session=True)

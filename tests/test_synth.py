@@ -9,7 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from skyhawk import cli, datasets
+from pipelines import main as cli
+from skyhawk import datasets
 from skyhawk.faces import FaceDetector, FaceTracker, LandmarkPredictor
 from skyhawk.features import FAKE
 from skyhawk.synth import SynthError, donor_from_image, make_synthesizer

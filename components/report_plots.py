@@ -1,0 +1,133 @@
+"""The run report's PNG plots (matplotlib, Agg, no pyplot state), drawn from the report dict.
+
+    pngs = draw(report)   # {file name: PNG bytes}; a plot without data is left out
+"""
+from __future__ import annotations
+
+import io
+from typing import Any, Callable, Dict, Sequence
+
+from skyhawk_model.evaluation import SCORE_OUTPUT
+
+ACCURACY_PNG = "accuracy.png"
+LOSS_PNG = "loss.png"
+CONFUSION_PNG = "confusion_matrix.png"
+ROC_PNG = "roc.png"
+CALIBRATION_PNG = "calibration.png"
+
+CAPTIONS = {ACCURACY_PNG: "Training and eval accuracy per epoch", LOSS_PNG: "Training and eval loss per epoch",
+            CONFUSION_PNG: "Confusion matrix at the model's threshold", ROC_PNG: "ROC curve",
+            CALIBRATION_PNG: "Calibration"}
+
+
+def draw(report: Dict[str, Any]) -> Dict[str, bytes]:
+    """{file name: PNG bytes} for every plot the report has data for, in page order."""
+    history, curves = report.get("history") or {}, report.get("curves") or {}
+    makers: Dict[str, Callable[[], bytes | None]] = {
+        ACCURACY_PNG: lambda: _history(history, "accuracy", "val_accuracy", "accuracy"),
+        LOSS_PNG: lambda: _history(history, "loss", "val_loss", "loss"),
+        CONFUSION_PNG: lambda: _confusion(curves.get("confusion")),
+        ROC_PNG: lambda: _roc(curves.get("roc")),
+        CALIBRATION_PNG: lambda: _calibration(curves.get("calibration")),
+    }
+    out = {}
+    for name, make in makers.items():
+        png = make()
+        if png is not None:
+            out[name] = png
+    return out
+
+
+def _figure(width: float = 5.0, height: float = 3.6):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=100)
+    FigureCanvasAgg(fig)  # Agg, without touching pyplot's global backend
+    return fig
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def _history(history: Dict[str, Any], train_key: str, eval_key: str, what: str) -> bytes | None:
+    from matplotlib.ticker import MaxNLocator
+
+    train, evals = list(history.get(train_key) or []), list(history.get(eval_key) or [])
+    if not train and not evals:
+        return None
+    fig = _figure()
+    ax = fig.add_subplot(1, 1, 1)
+    if train:
+        ax.plot(range(1, len(train) + 1), train, "o-", label=f"training {what}")
+    if evals:
+        ax.plot(range(1, len(evals) + 1), evals, "s--", label=f"eval {what}")
+    ax.set_title(f"Training and eval {what} per epoch")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(what)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _png(fig)
+
+
+def _confusion(confusion: Dict[str, float] | None) -> bytes | None:
+    if not confusion:
+        return None
+    cells = [[confusion["tn"], confusion["fp"]], [confusion["fn"], confusion["tp"]]]
+    fig = _figure(4.4, 3.8)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.imshow(cells, cmap="Blues", vmin=0)
+    top = max(max(row) for row in cells) or 1.0
+    for i in range(2):
+        for j in range(2):
+            ax.text(j, i, f"{cells[i][j]:g}", ha="center", va="center", fontsize=14,
+                    color="white" if cells[i][j] > top / 2 else "black")
+    ax.set_xticks([0, 1], ["real", "fake"])
+    ax.set_yticks([0, 1], ["real", "fake"])
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("actual")
+    ax.set_title(f"Confusion matrix (faces), threshold {confusion['threshold']:g}")
+    return _png(fig)
+
+
+def _roc(roc: Dict[str, Any] | None) -> bytes | None:
+    if not roc or len(roc.get("fpr") or []) < 2:
+        return None
+    fig = _figure(4.4, 4.0)
+    ax = fig.add_subplot(1, 1, 1)
+    auc = roc.get("auc")
+    ax.plot(roc["fpr"], roc["tpr"], "-", lw=2, label="ROC (AUC = " + (f"{auc:.4f})" if auc is not None else "n/a)"))
+    ax.plot([0, 1], [0, 1], ":", color="grey", label="chance")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.set_title(f"ROC curve (faces, {SCORE_OUTPUT})")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    return _png(fig)
+
+
+def _calibration(calibration: Sequence[Dict[str, float]] | None) -> bytes | None:
+    if not calibration:
+        return None
+    fig = _figure(4.4, 4.0)
+    ax = fig.add_subplot(1, 1, 1)
+    total = sum(b["count"] for b in calibration) or 1.0
+    ax.plot([0, 1], [0, 1], ":", color="grey", label="perfectly calibrated")
+    xs, ys = [b["mean_prediction"] for b in calibration], [b["mean_label"] for b in calibration]
+    ax.plot(xs, ys, "o-", color="C0", markersize=4, label="model (marker area ~ faces in bin)")
+    ax.scatter(xs, ys, s=[20 + 300 * b["count"] / total for b in calibration], color="C0", alpha=0.5, zorder=3)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("mean predicted P(fake)")
+    ax.set_ylabel("fraction fake")
+    ax.set_title(f"Calibration (faces, 10 bins of {SCORE_OUTPUT})")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8)
+    return _png(fig)

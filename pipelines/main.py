@@ -1,0 +1,65 @@
+"""The ``skyhawk`` command: one entry point over every stage (``setup.py`` console script).
+
+It sits on the top floor so that it imports what it dispatches to plainly. Each subcommand lives next
+to the code it drives and exposes ``register(subparsers)``, which adds its parser and sets ``func``;
+this module only collects them (in help order) and handles logging and errors.
+"""
+from __future__ import annotations
+
+from skyhawk import env
+
+env.quiet()  # before the imports below load Beam, TensorFlow and Google's client libraries
+
+import argparse  # noqa: E402
+import logging  # noqa: E402
+import sys  # noqa: E402
+
+from components import extract_cli, score_cli  # noqa: E402
+from pipelines import cli as pipeline_cli  # noqa: E402
+from skyhawk import demo, registry_cli  # noqa: E402
+from skyhawk.synth import cli as synth_cli  # noqa: E402
+
+# Modules that contribute subcommands (each has ``register(subparsers)``), in help order; a new command
+# module is one import above and one line here.
+COMMAND_MODULES = (
+    extract_cli,  # extract
+    score_cli,  # score, predict, evaluate
+    synth_cli,  # synth
+    demo,  # demo-data
+    pipeline_cli,  # run, demo
+    registry_cli,  # registry
+)
+QUIET_LOGGERS = ("apache_beam", "absl", "tensorflow")  # library chatter hidden without --verbose
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="skyhawk", description="Deepfake-video detection pipeline.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level, with tracebacks")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for module in COMMAND_MODULES:
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not args.verbose:  # TFX resolver notes, Beam and TensorFlow start-up messages
+        for name in QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("skyhawk: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # one clear line for the user; --verbose shows the traceback
+        if args.verbose:
+            raise
+        print(f"skyhawk {args.command}: error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""The import direction: skyhawk < skyhawk_model < components < pipelines, and no import runs back up a floor.
+
+Checked by parsing every source file (ast), so it also covers imports inside functions and module names
+given as strings (``importlib.import_module("pipelines.cli")``, ``run_fn="skyhawk_model.trainer.run_fn"``).
+"""
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+FLOORS = {"skyhawk": 0, "skyhawk_model": 1, "components": 2, "pipelines": 3}
+MODULE_STRING = re.compile(r"^(" + "|".join(FLOORS) + r")(\.\w+)+$")
+
+
+def imported_modules(path: Path, package: str | None = None) -> list[tuple[int, str]]:
+    """(line, dotted module) of every import and every string constant that names one of our modules."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    if package is None:
+        package = ".".join(path.relative_to(REPO).with_suffix("").parts[:-1])
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: resolve against this file's package
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                out.append((node.lineno, ".".join(base + ([node.module] if node.module else []))))
+            else:
+                out.append((node.lineno, node.module or ""))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and MODULE_STRING.match(node.value):
+            out.append((node.lineno, node.value))
+    return out
+
+
+def floor_of(module: str) -> int | None:
+    return FLOORS.get(module.split(".")[0])
+
+
+def sources() -> list[Path]:
+    return sorted(p for top in FLOORS for p in (REPO / top).rglob("*.py"))
+
+
+def test_sources_found():
+    names = {p.relative_to(REPO).as_posix() for p in sources()}
+    assert {"skyhawk/config.py", "skyhawk_model/evaluation.py", "components/report.py", "pipelines/main.py"} <= names
+
+
+@pytest.mark.parametrize("path", sources(), ids=lambda p: p.relative_to(REPO).as_posix())
+def test_no_import_runs_up_a_floor(path: Path):
+    own = floor_of(path.relative_to(REPO).parts[0])
+    upward = [f"line {line}: {module}" for line, module in imported_modules(path)
+              if (floor_of(module) or 0) > own]
+    assert not upward, f"{path.relative_to(REPO)} imports a higher floor: {upward}"
+
+
+def test_pusher_does_not_import_the_report():
+    modules = [m for _, m in imported_modules(REPO / "components" / "pusher.py")]
+    assert not [m for m in modules if m.startswith("components.report")], modules
+
+
+def test_the_checker_sees_string_and_function_level_imports(tmp_path):
+    """The checker itself: it must flag an upward import hidden in a function or given as a string."""
+    bad = tmp_path / "probe.py"
+    bad.write_text('def f():\n    from pipelines import run\n    from ..components import x\n\n'
+                   'MODS = ("components.extract_cli",)\n')
+    found = imported_modules(bad, package="skyhawk.synth")
+    assert (2, "pipelines") in found and (3, "skyhawk.components") in found
+    assert (5, "components.extract_cli") in found
