@@ -7,6 +7,6 @@ setup(
     description="Deepfake-video detection pipeline (TFX + Beam + dlib + Inception-ResNet-V2)",
     python_requires=">=3.10,<3.11",
     packages=find_packages(include=["skyhawk*", "components*", "pipelines*", "skyhawk_model*", "infra*"]),
-    package_data={"skyhawk": ["configs/*.json"], "components": ["templates/*.html", "templates/*.j2"]},
+    package_data={"skyhawk": ["configs/*.json"], "components": ["templates/*.j2"]},
     entry_points={"console_scripts": ["skyhawk=pipelines.main:main"]},
 )

@@ -126,10 +126,11 @@ def write_report(out_dir: str, report: Dict[str, Any]) -> str:
 
 def render_html(report: Dict[str, Any]) -> str:
     """The page for a report dict (``components/templates/report.html.j2``, autoescaped)."""
-    return _environment().get_template(TEMPLATE).render(**report)
+    return environment().get_template(TEMPLATE).render(**report)
 
 
-def _environment():
+def environment():
+    """The jinja2 environment of every page template in ``components/templates`` (autoescaped)."""
     import jinja2
 
     env = jinja2.Environment(loader=jinja2.PackageLoader("components", "templates"),

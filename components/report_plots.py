@@ -27,8 +27,8 @@ def draw(report: Dict[str, Any]) -> Dict[str, bytes]:
         ACCURACY_PNG: lambda: _history(history, "accuracy", "val_accuracy", "accuracy"),
         LOSS_PNG: lambda: _history(history, "loss", "val_loss", "loss"),
         CONFUSION_PNG: lambda: _confusion(curves.get("confusion")),
-        ROC_PNG: lambda: _roc(curves.get("roc")),
-        CALIBRATION_PNG: lambda: _calibration(curves.get("calibration")),
+        ROC_PNG: lambda: roc_png(curves.get("roc")),
+        CALIBRATION_PNG: lambda: calibration_png(curves.get("calibration")),
     }
     out = {}
     for name, make in makers.items():
@@ -38,7 +38,7 @@ def draw(report: Dict[str, Any]) -> Dict[str, bytes]:
     return out
 
 
-def _figure(width: float = 5.0, height: float = 3.6):
+def figure(width: float = 5.0, height: float = 3.6):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -47,7 +47,7 @@ def _figure(width: float = 5.0, height: float = 3.6):
     return fig
 
 
-def _png(fig) -> bytes:
+def png(fig) -> bytes:
     buf = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buf, format="png")
@@ -60,7 +60,7 @@ def _history(history: Dict[str, Any], train_key: str, eval_key: str, what: str) 
     train, evals = list(history.get(train_key) or []), list(history.get(eval_key) or [])
     if not train and not evals:
         return None
-    fig = _figure()
+    fig = figure()
     ax = fig.add_subplot(1, 1, 1)
     if train:
         ax.plot(range(1, len(train) + 1), train, "o-", label=f"training {what}")
@@ -72,14 +72,14 @@ def _history(history: Dict[str, Any], train_key: str, eval_key: str, what: str) 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
     ax.legend()
-    return _png(fig)
+    return png(fig)
 
 
 def _confusion(confusion: Dict[str, float] | None) -> bytes | None:
     if not confusion:
         return None
     cells = [[confusion["tn"], confusion["fp"]], [confusion["fn"], confusion["tp"]]]
-    fig = _figure(4.4, 3.8)
+    fig = figure(4.4, 3.8)
     ax = fig.add_subplot(1, 1, 1)
     ax.imshow(cells, cmap="Blues", vmin=0)
     top = max(max(row) for row in cells) or 1.0
@@ -92,13 +92,14 @@ def _confusion(confusion: Dict[str, float] | None) -> bytes | None:
     ax.set_xlabel("predicted")
     ax.set_ylabel("actual")
     ax.set_title(f"Confusion matrix (faces), threshold {confusion['threshold']:g}")
-    return _png(fig)
+    return png(fig)
 
 
-def _roc(roc: Dict[str, Any] | None) -> bytes | None:
+def roc_png(roc: Dict[str, Any] | None, title: str = f"ROC curve (faces, {SCORE_OUTPUT})") -> bytes | None:
+    """ROC plot of {fpr, tpr[, auc]}; None without at least two points."""
     if not roc or len(roc.get("fpr") or []) < 2:
         return None
-    fig = _figure(4.4, 4.0)
+    fig = figure(4.4, 4.0)
     ax = fig.add_subplot(1, 1, 1)
     auc = roc.get("auc")
     ax.plot(roc["fpr"], roc["tpr"], "-", lw=2, label="ROC (AUC = " + (f"{auc:.4f})" if auc is not None else "n/a)"))
@@ -107,16 +108,18 @@ def _roc(roc: Dict[str, Any] | None) -> bytes | None:
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("false positive rate")
     ax.set_ylabel("true positive rate")
-    ax.set_title(f"ROC curve (faces, {SCORE_OUTPUT})")
+    ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
-    return _png(fig)
+    return png(fig)
 
 
-def _calibration(calibration: Sequence[Dict[str, float]] | None) -> bytes | None:
+def calibration_png(calibration: Sequence[Dict[str, float]] | None,
+                    title: str = f"Calibration (faces, 10 bins of {SCORE_OUTPUT})") -> bytes | None:
+    """Reliability plot of bins {mean_prediction, mean_label, count}; None without bins."""
     if not calibration:
         return None
-    fig = _figure(4.4, 4.0)
+    fig = figure(4.4, 4.0)
     ax = fig.add_subplot(1, 1, 1)
     total = sum(b["count"] for b in calibration) or 1.0
     ax.plot([0, 1], [0, 1], ":", color="grey", label="perfectly calibrated")
@@ -127,7 +130,7 @@ def _calibration(calibration: Sequence[Dict[str, float]] | None) -> bytes | None
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("mean predicted P(fake)")
     ax.set_ylabel("fraction fake")
-    ax.set_title(f"Calibration (faces, 10 bins of {SCORE_OUTPUT})")
+    ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", fontsize=8)
-    return _png(fig)
+    return png(fig)

@@ -1,16 +1,17 @@
 """Pages a reviewer opens after scoring: ``--explain N`` (the N most likely fakes) and ``skyhawk evaluate``.
 
 Both are jinja2 templates shipped in ``components/templates`` (autoescaped), rendered from plain dicts;
-plots are matplotlib PNGs inlined as data URIs so a page is one self-contained file.
+plots are matplotlib PNGs (``components.report_plots``' figure helpers, ROC and calibration plots)
+inlined as data URIs, so a page is one self-contained file.
 """
 from __future__ import annotations
 
 import base64
-import io
 from typing import Any, Sequence
 
 import numpy as np
 
+from components import report_plots
 from components import score_output as out
 from skyhawk.aggregate import LOG_LOSS_CLIP
 
@@ -18,36 +19,20 @@ EXPLAIN_DIR = "explain"
 
 
 def render(template: str, **context: Any) -> str:
-    import jinja2
+    from components.report_page import environment
 
-    env = jinja2.Environment(loader=jinja2.PackageLoader("components", "templates"),
-                             autoescape=jinja2.select_autoescape(["html"]))
-    return env.get_template(template).render(**context)
+    return environment().get_template(template).render(**context)
 
 
 # ----------------------------------------------------------------- plots
 
-def _figure(width: float = 5.0, height: float = 3.4):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt.subplots(figsize=(width, height), dpi=100)
+def _b64(png: bytes) -> str:
+    return base64.b64encode(png).decode()
 
 
-def _png_b64(fig) -> str:
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode()
-
-
-def plot_timeline(frames: Sequence[dict[str, Any]], threshold: float) -> str:
-    fig, ax = _figure(8.0, 2.8)
+def plot_timeline(frames: Sequence[dict[str, Any]], threshold: float) -> bytes:
+    fig = report_plots.figure(8.0, 2.8)
+    ax = fig.add_subplot(1, 1, 1)
     xs = [f["seconds"] for f in frames]
     ax.plot(xs, [f["p_fake"] for f in frames], marker="o", color="#b3261e")
     ax.axhline(threshold, ls="--", color="#667085", lw=1, label=f"threshold {threshold:.2f}")
@@ -55,22 +40,12 @@ def plot_timeline(frames: Sequence[dict[str, Any]], threshold: float) -> str:
     ax.set_xlabel("time (s)")
     ax.set_ylabel("P(fake)")
     ax.legend(loc="upper right")
-    return _png_b64(fig)
+    return report_plots.png(fig)
 
 
-def plot_roc(curve: dict[str, list[float]], auc: float) -> str:
-    fig, ax = _figure(4.2, 3.6)
-    ax.plot(curve["fpr"], curve["tpr"], color="#1d4ed8", label=f"AUC {auc:.3f}")
-    ax.plot([0, 1], [0, 1], ls=":", color="#667085")
-    ax.set_xlabel("false positive rate")
-    ax.set_ylabel("true positive rate")
-    ax.set_title("video ROC")
-    ax.legend(loc="lower right")
-    return _png_b64(fig)
-
-
-def plot_histograms(labels: Sequence[int], scores: Sequence[float], threshold: float) -> str:
-    fig, ax = _figure(4.6, 3.6)
+def plot_histograms(labels: Sequence[int], scores: Sequence[float], threshold: float) -> bytes:
+    fig = report_plots.figure(4.6, 4.0)
+    ax = fig.add_subplot(1, 1, 1)
     y, s = np.asarray(labels), np.asarray(scores)
     bins = np.linspace(0, 1, 21)
     ax.hist(s[y == 0], bins=bins, alpha=0.6, color="#1b6e3a", label="real")
@@ -78,29 +53,17 @@ def plot_histograms(labels: Sequence[int], scores: Sequence[float], threshold: f
     ax.axvline(threshold, ls="--", color="#667085", lw=1)
     ax.set_xlabel("video P(fake)")
     ax.set_ylabel("videos")
-    ax.set_title("scores per class")
+    ax.set_title("Video scores per class")
     ax.legend()
-    return _png_b64(fig)
+    return report_plots.png(fig)
 
 
 def calibration_bins(labels: Sequence[int], scores: Sequence[float], bins: int = 10) -> list[dict[str, float]]:
     """Per score bin: mean predicted P(fake), observed fake share, count (empty bins left out)."""
     y, s = np.asarray(labels, dtype=float), np.asarray(scores, dtype=float)
     idx = np.minimum((s * bins).astype(int), bins - 1)
-    return [{"predicted": float(s[idx == b].mean()), "observed": float(y[idx == b].mean()),
+    return [{"mean_prediction": float(s[idx == b].mean()), "mean_label": float(y[idx == b].mean()),
              "count": int((idx == b).sum())} for b in range(bins) if (idx == b).any()]
-
-
-def plot_calibration(points: Sequence[dict[str, float]]) -> str:
-    fig, ax = _figure(4.2, 3.6)
-    ax.plot([0, 1], [0, 1], ls=":", color="#667085")
-    ax.plot([p["predicted"] for p in points], [p["observed"] for p in points], marker="o", color="#7c3aed")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("mean predicted P(fake)")
-    ax.set_ylabel("observed fake share")
-    ax.set_title("calibration")
-    return _png_b64(fig)
 
 
 # ----------------------------------------------------------------- explain
@@ -140,12 +103,12 @@ def write_explain_pages(out_dir: str, records: Sequence[dict[str, Any]], model: 
                                   "p_fake": score[sampled.index]["p_fake"], "top": sampled.index in hot,
                                   "jpeg": base64.b64encode(encode_jpeg(sampled.crops[0], 90)).decode()})
         href = f"{i:04d}.html"
-        html = render("explain_video.html", row=row, threshold=model.threshold, aggregate=aggregate,
-                      timeline=plot_timeline(frames, model.threshold), crops=crops)
+        html = render("explain_video.html.j2", row=row, threshold=model.threshold, aggregate=aggregate,
+                      timeline=_b64(plot_timeline(frames, model.threshold)), crops=crops)
         out.write_whole(out.join(out_dir, href), html.encode())
         pages.append({"href": href, "row": row})
     index = out.join(out_dir, "index.html")
-    out.write_whole(index, render("explain_index.html", pages=pages, total=total or len(records),
+    out.write_whole(index, render("explain_index.html.j2", pages=pages, total=total or len(records),
                                   model=model.label, threshold=model.threshold).encode())
     return index
 
@@ -219,9 +182,9 @@ def evaluation_html(ev: dict[str, Any]) -> str:
     p = [v["p_fake"] for v in ev["videos"]]
     from skyhawk.aggregate import roc
 
-    plots = {"scores per class": plot_histograms(y, p, ev["threshold"]),
-             "calibration": plot_calibration(calibration_bins(y, p))}
-    curve = roc(y, p)
-    if curve["fpr"]:
-        plots = {"ROC": plot_roc(curve, ev["metrics"]["video_auc"]), **plots}
-    return render("evaluation.html", ev=ev, plots=plots)
+    curve = {**roc(y, p), "auc": ev["metrics"]["video_auc"]}
+    pngs = {"ROC": report_plots.roc_png(curve, "Video ROC"),
+            "scores per class": plot_histograms(y, p, ev["threshold"]),
+            "calibration": report_plots.calibration_png(calibration_bins(y, p), "Calibration (videos, 10 bins)")}
+    plots = {k: _b64(v) for k, v in pngs.items() if v is not None}
+    return render("evaluation.html.j2", ev=ev, plots=plots)
