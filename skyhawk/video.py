@@ -35,14 +35,19 @@ def local_copy(uri: str) -> contextlib.AbstractContextManager[str]:
     return fileio.local_copy(uri)
 
 
-def open_capture(path: str) -> tuple[cv2.VideoCapture, int, float]:
-    """Opens a video; returns the capture, its header frame count and fps. Raises VideoError."""
+def _check_nonempty(path: str) -> None:
+    """Raises VideoError (one line) for a file that cannot be stat-ed or has no bytes."""
     try:
         size = os.path.getsize(path)
     except OSError as e:
         raise VideoError(f"cannot stat file: {e.strerror}") from e
     if size == 0:
         raise VideoError("empty file (0 bytes)")
+
+
+def open_capture(path: str) -> tuple[cv2.VideoCapture, int, float]:
+    """Opens a video; returns the capture, its header frame count and fps. Raises VideoError."""
+    _check_nonempty(path)
     cap = cv2.VideoCapture(path)
     if not cap.isOpened():
         cap.release()
@@ -58,12 +63,7 @@ def is_image(path: str) -> bool:
 
 def read_image(path: str) -> np.ndarray:
     """A photo as a BGR frame. Raises VideoError (one line)."""
-    try:
-        size = os.path.getsize(path)
-    except OSError as e:
-        raise VideoError(f"cannot stat file: {e.strerror}") from e
-    if size == 0:
-        raise VideoError("empty file (0 bytes)")
+    _check_nonempty(path)
     img = cv2.imread(path, cv2.IMREAD_COLOR)
     if img is None:
         raise VideoError("not a readable image (OpenCV could not decode it)")
