@@ -30,7 +30,7 @@ from tfx.types.artifact import Artifact
 class SkyhawkReport(Artifact):
     """A directory holding report.html, report.json and the report's PNG plots."""
 
-    TYPE_NAME = "SkyhawkReport"
+    TYPE_NAME = "skyhawk.Report"  # KFP v2 wants <namespace>.<Title>
 
 
 @component

@@ -2,7 +2,7 @@
 
 Its input is the Model artifact it scores with (in the scoring pipeline: a registry version imported
 by ``tfx.dsl.Importer``, so MLMD links every result to the exact published model); its output is a
-``SkyhawkScoringResults`` directory with the same files ``skyhawk score`` writes (results, frames,
+``skyhawk.ScoringResults`` directory with the same files ``skyhawk score`` writes (results, frames,
 summary, committed parts). The Beam pipeline comes from TFX, configured with the pipeline's
 ``beam_pipeline_args``.
 """
@@ -15,7 +15,7 @@ from tfx.types.artifact import Artifact
 class ScoringResults(Artifact):
     """A scoring destination: results.<format>, frames.jsonl, summary.json, _parts/."""
 
-    TYPE_NAME = "SkyhawkScoringResults"
+    TYPE_NAME = "skyhawk.ScoringResults"  # KFP v2 wants <namespace>.<Title>
 
 
 @tfx.dsl.components.component(use_beam=True)

@@ -44,6 +44,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
     d.set_defaults(func=demo)
 
+    c = sub.add_parser("compile", help="compile the pipeline for Kubeflow Pipelines v2 / Vertex AI (PipelineJob JSON)",
+                       description="Compiles the same pipeline with TFX's KubeflowV2DagRunner; see docs/cluster.md.")
+    c.add_argument("--config", required=True, help="pipeline config JSON (pipeline_root and data on gs://)")
+    c.add_argument("--image", default="", help="the pipeline image (infra/Dockerfile); default $SKYHAWK_IMAGE")
+    c.add_argument("--output", default="skyhawk_pipeline.json", help="where to write the PipelineJob JSON")
+    c.add_argument("--scoring-input", metavar="SRC", help="compile the scoring pipeline over SRC instead")
+    c.add_argument("--splits", default="train,eval", help="example splits to declare (add test for datasets "
+                                                         "with a test list); the data is not read here")
+    c.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
+    c.set_defaults(func=compile_spec)
+
 
 def _print_outcome(cfg, outcome: dict[str, Any], seconds: float) -> None:
     if outcome["pushed"]:
@@ -78,4 +89,17 @@ def demo(args: argparse.Namespace) -> int:
     with component_progress(verbose=getattr(args, "verbose", False)):
         outcome = run_local(cfg)
     _print_outcome(cfg, outcome, time.monotonic() - start)
+    return 0
+
+
+def compile_spec(args: argparse.Namespace) -> int:
+    import os
+
+    from pipelines.kubeflow_v2_runner import compile_pipeline
+    from pipelines.run import load_config
+
+    cfg = load_config(args.config, _parse_set(args.set))
+    out = compile_pipeline(cfg, args.image or os.environ.get("SKYHAWK_IMAGE", ""), args.output, args.scoring_input,
+                           split_names=[s for s in args.splits.split(",") if s])
+    print(f"pipeline spec: {out}")
     return 0

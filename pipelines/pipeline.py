@@ -6,6 +6,7 @@ it runs and where its metadata lives.
 from __future__ import annotations
 
 import json
+from typing import Sequence
 
 from tfx import v1 as tfx
 from tfx.orchestration import pipeline as tfx_pipeline
@@ -23,11 +24,16 @@ def create_pipeline(
     config: PipelineConfig,
     enable_cache: bool = True,
     metadata_connection_config: object | None = None,
+    split_names: Sequence[str] | None = None,
 ) -> tfx_pipeline.Pipeline:
     """FaceExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> Trainer -> Resolver(latest
-    blessed) -> Evaluator (accuracy floor + no regression) -> RegistryPusher -> RunReport."""
+    blessed) -> Evaluator (accuracy floor + no regression) -> RegistryPusher -> RunReport.
+
+    ``split_names``: the example splits to declare; default: those the data needs, read when the pipeline
+    is built (a compiler far from the data, e.g. for Kubeflow, names them instead)."""
     config = config.validate()
-    example_gen = FaceExampleGen(config.data_root, config.extract, use_spans=config.use_spans)
+    example_gen = FaceExampleGen(config.data_root, config.extract, use_spans=config.use_spans,
+                                 split_names=split_names)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
     example_validator = tfx.components.ExampleValidator(

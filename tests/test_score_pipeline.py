@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from components.score_component import ScoringResults
 from skyhawk.config import PipelineConfig
 
 pytest_plugins = ["score_model"]
@@ -28,7 +29,7 @@ def test_scoring_pipeline_links_results_to_the_registry_model(test_model, shared
     tfx.orchestration.LocalDagRunner().run(scoring_pipeline(cfg, str(src), frames=4))
 
     with metadata.Metadata(metadata.sqlite_metadata_connection_config(cfg.metadata_path)) as m:
-        (results,) = m.store.get_artifacts_by_type("SkyhawkScoringResults")
+        (results,) = m.store.get_artifacts_by_type(ScoringResults.TYPE_NAME)
         (model,) = m.store.get_artifacts_by_type("Model")
         events = m.store.get_events_by_artifact_ids([results.id])
         execution_id = events[0].execution_id
