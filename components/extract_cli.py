@@ -8,16 +8,33 @@ import sys
 from skyhawk.config import DETECTORS, FACE_MODES, SYNTH_METHODS, ExtractConfig, replace
 
 
-def beam_args_for(workers: int, extra: list[str] | None = None) -> list[str]:
-    """Beam options for the local multi-process DirectRunner with N workers, plus any raw flags.
+def beam_args_for(workers: int, extra: list[str] | None = None, runner: str = "direct") -> list[str]:
+    """Beam options: the local DirectRunner with N worker processes, or another runner profile
+    (``skyhawk.runners``: its required flags must be among the raw flags), plus any raw flags.
 
-    Raw flags (``--runner=PortableRunner --job_endpoint=...``, Dataflow options, ...) win over these.
+    Raw flags (``--job_endpoint=...``, Dataflow options, ...) win over these.
     """
+    from skyhawk.runners import runner_args
+
+    if runner != "direct":
+        return runner_args(runner, list(extra or []))
     if workers == 1:
         args = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
     else:  # 0: Beam's fn_runner turns --direct_num_workers=0 into one worker per core
         args = ["--direct_running_mode=multi_processing", f"--direct_num_workers={max(workers, 0)}"]
-    return args + list(extra or [])
+    return runner_args("direct", args + list(extra or []))
+
+
+def add_beam_arguments(p: argparse.ArgumentParser, workers: int) -> None:
+    """--runner, --workers and --beam-arg, shared by every Beam command."""
+    from skyhawk.runners import RUNNERS
+
+    p.add_argument("--runner", choices=tuple(RUNNERS), default="direct",
+                   help="Beam runner profile; non-direct runners take their flags via --beam-arg (docs/cluster.md)")
+    p.add_argument("--workers", type=int, default=workers,
+                   help="local DirectRunner worker processes (0: one per core)")
+    p.add_argument("--beam-arg", action="append", default=[], metavar="FLAG",
+                   help="extra Beam pipeline flag, repeatable (e.g. --beam-arg=--job_endpoint=host:8099)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,9 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--eval-fraction", type=float, default=d.eval_fraction)
     p.add_argument("--synthesize", choices=SYNTH_METHODS, default=d.synthesize,
                    help="also emit synthetic fakes of each real video (same group)")
-    p.add_argument("--workers", type=int, default=0, help="local Beam worker processes (0: one per core)")
-    p.add_argument("--beam-arg", action="append", default=[], metavar="FLAG",
-                   help="extra Beam pipeline flag, repeatable (e.g. --beam-arg=--runner=PortableRunner)")
+    add_beam_arguments(p, workers=0)
     p.add_argument("--overwrite", action="store_true",
                    help="replace a non-empty --output folder (refused by default, so runs never mix)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -53,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = replace(ExtractConfig(), frames_per_video=args.frames, detector=args.detector, image_size=args.image_size,
                   margin=args.margin, faces=args.faces, labels=args.labels, eval_fraction=args.eval_fraction,
                   synthesize=args.synthesize, allow_outside_root=args.allow_outside_root)
-    summary = run_extraction(args.input, args.output, cfg, beam_args_for(args.workers, args.beam_arg),
+    summary = run_extraction(args.input, args.output, cfg, beam_args_for(args.workers, args.beam_arg, args.runner),
                              progress=sys.stderr.isatty(), overwrite=args.overwrite)
     if args.json:
         print(json.dumps(summary, indent=2, sort_keys=True))

@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 
-from components.extract_cli import beam_args_for
+from components.extract_cli import add_beam_arguments, beam_args_for
 from components.score_output import FORMATS
 from skyhawk.aggregate import AGGREGATIONS
 
@@ -20,9 +20,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _beam(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--workers", type=int, default=1, help="local Beam worker processes (0: one per core)")
-    p.add_argument("--beam-arg", action="append", default=[], metavar="FLAG",
-                   help="extra Beam pipeline flag, repeatable (e.g. --beam-arg=--runner=PortableRunner)")
+    add_beam_arguments(p, workers=1)
     p.add_argument("--force", action="store_true", help="rescore inputs that already have a row")
 
 
@@ -64,10 +62,10 @@ def score(args: argparse.Namespace) -> int:
     from components.score import run_scoring
     from skyhawk_model.model_ref import resolve
 
+    beam_args = beam_args_for(args.workers, args.beam_arg, args.runner)  # a bad profile fails first
     model = resolve(args.model)
     summary = run_scoring(args.input, model, args.output, frames=args.frames, aggregate=args.aggregate,
-                          fmt=args.format, force=args.force, beam_args=beam_args_for(args.workers, args.beam_arg),
-                          progress=True)
+                          fmt=args.format, force=args.force, beam_args=beam_args, progress=True)
     print(f"videos: {summary['videos']} (ok {summary['ok']}, no face {summary['no_face']}, failed "
           f"{summary['failed']}); fake: {summary['fake']}, real: {summary['real']}")
     print(f"scored this run: {summary['scored_this_run']} in {summary['run_seconds']:.1f} s "
@@ -119,9 +117,10 @@ def evaluate(args: argparse.Namespace) -> int:
     from components.evaluate import EVALUATION_HTML, run_evaluation
     from skyhawk_model.model_ref import resolve
 
+    beam_args = beam_args_for(args.workers, args.beam_arg, args.runner)  # a bad profile fails first
     model = resolve(args.model)
     ev = run_evaluation(args.input, args.labels, model, args.output, frames=args.frames, aggregate=args.aggregate,
-                        beam_args=beam_args_for(args.workers, args.beam_arg), force=args.force, progress=True)
+                        beam_args=beam_args, force=args.force, progress=True)
     m = ev["metrics"]
     print(f"videos: {m['videos']} ({m['videos_real']} real, {m['videos_fake']} fake; scored {m['videos_scored']}, "
           f"no face {m['videos_no_face']}, failed {m['videos_failed']})")

@@ -7,7 +7,7 @@
 
 Every component runs in the pipeline image (``infra/Dockerfile``); the pipeline root (``pipeline_root``
 in the config) must be a ``gs://`` path the cluster can write; MLMD is the cluster's, so the config's
-``metadata_path`` is not used. The config's ``beam_args`` become every Beam-powered component's
+``metadata_path`` is not used. The config's runner profile and ``beam_args`` become every Beam-powered component's
 ``beam_pipeline_args`` (e.g. ``--runner=DataflowRunner --project=... --region=... --temp_location=gs://...
 --sdk_container_image=<the same image>``). See docs/cluster.md for submitting and scheduling it.
 """
@@ -40,7 +40,7 @@ def compile_pipeline(cfg: PipelineConfig, image: str, output: str, scoring_input
         pipeline = create_scoring_pipeline(
             pipeline_name=f"{cfg.pipeline_name}-scoring", pipeline_root=cfg.pipeline_root,
             model_ref=f"{cfg.registry.rstrip('/')}/{cfg.model_name}", input_uri=scoring_input,
-            beam_pipeline_args=cfg.beam_args)
+            beam_pipeline_args=cfg.beam_pipeline_args())
     else:
         pipeline = create_pipeline(cfg, split_names=list(split_names))
     out_dir = os.path.dirname(os.path.abspath(output))

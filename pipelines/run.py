@@ -120,5 +120,5 @@ def scoring_pipeline(cfg: PipelineConfig, input_uri: str, model_ref: str | None 
         aggregate=aggregate,
         output_format=output_format,
         metadata_connection_config=metadata.sqlite_metadata_connection_config(cfg.metadata_path),
-        beam_pipeline_args=cfg.beam_args,
+        beam_pipeline_args=cfg.beam_pipeline_args(),
     )

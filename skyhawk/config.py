@@ -189,6 +189,7 @@ class PipelineConfig:
     registry: str = "out/registry"
     model_name: str = "skyhawk"
     use_spans: bool = False  # read data_root/span-{SPAN}/ and train on the latest span
+    runner: str = "direct"  # Beam runner profile: direct | portable | flink | spark | dataflow (skyhawk.runners)
     beam_args: tuple[str, ...] = ("--direct_running_mode=multi_processing", "--direct_num_workers=0")
     extract: ExtractConfig = field(default_factory=ExtractConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -204,6 +205,7 @@ class PipelineConfig:
             _need(bool(getattr(self, name)), f"{name} must not be empty")
         bad = [a for a in self.beam_args if not a.startswith("--")]
         _need(not bad, f"beam_args must be flags like --runner=..., got {bad[0]!r}" if bad else "")
+        self.beam_pipeline_args()
         for name in _SECTIONS:
             section = getattr(self, name)
             _need(isinstance(section, _SECTIONS[name]), f"{name} must be a {_SECTIONS[name].__name__}")
@@ -217,6 +219,16 @@ class PipelineConfig:
                 f"({self.train.image_size})"
             )
         return self
+
+
+    def beam_pipeline_args(self) -> list[str]:
+        """The Beam flags of every Beam-powered step: the runner profile's, then beam_args."""
+        from skyhawk.runners import RunnerError, runner_args
+
+        try:
+            return runner_args(self.runner, self.beam_args)
+        except RunnerError as e:
+            raise ConfigError(f"runner: {e}") from None
 
 
 _SECTIONS: dict[str, type] = {"extract": ExtractConfig, "train": TrainConfig, "gate": GateConfig}

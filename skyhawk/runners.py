@@ -1,0 +1,51 @@
+"""Beam runner profiles: ``direct | portable | flink | spark | dataflow`` -> pipeline flags, checked early.
+
+A profile names the runner and the flags it cannot run without; everything else stays plain Beam flags
+(``--beam-arg`` on the command line, ``beam_args`` in a config), so any runner option remains reachable.
+A missing required flag is a one-line error before any Beam work starts. See docs/cluster.md.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+RUNNERS: dict[str, str] = {
+    "direct": "DirectRunner",
+    "portable": "PortableRunner",
+    "flink": "FlinkRunner",
+    "spark": "SparkRunner",
+    "dataflow": "DataflowRunner",
+}
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "portable": ("--job_endpoint",),
+    "flink": ("--flink_master",),
+    "spark": ("--spark_master_url",),
+    "dataflow": ("--project", "--region", "--temp_location"),
+}
+
+
+class RunnerError(ValueError):
+    """A runner profile is unknown or misses a flag it needs (one line)."""
+
+
+def _flag_names(args: Sequence[str]) -> set[str]:
+    return {a.split("=", 1)[0] for a in args if a.startswith("--")}
+
+
+def runner_args(runner: str, args: Sequence[str]) -> list[str]:
+    """``--runner=<class>`` (not for direct) followed by args; RunnerError when a required flag is missing.
+
+    With the direct profile, raw flags may still name any runner (they win); with another profile an
+    explicit ``--runner=...`` must agree with it.
+    """
+    if runner not in RUNNERS:
+        raise RunnerError(f"unknown runner {runner!r} (one of {' | '.join(RUNNERS)})")
+    given = [a.split("=", 1)[1] for a in args if a.startswith("--runner=")]
+    if runner == "direct":
+        return list(args)
+    if any(g not in (RUNNERS[runner], runner) for g in given):
+        raise RunnerError(f"--runner={given[0]} contradicts the {runner} profile ({RUNNERS[runner]})")
+    missing = [f for f in REQUIRED.get(runner, ()) if f not in _flag_names(args)]
+    if missing:
+        raise RunnerError(f"the {runner} runner needs {', '.join(m + '=...' for m in missing)}")
+    head = [] if given else [f"--runner={RUNNERS[runner]}"]
+    return head + list(args)
