@@ -88,6 +88,9 @@ class TrainConfig:
     mixed_precision: str = "auto"  # auto (only with a GPU) | on | off
     run_eagerly: bool = False  # no graph tracing: faster for a handful of steps (demo, tests), slower after
     seed: int = 42
+    max_steps: int = 0  # stop after this many optimizer steps in all (resumed runs included); 0: no limit
+    time_budget_minutes: float = 0.0  # stop after this much training time in one run; 0: no limit
+    checkpoint_dir: str = "auto"  # per-epoch checkpoints for resuming: auto | none | a folder
 
     def validate(self) -> TrainConfig:
         if self.backbone not in BACKBONES:
@@ -102,6 +105,12 @@ class TrainConfig:
             raise ConfigError(f"threshold must be in (0, 1), got {self.threshold}")
         if self.mixed_precision not in ("auto", "on", "off"):
             raise ConfigError(f"mixed_precision must be auto|on|off, got {self.mixed_precision!r}")
+        if self.max_steps < 0:
+            raise ConfigError(f"max_steps must be >= 0 (0: no limit), got {self.max_steps}")
+        if self.time_budget_minutes < 0:
+            raise ConfigError(f"time_budget_minutes must be >= 0 (0: no limit), got {self.time_budget_minutes}")
+        if not self.checkpoint_dir:
+            raise ConfigError("checkpoint_dir must be auto, none or a folder")
         return self
 
 
