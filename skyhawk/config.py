@@ -91,6 +91,7 @@ class TrainConfig:
     max_steps: int = 0  # stop after this many optimizer steps in all (resumed runs included); 0: no limit
     time_budget_minutes: float = 0.0  # stop after this much training time in one run; 0: no limit
     checkpoint_dir: str = "auto"  # per-epoch checkpoints for resuming: auto | none | a folder
+    bn_momentum: float = 0.0  # BatchNorm moving-average momentum of the backbone; 0: the backbone's own (0.99)
 
     def validate(self) -> TrainConfig:
         if self.backbone not in BACKBONES:
@@ -111,6 +112,8 @@ class TrainConfig:
             raise ConfigError(f"time_budget_minutes must be >= 0 (0: no limit), got {self.time_budget_minutes}")
         if not self.checkpoint_dir:
             raise ConfigError("checkpoint_dir must be auto, none or a folder")
+        if not 0.0 <= self.bn_momentum < 1.0:
+            raise ConfigError(f"bn_momentum must be in [0, 1) (0: the backbone's own), got {self.bn_momentum}")
         return self
 
 

@@ -108,6 +108,8 @@ def build_model(cfg: TrainConfig):
     try:
         backbone = _backbone(cfg, "imagenet" if mode == "imagenet" else None)
         backbone.trainable = True
+        if cfg.bn_momentum:
+            _set_bn_momentum(backbone, cfg.bn_momentum)
         inputs = tf_keras.Input(shape=(cfg.image_size, cfg.image_size, 3), dtype="float32", name=INPUT_NAME)
         x = _preprocess(cfg, inputs)
         x = backbone(x)
@@ -161,6 +163,16 @@ def build_training_state(model) -> None:
         model.compiled_loss.build(y_pred)
     if not model.compiled_metrics.built:
         model.compiled_metrics.build(y_pred, y_true)
+
+
+def _set_bn_momentum(backbone, momentum: float) -> None:
+    """A faster BatchNorm moving average for short trainings from scratch: with the default 0.99 the
+    inference statistics lag the weights for hundreds of steps, and a model trained for ~100 steps
+    predicts the same score for every input (measured on the demo)."""
+    tf_keras = _tf_keras()
+    for layer in backbone.layers:
+        if isinstance(layer, tf_keras.layers.BatchNormalization):
+            layer.momentum = float(momentum)
 
 
 def _load_local_weights(model, backbone, path: str) -> None:

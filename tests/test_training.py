@@ -250,6 +250,17 @@ def test_keras_notop_weights_file(tmp_path):
     assert not np.allclose(fresh(x, training=False).numpy(), source(x, training=False).numpy(), atol=1e-3)
 
 
+def test_bn_momentum():
+    model = build_model(TrainConfig(backbone="xception", weights="none", image_size=SIZE, bn_momentum=0.9))
+    bns = [lay for lay in model.get_layer("xception").layers if isinstance(lay, tf_keras.layers.BatchNormalization)]
+    assert bns and all(lay.momentum == 0.9 for lay in bns)
+    default = build_model(TrainConfig(backbone="xception", weights="none", image_size=SIZE))
+    assert all(lay.momentum == 0.99 for lay in default.get_layer("xception").layers
+               if isinstance(lay, tf_keras.layers.BatchNormalization))
+    with pytest.raises(ConfigError, match="bn_momentum"):
+        train_config({"train": {"bn_momentum": 1.0}})
+
+
 def test_graph_training_is_prepared_before_tracing():
     """The train step is traced once (no variable is created while tracing it), also under mixed
     precision, and AutoGraph leaves tf_keras's own code alone."""
