@@ -131,6 +131,10 @@ class TrainConfig:
     mixed_precision: str = "auto"  # auto (only with a GPU) | on | off
     run_eagerly: bool = False  # no graph tracing: faster for a handful of steps (demo, tests), slower after
     seed: int = 42
+    max_steps: int = 0  # stop after this many optimizer steps in all (resumed runs included); 0: no limit
+    time_budget_minutes: float = 0.0  # stop after this much training time in one run; 0: no limit
+    checkpoint_dir: str = "auto"  # per-epoch checkpoints for resuming: auto | none | a folder
+    bn_momentum: float = 0.0  # BatchNorm moving-average momentum of the backbone; 0: the backbone's own (0.99)
 
     def validate(self) -> TrainConfig:
         _check_types(self)
@@ -144,12 +148,18 @@ class TrainConfig:
         _need(self.learning_rate > 0.0, f"learning_rate must be > 0, got {self.learning_rate}")
         _need(self.decay_steps >= 1, f"decay_steps must be >= 1, got {self.decay_steps}")
         _need(0.0 < self.decay_rate <= 1.0, f"decay_rate must be in (0, 1], got {self.decay_rate}")
-        _need(0.0 < self.target_accuracy <= 1.0, f"target_accuracy must be in (0, 1], got {self.target_accuracy}")
+        _need(0.0 <= self.target_accuracy <= 1.0, f"target_accuracy must be in [0, 1], got {self.target_accuracy}")
         _need(self.steps_per_epoch >= 0, f"steps_per_epoch must be >= 0, got {self.steps_per_epoch}")
         _need(self.eval_steps >= 0, f"eval_steps must be >= 0, got {self.eval_steps}")
         _need(0.0 < self.threshold < 1.0, f"threshold must be in (0, 1), got {self.threshold}")
         _need(self.mixed_precision in ("auto", "on", "off"),
               f"mixed_precision must be auto|on|off, got {self.mixed_precision!r}")
+        _need(self.max_steps >= 0, f"max_steps must be >= 0 (0: no limit), got {self.max_steps}")
+        _need(self.time_budget_minutes >= 0,
+              f"time_budget_minutes must be >= 0 (0: no limit), got {self.time_budget_minutes}")
+        _need(bool(self.checkpoint_dir), "checkpoint_dir must be auto, none or a folder")
+        _need(0.0 <= self.bn_momentum < 1.0,
+              f"bn_momentum must be in [0, 1) (0: the backbone's own), got {self.bn_momentum}")
         return self
 
 

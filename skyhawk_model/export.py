@@ -11,7 +11,8 @@ Outputs: ``p_fake`` float32 [None] (P(fake)), ``probabilities`` float32 [None, 2
 threshold, repeated per row).
 
 The threshold is a constant inside both signature graphs and is also written, with image_size,
-backbone, train config and history, to ``<saved_model>/assets.extra/skyhawk_model.json``.
+backbone and train config, to ``<saved_model>/assets.extra/skyhawk_model.json``; the training history
+is written once, to ``<saved_model>/assets.extra/history.json``.
 """
 from __future__ import annotations
 
@@ -39,12 +40,17 @@ META_FORMAT = "skyhawk-model/1"
 
 
 def make_signatures(model, image_size: int, threshold: float) -> dict[str, Any]:
-    """The two serving tf.functions around a trained Keras model."""
+    """The two serving tf.functions (with input signatures) around a trained Keras model."""
     thr = tf.constant(float(threshold), tf.float32, name="threshold")
 
     def outputs(encoded: tf.Tensor) -> dict[str, tf.Tensor]:
         images = decode_batch(encoded, image_size)
-        probs = tf.cast(model(images, training=False), tf.float32)
+        # An empty batch never reaches the network: TF 2.16's oneDNN fused convolutions reject it.
+        probs = tf.cond(
+            tf.size(encoded) > 0,
+            lambda: tf.cast(model(images, training=False), tf.float32),
+            lambda: tf.zeros([0, 2], tf.float32),
+        )
         p_fake = probs[:, 1]
         return {
             "p_fake": p_fake,
@@ -62,10 +68,9 @@ def make_signatures(model, image_size: int, threshold: float) -> dict[str, Any]:
     def serve_jpeg(images):
         return outputs(images)
 
-    return {
-        SERVING_DEFAULT: serve_examples.get_concrete_function(),
-        SERVING_JPEG: serve_jpeg.get_concrete_function(),
-    }
+    # tf.functions with an input signature, not concrete functions: only those can be saved when the
+    # model's variables are distributed (MultiWorkerMirroredStrategy).
+    return {SERVING_DEFAULT: serve_examples, SERVING_JPEG: serve_jpeg}
 
 
 def export_model(
@@ -101,7 +106,7 @@ def export_model(
         },
         "train_config": to_dict(cfg),
         "crop": {k: v for k, v in dict(crop or {}).items() if k in CROP_KEYS},
-        "history": dict(history or {}),
+        "history_file": f"{EXTRA_DIR}/{HISTORY_FILE}",
     }
     extra = os.path.join(serving_model_dir, EXTRA_DIR)
     tf.io.gfile.makedirs(extra)
@@ -111,6 +116,7 @@ def export_model(
 
 
 def write_json(path: str, data: Any) -> None:
+    """``data`` as indented, key-sorted JSON at ``path`` (local or ``gs://``)."""
     with tf.io.gfile.GFile(path, "w") as f:
         f.write(json.dumps(data, indent=2, sort_keys=True))
 
@@ -118,6 +124,12 @@ def write_json(path: str, data: Any) -> None:
 def read_metadata(saved_model_dir: str) -> dict[str, Any]:
     """assets.extra/skyhawk_model.json of an exported model."""
     with tf.io.gfile.GFile(os.path.join(saved_model_dir, EXTRA_DIR, META_FILE)) as f:
+        return json.load(f)
+
+
+def read_history(saved_model_dir: str) -> dict[str, Any]:
+    """assets.extra/history.json of an exported model (the training history)."""
+    with tf.io.gfile.GFile(os.path.join(saved_model_dir, EXTRA_DIR, HISTORY_FILE)) as f:
         return json.load(f)
 
 

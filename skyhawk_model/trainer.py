@@ -6,30 +6,35 @@ also work); absent -> defaults. Unknown keys / bad values raise ``skyhawk.config
 Steps: an epoch is ``fn_args.train_steps`` steps when set (TrainArgs.num_steps), else
 ``cfg.steps_per_epoch`` when > 0, else one pass over the train split; likewise validation uses
 ``fn_args.eval_steps``, else ``cfg.eval_steps`` when > 0, else one pass over the eval split.
-Training stops at the end of the first epoch whose training accuracy reaches ``cfg.target_accuracy``
-or after ``cfg.max_epochs`` epochs.
+Training stops at the end of the first epoch whose training accuracy reaches ``cfg.target_accuracy``,
+after ``cfg.max_epochs`` epochs, or when the ``cfg.max_steps`` / ``cfg.time_budget_minutes`` budget is
+spent. Each epoch is checkpointed; a killed training resumes from its last finished epoch.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+import shutil
+import tempfile
 import time
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 import tensorflow as tf  # noqa: E402
 import tf_keras  # noqa: E402
 
-from skyhawk.config import TrainConfig, from_dict  # noqa: E402
-from skyhawk_model.data import make_dataset  # noqa: E402
-from skyhawk_model.export import HISTORY_FILE, export_model, write_json  # noqa: E402
+from skyhawk.config import TrainConfig, from_dict, to_dict  # noqa: E402
+from skyhawk_model.data import list_files, make_dataset  # noqa: E402
+from skyhawk_model.export import export_model, write_json  # noqa: E402
 from skyhawk_model.model import build_model, use_mixed_precision  # noqa: E402
 
 log = logging.getLogger(__name__)
 
 HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
+PROGRESS_FILE = "progress.json"  # per-epoch history next to the checkpoint (resume), deleted at the end
 
 
 def train_config(custom_config: Mapping[str, Any] | None) -> TrainConfig:
@@ -42,6 +47,45 @@ def train_config(custom_config: Mapping[str, Any] | None) -> TrainConfig:
     if isinstance(raw, str):
         raw = json.loads(raw)
     return from_dict(TrainConfig, raw)
+
+
+# --- distribution -------------------------------------------------------------------------------------
+
+
+def strategy_kind(tf_config: str | None, gpus: int) -> str:
+    """'multi_worker' when TF_CONFIG names several workers, else 'mirrored' with >1 GPU, else 'default'."""
+    cluster = (json.loads(tf_config) if tf_config else {}).get("cluster") or {}
+    if len(cluster.get("chief", [])) + len(cluster.get("worker", [])) > 1:
+        return "multi_worker"
+    return "mirrored" if gpus > 1 else "default"
+
+
+def make_strategy() -> tf.distribute.Strategy:
+    """The distribution strategy for this process (see ``strategy_kind``).
+
+    ``MultiWorkerMirroredStrategy`` must be created before the process runs other TF ops, which is
+    the case for a Trainer running in its own worker process (e.g. a cluster job per worker).
+    """
+    kind = strategy_kind(os.environ.get("TF_CONFIG"), len(tf.config.list_physical_devices("GPU")))
+    if kind == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if kind == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """True unless this process is a non-chief worker of a multi-worker cluster."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    if resolver.task_type == "chief":
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return resolver.task_type == "worker" and int(resolver.task_id or 0) == 0 and not has_chief
+
+
+# --- callbacks ----------------------------------------------------------------------------------------
 
 
 class TargetAccuracyStop(tf_keras.callbacks.Callback):
@@ -60,64 +104,126 @@ class TargetAccuracyStop(tf_keras.callbacks.Callback):
             log.info("training accuracy %.4f >= target %.4f after epoch %d: stopping", acc, self.target, epoch + 1)
 
 
-class HistoryWriter(tf_keras.callbacks.Callback):
-    """Collects per-epoch metrics and rewrites history.json after every epoch (survives a crash)."""
+class BudgetStop(tf_keras.callbacks.Callback):
+    """Stops after ``max_steps`` optimizer steps in all (resumed runs included) or ``seconds`` of training
+    in this process (0 = no limit). The cut-off epoch still runs its validation and is recorded."""
 
-    def __init__(self, path: str | None):
+    def __init__(self, max_steps: int = 0, seconds: float = 0.0):
         super().__init__()
-        self.path = path
+        self.max_steps = int(max_steps)
+        self.seconds = float(seconds)
+        self.reason: str | None = None
+        self._t0 = 0.0
+
+    def on_train_begin(self, logs=None) -> None:
+        self._t0 = time.monotonic()
+
+    def on_train_batch_end(self, batch: int, logs=None) -> None:
+        if self.max_steps and int(self.model.optimizer.iterations.numpy()) >= self.max_steps:
+            self.reason = "max_steps"
+        elif self.seconds and time.monotonic() - self._t0 >= self.seconds:
+            self.reason = "time_budget"
+        if self.reason:
+            self.model.stop_training = True
+
+
+class HistoryWriter(tf_keras.callbacks.Callback):
+    """Collects per-epoch metrics; with ``progress_path`` also saves them after every epoch, so that a
+    resumed training (restored by BackupAndRestore) continues the history of the epochs it keeps."""
+
+    def __init__(self, progress_path: str | None = None):
+        super().__init__()
+        self.progress_path = progress_path
         self.history: dict[str, list[float | None]] = {k: [] for k in HISTORY_KEYS}
-        self.epoch_seconds: list[float] = []
+        self.epoch_seconds: list[float | None] = []
+        self.resumed_from_epoch = 0
+        self._started = False
         self._t0 = 0.0
 
     def on_epoch_begin(self, epoch: int, logs=None) -> None:
+        if not self._started:
+            self._started = True
+            if epoch > 0:
+                self._resume(epoch)
         self._t0 = time.monotonic()
+
+    def _resume(self, epoch: int) -> None:
+        saved: dict[str, Any] = {}
+        if self.progress_path and tf.io.gfile.exists(self.progress_path):
+            with tf.io.gfile.GFile(self.progress_path) as f:
+                saved = json.load(f)
+        for key, values in [*self.history.items(), ("epoch_seconds", self.epoch_seconds)]:
+            kept = list(saved.get(key) or [])[:epoch]
+            values[:] = kept + [None] * (epoch - len(kept))
+        self.resumed_from_epoch = epoch
+        log.info("resumed from the checkpoint of epoch %d", epoch)
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
         logs = dict(logs or {})
         for k in HISTORY_KEYS:
             self.history[k].append(float(logs[k]) if k in logs else None)
         self.epoch_seconds.append(round(time.monotonic() - self._t0, 3))
-        if self.path:
-            write_json(self.path, self.summary())
+        if self.progress_path:
+            tf.io.gfile.makedirs(os.path.dirname(self.progress_path))
+            write_json(self.progress_path, self.summary())
 
     def summary(self, **extra: Any) -> dict[str, Any]:
         out: dict[str, Any] = {k: list(v) for k, v in self.history.items()}
         out["epochs"] = len(self.epoch_seconds)
         out["epoch_seconds"] = list(self.epoch_seconds)
+        out["resumed_from_epoch"] = self.resumed_from_epoch
         out.update(extra)
         return out
 
 
-def run_fn(fn_args) -> None:
-    """TFX generic Trainer entry point: ``Trainer(run_fn="skyhawk_model.trainer.run_fn", ...)``."""
-    cfg = train_config(fn_args.custom_config)
-    if not fn_args.serving_model_dir:
-        raise ValueError("fn_args.serving_model_dir is required")
-    tf_keras.utils.set_random_seed(cfg.seed)
+# --- checkpoints --------------------------------------------------------------------------------------
 
-    steps_per_epoch = fn_args.train_steps or cfg.steps_per_epoch or None
-    validation_steps = fn_args.eval_steps or cfg.eval_steps or None
-    train_ds = make_dataset(fn_args.train_files, cfg, training=True, repeat=bool(steps_per_epoch))
-    eval_ds = make_dataset(fn_args.eval_files, cfg, training=False, repeat=bool(validation_steps))
 
-    model = build_model(cfg)
-    run_dir = fn_args.model_run_dir
-    history_path = None
+def checkpoint_dir(cfg: TrainConfig, model_run_dir: str | None, key_parts: Mapping[str, Any]) -> str | None:
+    """Where the per-epoch checkpoint lives, or None (``cfg.checkpoint_dir == "none"``).
+
+    ``auto``: ``<dir above model_run_dir's parent>/checkpoints/<key>``. TFX gives every Trainer execution
+    new output folders (``<root>/Trainer/model_run/<execution id>``), so a checkpoint inside them would
+    never be found again; one level up, keyed by a hash of the inputs and the config, a re-run of the
+    same training finds it. Any other value is used as the folder itself.
+    """
+    if cfg.checkpoint_dir == "none":
+        return None
+    if cfg.checkpoint_dir != "auto":
+        return cfg.checkpoint_dir
+    if not model_run_dir:
+        return None
+    key = hashlib.sha256(json.dumps(key_parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    base = os.path.dirname(os.path.dirname(model_run_dir.rstrip("/")))
+    return os.path.join(base, "checkpoints", key)
+
+
+# --- training -----------------------------------------------------------------------------------------
+
+
+def fit(
+    model,
+    train_ds: tf.data.Dataset,
+    eval_ds: tf.data.Dataset | None,
+    cfg: TrainConfig,
+    steps_per_epoch: int | None = None,
+    validation_steps: int | None = None,
+    run_dir: str | None = None,
+    backup_dir: str | None = None,
+    chief: bool = True,
+) -> dict[str, Any]:
+    """``model.fit`` with Skyhawk's stop rules, TensorBoard logs (chief) and per-epoch checkpoints in
+    ``backup_dir`` (restored when present); returns the history summary."""
     stop = TargetAccuracyStop(cfg.target_accuracy)
-    callbacks: list[Any] = [stop]
-    if run_dir:
+    budget = BudgetStop(cfg.max_steps, cfg.time_budget_minutes * 60.0)
+    progress = os.path.join(backup_dir, PROGRESS_FILE) if backup_dir and chief else None
+    writer = HistoryWriter(progress)
+    callbacks: list[Any] = [stop, budget, writer]  # the writer saves progress before the checkpoint
+    if backup_dir:
+        callbacks.append(tf_keras.callbacks.BackupAndRestore(backup_dir))
+    if run_dir and chief:
         tf.io.gfile.makedirs(run_dir)
-        history_path = os.path.join(run_dir, HISTORY_FILE)
         callbacks.append(tf_keras.callbacks.TensorBoard(log_dir=run_dir, update_freq="epoch", profile_batch=0))
-    writer = HistoryWriter(history_path)
-    callbacks.append(writer)
-
-    log.info(
-        "training %s (image_size=%d, weights=%s, mixed_precision=%s) for <= %d epochs, steps/epoch=%s",
-        cfg.backbone, cfg.image_size, cfg.weights, use_mixed_precision(cfg), cfg.max_epochs,
-        steps_per_epoch or "one pass",
-    )
     model.fit(
         train_ds,
         epochs=cfg.max_epochs,
@@ -127,14 +233,104 @@ def run_fn(fn_args) -> None:
         callbacks=callbacks,
         verbose=2,
     )
-    history = writer.summary(
-        stop_reason="target_accuracy" if stop.stopped_epoch is not None else "max_epochs",
+    if progress:  # BackupAndRestore deleted its checkpoint at the end of training; the progress goes too
+        _remove_finished_backup(backup_dir, progress)
+    if stop.stopped_epoch is not None:
+        reason = "target_accuracy"
+    else:
+        reason = budget.reason or "max_epochs"
+    return writer.summary(
+        stop_reason=reason,
         target_accuracy=cfg.target_accuracy,
         max_epochs=cfg.max_epochs,
+        max_steps=cfg.max_steps,
+        time_budget_minutes=cfg.time_budget_minutes,
         steps_per_epoch=steps_per_epoch,
         validation_steps=validation_steps,
+        optimizer_steps=int(model.optimizer.iterations.numpy()),
     )
-    if history_path:
-        write_json(history_path, history)
-    export_model(model, fn_args.serving_model_dir, cfg, history, crop=(fn_args.custom_config or {}).get("extract"))
-    log.info("exported %s (%d epochs, stop: %s)", fn_args.serving_model_dir, history["epochs"], history["stop_reason"])
+
+
+def _remove_finished_backup(backup_dir: str, progress: str) -> None:
+    if tf.io.gfile.exists(progress):
+        tf.io.gfile.remove(progress)
+    try:
+        if not tf.io.gfile.listdir(backup_dir):
+            tf.io.gfile.rmtree(backup_dir)
+    except tf.errors.OpError:  # another worker's temporary folder is still there, or already gone
+        pass
+
+
+def _global_batch(cfg: TrainConfig, strategy: tf.distribute.Strategy) -> int:
+    return cfg.batch_size * strategy.num_replicas_in_sync
+
+
+def _shardable(ds: tf.data.Dataset) -> tf.data.Dataset:
+    """Multi-worker: shard by element (works with fewer files than workers)."""
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options)
+
+
+def train_and_export(
+    fn_args,
+    cfg: TrainConfig,
+    strategy: tf.distribute.Strategy | None = None,
+) -> dict[str, Any]:
+    """Trains under ``strategy`` (default: ``make_strategy()``) and exports; returns the history.
+
+    ``cfg.batch_size`` is per replica (the global batch is that times the number of replicas). Only
+    the chief writes the SavedModel and its history; other workers save to a temporary folder (saving
+    is a collective operation) that is deleted afterwards.
+    """
+    strategy = strategy or make_strategy()
+    chief = is_chief(strategy)
+    crop = (fn_args.custom_config or {}).get("extract")  # recorded so scoring crops as training did
+    tf_keras.utils.set_random_seed(cfg.seed)
+    steps_per_epoch = fn_args.train_steps or cfg.steps_per_epoch or None
+    validation_steps = fn_args.eval_steps or cfg.eval_steps or None
+    batch = _global_batch(cfg, strategy)
+    train_ds = _shardable(make_dataset(fn_args.train_files, cfg, training=True, batch_size=batch,
+                                       repeat=bool(steps_per_epoch)))
+    eval_ds = _shardable(make_dataset(fn_args.eval_files, cfg, training=False, batch_size=batch,
+                                      repeat=bool(validation_steps)))
+    backup_dir = checkpoint_dir(cfg, fn_args.model_run_dir, {
+        "train": list_files(fn_args.train_files), "eval": list_files(fn_args.eval_files),
+        "config": to_dict(cfg), "steps": [steps_per_epoch, validation_steps], "replicas": batch // cfg.batch_size,
+    })
+    with strategy.scope():
+        model = build_model(cfg)
+    log.info(
+        "training %s (image_size=%d, weights=%s, mixed_precision=%s, replicas=%d, global batch=%d) for <= %d "
+        "epochs, steps/epoch=%s, checkpoints=%s", cfg.backbone, cfg.image_size, cfg.weights,
+        use_mixed_precision(cfg), strategy.num_replicas_in_sync, batch, cfg.max_epochs,
+        steps_per_epoch or "one pass", backup_dir or "off",
+    )
+    history = fit(model, train_ds, eval_ds, cfg, steps_per_epoch, validation_steps,
+                  run_dir=fn_args.model_run_dir, backup_dir=backup_dir, chief=chief)
+    history.update(replicas=strategy.num_replicas_in_sync, global_batch=batch)
+    if chief:
+        export_model(model, fn_args.serving_model_dir, cfg, history, crop=crop)
+    else:
+        scratch = tempfile.mkdtemp(prefix="skyhawk-worker-export-")
+        try:
+            export_model(model, os.path.join(scratch, "model"), cfg, history, crop=crop)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return history
+
+
+def run_fn(fn_args) -> None:
+    """TFX generic Trainer entry point: ``Trainer(run_fn="skyhawk_model.trainer.run_fn", ...)``."""
+    cfg = train_config(fn_args.custom_config)
+    if not fn_args.serving_model_dir:
+        raise ValueError("fn_args.serving_model_dir is required")
+    history = train_and_export(fn_args, cfg)
+    log.info("exported %s (%d epochs, stop: %s)", fn_args.serving_model_dir, history["epochs"],
+             history["stop_reason"])
+
+
+__all__: Sequence[str] = (
+    "BudgetStop", "HistoryWriter", "TargetAccuracyStop", "checkpoint_dir", "fit", "is_chief",
+    "make_strategy", "run_fn", "strategy_kind", "train_and_export", "train_config",
+)
