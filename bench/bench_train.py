@@ -13,8 +13,8 @@ For every size (one process, one after another):
 - the share of the CPU's peak FP32 FLOP/s the bare step reaches (training ~ 3x the forward FLOPs,
   counted by the TF profiler; peak = cores x clock x FLOP/cycle from the CPU's vector units).
 
-    TF_USE_LEGACY_KERAS=1 .venv/bin/python bench/bench_train.py                      # 128 and 299
-    TF_USE_LEGACY_KERAS=1 .venv/bin/python bench/bench_train.py --sizes 128 --batch-sizes 32 --steps 6
+    .venv/bin/python bench/bench_train.py                      # 128 and 299
+    .venv/bin/python bench/bench_train.py --sizes 128 --batch-sizes 32 --steps 6
 
 Not a test: it prints numbers and ratios, it asserts nothing.
 """
@@ -29,10 +29,11 @@ import sys
 import tempfile
 import time
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+from skyhawk import env  # noqa: E402
+
+env.apply()  # legacy Keras before TensorFlow loads
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402

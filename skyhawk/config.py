@@ -148,7 +148,8 @@ class TrainConfig:
         _need(self.learning_rate > 0.0, f"learning_rate must be > 0, got {self.learning_rate}")
         _need(self.decay_steps >= 1, f"decay_steps must be >= 1, got {self.decay_steps}")
         _need(0.0 < self.decay_rate <= 1.0, f"decay_rate must be in (0, 1], got {self.decay_rate}")
-        _need(0.0 <= self.target_accuracy <= 1.0, f"target_accuracy must be in [0, 1], got {self.target_accuracy}")
+        _need(self.target_accuracy >= 0.0,
+              f"target_accuracy must be >= 0 (above 1: never stop early), got {self.target_accuracy}")
         _need(self.steps_per_epoch >= 0, f"steps_per_epoch must be >= 0, got {self.steps_per_epoch}")
         _need(self.eval_steps >= 0, f"eval_steps must be >= 0, got {self.eval_steps}")
         _need(0.0 < self.threshold < 1.0, f"threshold must be in (0, 1), got {self.threshold}")

@@ -16,7 +16,6 @@ OUTPUT_NAME = "probabilities"
 
 
 def _tf_keras():
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     import tf_keras
 
     skip_autograph_for_tf_keras()

@@ -21,11 +21,10 @@ import tempfile
 import time
 from typing import Any, Mapping, Sequence
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
 import tensorflow as tf  # noqa: E402
 import tf_keras  # noqa: E402
 
+import skyhawk  # noqa: E402,F401  (applies skyhawk/env.py: legacy Keras before TensorFlow loads)
 from skyhawk.config import TrainConfig, from_dict, to_dict  # noqa: E402
 from skyhawk_model.data import list_files, make_dataset  # noqa: E402
 from skyhawk_model.export import export_model, write_json  # noqa: E402

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("PYTHONWARNINGS", "ignore::FutureWarning")
+from skyhawk import env
+
+env.apply()  # legacy Keras, quiet TF/FFmpeg: this process and the subprocesses tests start
 # Subprocesses (TFX CLI, Beam worker pools) must find this environment's python, pip and tfx first.
 os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
 

@@ -6,19 +6,16 @@ default InceptionResNetV2 and EfficientNetB4 backbones are built and run on a ba
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
 import tensorflow as tf  # noqa: E402
 import tf_keras  # noqa: E402
 from tfx.components.trainer.fn_args_utils import FnArgs  # noqa: E402
 
+import skyhawk  # noqa: E402,F401  (applies skyhawk/env.py: legacy Keras before TensorFlow loads)
 from skyhawk import features  # noqa: E402
 from skyhawk.config import ConfigError, TrainConfig, from_dict  # noqa: E402
 from skyhawk_model import data as skdata  # noqa: E402

@@ -17,12 +17,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
 import tensorflow as tf  # noqa: E402
 import tf_keras  # noqa: E402
 
+import skyhawk  # noqa: E402,F401  (applies skyhawk/env.py: legacy Keras before TensorFlow loads)
 from skyhawk import features  # noqa: E402
 from skyhawk.config import ConfigError, TrainConfig  # noqa: E402
 from skyhawk_model.export import read_history, read_metadata  # noqa: E402
