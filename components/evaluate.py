@@ -38,7 +38,7 @@ def _csv_sources(labels: str) -> dict[str, str]:
 
 
 def _source(uri: str, video_id: str, sources: dict[str, str]) -> str:
-    found = sources.get(os.path.normpath(uri)) if "://" not in uri else None
+    found = None if fileio.is_remote(uri) else sources.get(os.path.normpath(uri))
     if found:
         return found
     parts = video_id.split("/")

@@ -93,8 +93,6 @@ def _record_push(pushed_model: Any, info: Dict[str, Any], already_published: boo
 
 
 def _write_json(path: str, data: Dict[str, Any]) -> None:
-    import tensorflow as tf
+    from skyhawk import fileio
 
-    tf.io.gfile.makedirs(os.path.dirname(path))
-    with tf.io.gfile.GFile(path, "w") as f:
-        f.write(json.dumps(data, indent=2, sort_keys=True, default=str))
+    fileio.write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str))

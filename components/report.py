@@ -16,7 +16,6 @@ Outside TFX the same pieces are plain functions:
 # annotation objects of RunReport's signature.
 
 import json
-import os
 from typing import Any, Dict
 
 # The same objects as tfx.v1.dsl.components.* / tfx.v1.dsl.Artifact, imported from their modules because
@@ -25,6 +24,8 @@ from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArti
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 from tfx.types.artifact import Artifact
+
+from skyhawk import fileio
 
 
 class SkyhawkReport(Artifact):
@@ -52,7 +53,7 @@ def RunReport(
     from skyhawk_model.export import EXTRA_DIR, META_FILE
 
     serving_dir = path_utils.serving_model_path(model.uri)
-    model_meta = _read_json(os.path.join(serving_dir, EXTRA_DIR, META_FILE)) or {}
+    model_meta = _read_json(fileio.join(serving_dir, EXTRA_DIR, META_FILE)) or {}
     evaluation_summary = load_evaluation(evaluation.uri)
     threshold = model_meta.get("threshold")
     if threshold is None:
@@ -64,7 +65,7 @@ def RunReport(
         pushed=_int_property(pushed_model, "pushed") == 1,
         version=_int_property(pushed_model, "pushed_version"),
         destination=_str_property(pushed_model, "pushed_destination"),
-        pusher_failures=(_read_json(os.path.join(pushed_model.uri, NOT_PUSHED_FILE)) or {}).get("gate_failures"),
+        pusher_failures=(_read_json(fileio.join(pushed_model.uri, NOT_PUSHED_FILE)) or {}).get("gate_failures"),
     )
     data = {
         "examples_uri": examples.uri,
@@ -93,10 +94,10 @@ def load_history(serving_dir: str) -> Dict[str, Any]:
     """assets.extra/history.json of an exported model (falls back to skyhawk_model.json's history)."""
     from skyhawk_model.export import EXTRA_DIR, HISTORY_FILE, META_FILE
 
-    extra = os.path.join(serving_dir, EXTRA_DIR)
-    history = _read_json(os.path.join(extra, HISTORY_FILE))
+    extra = fileio.join(serving_dir, EXTRA_DIR)
+    history = _read_json(fileio.join(extra, HISTORY_FILE))
     if history is None:
-        history = (_read_json(os.path.join(extra, META_FILE)) or {}).get("history")
+        history = (_read_json(fileio.join(extra, META_FILE)) or {}).get("history")
     return dict(history or {})
 
 
@@ -104,10 +105,10 @@ def load_extraction(examples_uri: str) -> Dict[str, Any]:
     """The ExampleGen artifact's summary.json (or a summary of its extraction_report.jsonl)."""
     from components import extract
 
-    summary = _read_json(os.path.join(examples_uri, extract.SUMMARY_FILE))
+    summary = _read_json(fileio.join(examples_uri, extract.SUMMARY_FILE))
     if summary is not None:
         return summary
-    records = os.path.join(examples_uri, extract.REPORT_FILE)
+    records = fileio.join(examples_uri, extract.REPORT_FILE)
     if not _exists(records):
         return {}
     return extract.summarize(extract.read_report(records))
@@ -129,15 +130,11 @@ def _str_property(artifact: Any, name: str) -> str | None:
 
 
 def _exists(path: str) -> bool:
-    import tensorflow as tf
-
-    return tf.io.gfile.exists(path)
+    return fileio.exists(path)
 
 
 def _read_json(path: str) -> Any | None:
-    import tensorflow as tf
-
-    if not tf.io.gfile.exists(path):
+    try:
+        return json.loads(fileio.read_text(path))
+    except FileNotFoundError:
         return None
-    with tf.io.gfile.GFile(path, "r") as f:
-        return json.loads(f.read())

@@ -3,16 +3,16 @@
     report = build_report(history, evaluation, curves, decision, extraction, data)
     write_report(out_dir, report)   # PNGs + report.json + report.html (jinja2 template, autoescaped)
 
-All file I/O goes through ``tf.io.gfile``, so the report can be written to a gs:// pipeline root.
+All file I/O goes through ``skyhawk.fileio``, so the report can be written to a gs:// pipeline root.
 """
 from __future__ import annotations
 
 import datetime
 import json
-import os
 from typing import Any, Dict, List, Tuple
 
 from components import report_plots
+from skyhawk import fileio
 from skyhawk_model.evaluation import (
     AUC,
     BASELINE,
@@ -111,16 +111,13 @@ def training_table(history: Dict[str, Any]) -> Dict[str, Any]:
 def write_report(out_dir: str, report: Dict[str, Any]) -> str:
     """Draws the PNGs, then writes report.json and report.html (links relative) from the same dict; returns
     the HTML's path. A section without data is left out (or says so), never an error."""
-    import tensorflow as tf
-
-    tf.io.gfile.makedirs(out_dir)
     report["plots"] = []
     for name, png in report_plots.draw(report).items():
-        _write(os.path.join(out_dir, name), png)
+        fileio.write_bytes(fileio.join(out_dir, name), png)
         report["plots"].append({"file": name, "caption": report_plots.CAPTIONS[name]})
-    _write(os.path.join(out_dir, JSON_FILE), json.dumps(report, indent=2, sort_keys=True, default=str).encode())
-    path = os.path.join(out_dir, HTML_FILE)
-    _write(path, render_html(report).encode("utf-8"))
+    fileio.write_text(fileio.join(out_dir, JSON_FILE), json.dumps(report, indent=2, sort_keys=True, default=str))
+    path = fileio.join(out_dir, HTML_FILE)
+    fileio.write_text(path, render_html(report))
     return path
 
 
@@ -149,10 +146,3 @@ def number(value: Any, count: bool = False, signed: bool = False) -> str:
     if count:
         return f"{value:+g}" if signed else f"{value:g}"
     return f"{value:+.4f}" if signed else f"{value:.4f}"
-
-
-def _write(path: str, payload: bytes) -> None:
-    import tensorflow as tf
-
-    with tf.io.gfile.GFile(path, "wb") as f:
-        f.write(payload)

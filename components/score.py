@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import logging
 import os
 import posixpath
 import sys
@@ -24,15 +23,14 @@ from typing import Any, Iterable, Iterator, Sequence
 import apache_beam as beam
 from apache_beam.io import fileio as beam_fileio
 from apache_beam.metrics import Metrics
-from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, RunInference
 
 from components import score_output as out
+from components.score_inference import NAMESPACE, ScoreFaces, quiet_inference_logs
 from skyhawk import fileio
 from skyhawk.config import ExtractConfig, from_dict, to_dict
 from skyhawk.datasets import is_media
 from skyhawk_model.model_ref import ModelRef
 
-NAMESPACE = "skyhawk_score"
 VIDEOS_TAG = "videos"
 GLOB_CHARS = "*?["
 
@@ -268,57 +266,6 @@ class SampleFaces(beam.PTransform):
 
 # ----------------------------------------------------------------- inference
 
-class FaceModelHandler(ModelHandler):
-    """Beam ModelHandler over a Skyhawk SavedModel's ``serving_jpeg`` signature.
-
-    JPEG crop -> (P(fake), this face's share of its batch's inference seconds). RunInference loads the
-    model once per worker process and batches faces across videos.
-    """
-
-    def __init__(self, model_uri: str, batch_size: int = 32):
-        super().__init__()
-        self._uri = model_uri
-        self._batch_size = int(batch_size)
-
-    def load_model(self) -> Any:
-        import tensorflow as tf
-
-        from skyhawk_model.model_ref import local_model_dir
-
-        quiet_inference_logs()
-        return tf.saved_model.load(local_model_dir(self._uri))
-
-    def run_inference(self, batch: Sequence[bytes], model: Any, inference_args: dict | None = None
-                      ) -> Iterable[tuple[float, float]]:
-        import tensorflow as tf
-
-        from skyhawk_model.export import IMAGES_INPUT, SERVING_JPEG
-
-        start = time.perf_counter()
-        p = model.signatures[SERVING_JPEG](**{IMAGES_INPUT: tf.constant(list(batch), tf.string)})["p_fake"].numpy()
-        share = (time.perf_counter() - start) / max(len(batch), 1)
-        return [(float(x), share) for x in p]
-
-    def batch_elements_kwargs(self) -> dict[str, int]:
-        return {"min_batch_size": self._batch_size, "max_batch_size": self._batch_size}
-
-    def get_metrics_namespace(self) -> str:
-        return NAMESPACE
-
-
-class ScoreFaces(beam.PTransform):
-    """((uri, frame, face, seconds), jpeg) -> (uri, (frame, seconds, p_fake, inference seconds))."""
-
-    def __init__(self, model_uri: str, batch_size: int = 32):
-        super().__init__()
-        self._handler = KeyedModelHandler(FaceModelHandler(model_uri, batch_size))
-
-    def expand(self, faces):
-        return (faces
-                | "RunInference" >> RunInference(self._handler)
-                | "ByVideo" >> beam.Map(lambda kv: (kv[0][0], (kv[0][1], kv[0][3], kv[1][0], kv[1][1]))))
-
-
 # ----------------------------------------------------------------- rows
 
 class MakeRowFn(beam.DoFn):
@@ -446,15 +393,3 @@ def run_scoring(src: str, model: ModelRef, dest: str, *, frames: int = 32, aggre
     return out.write_views(dest, fmt, model=model.label, threshold=model.threshold, aggregate=aggregate,
                            frames_per_video=frames, scored_this_run=scored, run_seconds=round(seconds, 2),
                            videos_per_second=round(scored / seconds, 3) if seconds > 0 else 0.0)
-
-
-def quiet_inference_logs() -> None:
-    """Drops Beam RunInference's per-batch root-logger warning about memory metrics on this platform."""
-    root = logging.getLogger()
-    if not any(isinstance(f, _DropResourceWarning) for f in root.filters):
-        root.addFilter(_DropResourceWarning())
-
-
-class _DropResourceWarning(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "Resource module is not available" not in record.getMessage()

@@ -101,13 +101,13 @@ def read_records(dest: str) -> Iterator[dict[str, Any]]:
 
 
 def clean_leftovers(dest: str) -> int:
-    """Deletes temp files a killed run left in DEST/_parts (local only: object stores never have any)."""
+    """Deletes temporary files a killed run left in DEST/_parts (local only: object stores never have any)."""
     parts = join(dest, PARTS_DIR)
     if fileio.is_remote(dest) or not os.path.isdir(parts):
         return 0
     n = 0
     for name in os.listdir(parts):
-        if name.startswith(".tmp-"):
+        if name.endswith(".tmp"):  # fileio.write_bytes' temporary file, left by a killed run
             os.unlink(os.path.join(parts, name))
             n += 1
     return n

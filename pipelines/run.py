@@ -6,6 +6,7 @@ import os
 from importlib import resources
 from typing import Any
 
+from skyhawk import fileio
 from skyhawk.config import PipelineConfig, load, replace
 
 DEMO_CONFIG = "demo.json"
@@ -17,7 +18,7 @@ def packaged_config(name: str = DEMO_CONFIG) -> str:
 
 
 def _absolute(path: str, base: str) -> str:
-    if not path or "://" in path or os.path.isabs(path):
+    if not path or fileio.is_remote(path) or os.path.isabs(path):
         return path
     return os.path.normpath(os.path.join(base, path))
 
@@ -67,8 +68,7 @@ def build(cfg: PipelineConfig, enable_cache: bool = True):
 
     from pipelines.pipeline import create_pipeline
 
-    if "://" not in cfg.metadata_path:
-        os.makedirs(os.path.dirname(cfg.metadata_path), exist_ok=True)
+    fileio.makedirs(os.path.dirname(cfg.metadata_path))
     return create_pipeline(cfg, enable_cache=enable_cache,
                            metadata_connection_config=metadata.sqlite_metadata_connection_config(cfg.metadata_path))
 
@@ -109,8 +109,7 @@ def scoring_pipeline(cfg: PipelineConfig, input_uri: str, model_ref: str | None 
 
     from pipelines.scoring_pipeline import create_scoring_pipeline
 
-    if "://" not in cfg.metadata_path:
-        os.makedirs(os.path.dirname(cfg.metadata_path), exist_ok=True)
+    fileio.makedirs(os.path.dirname(cfg.metadata_path))
     return create_scoring_pipeline(
         pipeline_name=f"{cfg.pipeline_name}-scoring",
         pipeline_root=cfg.pipeline_root,

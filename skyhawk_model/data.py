@@ -56,7 +56,7 @@ def augment(image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     return tf.ensure_shape(x * 255.0, size)
 
 
-def list_files(file_patterns: Sequence[str] | str) -> list[str]:
+def record_files(file_patterns: Sequence[str] | str) -> list[str]:
     """Expands file patterns (TFX passes ``<split uri>/*``); sorted, de-duplicated; error when empty."""
     if isinstance(file_patterns, str):
         file_patterns = [file_patterns]
@@ -89,7 +89,7 @@ def make_dataset(
     ``training``: shuffle (seeded, reshuffled every epoch) and, if ``cfg.augment``, augment.
     ``repeat``: repeat forever (for a fixed number of steps per epoch); otherwise one pass.
     """
-    files = list_files(file_patterns)
+    files = record_files(file_patterns)
     size = cfg.image_size
     batch_size = batch_size or cfg.batch_size
     spec = {
@@ -123,11 +123,4 @@ def make_dataset(
     return ds.batch(batch_size).prefetch(AUTOTUNE)
 
 
-def count_records(file_patterns: Sequence[str] | str) -> int:
-    """Number of records under the patterns (one cheap pass, no parsing)."""
-    files = list_files(file_patterns)
-    ds = tf.data.TFRecordDataset(files, compression_type=_compression(files))
-    return int(ds.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1).numpy())
-
-
-__all__ = ["augment", "count_records", "decode_batch", "decode_image", "list_files", "make_dataset"]
+__all__ = ["augment", "decode_batch", "decode_image", "make_dataset", "record_files"]

@@ -17,13 +17,12 @@ is written once, to ``<saved_model>/assets.extra/history.json``.
 from __future__ import annotations
 
 import json
-import os
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import tensorflow as tf
 
-from skyhawk import features
+from skyhawk import features, fileio
 from skyhawk.config import TrainConfig, to_dict
 from skyhawk_model.data import decode_batch
 from skyhawk_model.model_ref import CROP_KEYS
@@ -108,29 +107,25 @@ def export_model(
         "crop": {k: v for k, v in dict(crop or {}).items() if k in CROP_KEYS},
         "history_file": f"{EXTRA_DIR}/{HISTORY_FILE}",
     }
-    extra = os.path.join(serving_model_dir, EXTRA_DIR)
-    tf.io.gfile.makedirs(extra)
-    write_json(os.path.join(extra, META_FILE), meta)
-    write_json(os.path.join(extra, HISTORY_FILE), dict(history or {}))
+    extra = fileio.join(serving_model_dir, EXTRA_DIR)
+    write_json(fileio.join(extra, META_FILE), meta)
+    write_json(fileio.join(extra, HISTORY_FILE), dict(history or {}))
     return serving_model_dir
 
 
 def write_json(path: str, data: Any) -> None:
     """``data`` as indented, key-sorted JSON at ``path`` (local or ``gs://``)."""
-    with tf.io.gfile.GFile(path, "w") as f:
-        f.write(json.dumps(data, indent=2, sort_keys=True))
+    fileio.write_text(path, json.dumps(data, indent=2, sort_keys=True))
 
 
 def read_metadata(saved_model_dir: str) -> dict[str, Any]:
     """assets.extra/skyhawk_model.json of an exported model."""
-    with tf.io.gfile.GFile(os.path.join(saved_model_dir, EXTRA_DIR, META_FILE)) as f:
-        return json.load(f)
+    return json.loads(fileio.read_text(fileio.join(saved_model_dir, EXTRA_DIR, META_FILE)))
 
 
 def read_history(saved_model_dir: str) -> dict[str, Any]:
     """assets.extra/history.json of an exported model (the training history)."""
-    with tf.io.gfile.GFile(os.path.join(saved_model_dir, EXTRA_DIR, HISTORY_FILE)) as f:
-        return json.load(f)
+    return json.loads(fileio.read_text(fileio.join(saved_model_dir, EXTRA_DIR, HISTORY_FILE)))
 
 
 class Scorer:

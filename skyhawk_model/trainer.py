@@ -26,7 +26,7 @@ import tf_keras  # noqa: E402
 
 import skyhawk  # noqa: E402,F401  (applies skyhawk/env.py: legacy Keras before TensorFlow loads)
 from skyhawk.config import TrainConfig, from_dict, to_dict  # noqa: E402
-from skyhawk_model.data import list_files, make_dataset  # noqa: E402
+from skyhawk_model.data import make_dataset, record_files  # noqa: E402
 from skyhawk_model.export import export_model, write_json  # noqa: E402
 from skyhawk_model.model import build_model, use_mixed_precision  # noqa: E402
 
@@ -294,7 +294,7 @@ def train_and_export(
     eval_ds = _shardable(make_dataset(fn_args.eval_files, cfg, training=False, batch_size=batch,
                                       repeat=bool(validation_steps)))
     backup_dir = checkpoint_dir(cfg, fn_args.model_run_dir, {
-        "train": list_files(fn_args.train_files), "eval": list_files(fn_args.eval_files),
+        "train": record_files(fn_args.train_files), "eval": record_files(fn_args.eval_files),
         "config": to_dict(cfg), "steps": [steps_per_epoch, validation_steps], "replicas": batch // cfg.batch_size,
     })
     with strategy.scope():

@@ -262,7 +262,7 @@ def test_sigkill_then_rerun_gives_the_uninterrupted_rows(archive: Path, test_mod
     rerun = run_scoring(str(listing), model, str(dest), frames=FRAMES, beam_args=IN_MEMORY)
     assert rerun["scored_this_run"] == len(videos) - 3  # the committed half is not scored again
     assert _comparable(_rows(dest)) == _comparable(_rows(whole))
-    assert not [p for p in (dest / out.PARTS_DIR).iterdir() if p.name.startswith(".tmp-")]
+    assert not [p for p in (dest / out.PARTS_DIR).iterdir() if not p.name.endswith(".jsonl")]
 
 
 def test_gcs_input_output_and_registry(gcs_prefix: str, archive: Path, test_model, tmp_path: Path):
