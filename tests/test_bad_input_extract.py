@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import tensorflow as tf
+from media import FACE_VIDEOS, IN_MEMORY
 
 from components import extract
 from components.example_gen import Executor, FaceExampleGen
@@ -18,13 +19,6 @@ from pipelines.main import main
 from skyhawk import features
 from skyhawk.config import ExtractConfig
 
-FACE_VIDEOS = [  # small, one clear face each
-    "AliaksandrSiarohin__first-order-model__demo_old__00.mp4",
-    "AliaksandrSiarohin__first-order-model__demo_old__04.mp4",
-    "KwaiVGI__LivePortrait__assets__examples__driving__d0.mp4",
-    "KwaiVGI__LivePortrait__assets__examples__driving__d5.mp4",
-]
-IN_MEMORY = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 CFG = ExtractConfig(frames_per_video=2, image_size=64, eval_fraction=0.5)
 
 

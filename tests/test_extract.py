@@ -10,20 +10,13 @@ import cv2
 import numpy as np
 import pytest
 import tensorflow as tf
+from media import FACE_VIDEOS, IN_MEMORY
 
 from components import extract
 from skyhawk import features
 from skyhawk.config import ExtractConfig
 from skyhawk.faces import FaceDetector, FaceTracker, crop_face, square_box
 from skyhawk.video import VideoError, iter_sampled_frames, read_frames, sample_indices
-
-FACE_VIDEOS = [  # small, one clear face each
-    "AliaksandrSiarohin__first-order-model__demo_old__00.mp4",
-    "AliaksandrSiarohin__first-order-model__demo_old__04.mp4",
-    "KwaiVGI__LivePortrait__assets__examples__driving__d0.mp4",
-    "KwaiVGI__LivePortrait__assets__examples__driving__d5.mp4",
-]
-IN_MEMORY = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 
 
 def read_examples(pattern: str) -> list[dict]:

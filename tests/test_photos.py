@@ -4,12 +4,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from media import IN_MEMORY
 
 from components import extract
 from skyhawk.config import ExtractConfig
 from skyhawk.video import SampledFrames, VideoError
-
-IN_MEMORY = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 
 
 def test_a_photo_is_one_frame(real_faces: list[Path], tmp_path: Path):

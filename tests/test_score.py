@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from media import IN_MEMORY
 
 from components import score_output as out
 from components.score import ScoreError, run_scoring
@@ -23,7 +24,6 @@ from skyhawk_model.model_ref import ModelRefError, resolve
 
 pytest_plugins = ["score_model", "gcs"]
 
-IN_MEMORY = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 FRAMES = 4
 FACE_VIDEOS = [  # small, one clear face each
     "real_videos/AliaksandrSiarohin__first-order-model__demo_old__00.mp4",
