@@ -206,7 +206,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.slow  # two TF processes training together: ~1.5 min on a 2-core machine
+@pytest.mark.e2e  # two TF processes training together: ~1.5 min on a 2-core machine
 def test_multi_worker_only_the_chief_exports(examples, tmp_path):
     """Two real worker processes (MultiWorkerMirroredStrategy from TF_CONFIG) train together."""
     workers = [f"localhost:{_free_port()}", f"localhost:{_free_port()}"]
