@@ -37,8 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     d = sub.add_parser("demo", help="generate the offline demo data and run the whole pipeline on it",
                        description="Makes demo videos from photos shipped in installed packages, then runs "
-                                   "extraction -> validation -> training -> gate -> push. It demonstrates the "
-                                   "mechanics, not detection quality.")
+                                   "extraction -> validation -> training -> gate -> push. The model learns the demo "
+                                   "clips; that says nothing about detection quality on real deepfakes.")
     d.add_argument("--output", default="out/demo", help="folder for data, pipeline state, report and registry")
     d.add_argument("--seed", type=int, default=0, help="demo data seed")
     d.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
@@ -84,7 +84,7 @@ def demo(args: argparse.Namespace) -> int:
     cfg = demo_config(args.output, _parse_set(args.set))
     start = time.monotonic()
     ensure_demo_data(cfg, seed=args.seed)
-    print(f"demo data: {cfg.data_root} (made from package-shipped photos; mechanics only, not detection quality)",
+    print(f"demo data: {cfg.data_root} (package-shipped photos; learnable, no measure of quality on real deepfakes)",
           flush=True)
     with component_progress(verbose=getattr(args, "verbose", False)):
         outcome = run_local(cfg)

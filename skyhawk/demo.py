@@ -132,16 +132,16 @@ def _handler(args: argparse.Namespace) -> int:
     n = 2 * args.clips
     print(f"demo-data: {n} real and {2 * n} fake clips ({args.frames} frames, {args.size} px) in "
           f"{time.monotonic() - start:.1f} s; manifest: {manifest}")
-    print("note: demo data shows the pipeline's mechanics, not detection quality")
+    print("note: a model learns these clips; they say nothing about detection quality on real deepfakes")
     return 0
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "demo-data", help="make a tiny offline real/fake dataset from packaged photos (mechanics only)",
+        "demo-data", help="make a tiny offline real/fake dataset from packaged photos (learnable, not real deepfakes)",
         description="Make real clips (camera motion over matplotlib's Grace Hopper and scikit-image's astronaut "
-                    "photos) and their SBI and face-swap fakes, with a manifest. Demonstrates mechanics, not "
-                    "detection quality.",
+                    "photos) and their SBI and face-swap fakes, with a manifest. A model learns them; they "
+                    "say nothing about detection quality on real deepfakes.",
     )
     p.add_argument("--output", required=True, metavar="DIR")
     p.add_argument("--seed", type=int, default=0)
