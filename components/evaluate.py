@@ -6,10 +6,7 @@ metrics and the per-source / per-group tables are written as ``evaluation.json``
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
-import os
 from typing import Any, Sequence
 
 from components import score_output as out
@@ -24,25 +21,10 @@ EVALUATION_JSON = "evaluation.json"
 EVALUATION_HTML = "evaluation.html"
 
 
-def _csv_sources(labels: str) -> dict[str, str]:
-    """uri -> the manifest's source/source_repo column, when it has one."""
-    if not labels.startswith("csv:"):
-        return {}
-    manifest = labels[4:]
-    base = os.path.dirname(os.path.abspath(manifest))
-    rows = list(csv.DictReader(io.StringIO(fileio.read_text(manifest))))
-    column = next((c for c in ("source", "source_repo") if rows and c in rows[0]), None)
-    if not column:
-        return {}
-    return {os.path.normpath(os.path.join(base, r["path"].strip())): (r[column] or "").strip() for r in rows}
-
-
-def _source(uri: str, video_id: str, sources: dict[str, str]) -> str:
-    found = None if fileio.is_remote(uri) else sources.get(os.path.normpath(uri))
-    if found:
-        return found
-    parts = video_id.split("/")
-    return parts[0] if len(parts) > 1 else "-"
+def _source(item) -> str:
+    """The manifest's source, else the video's top folder ('-' when it has none)."""
+    parts = item.video_id.split("/")
+    return item.source or (parts[0] if len(parts) > 1 else "-")
 
 
 def run_evaluation(input_root: str, labels: str, model: ModelRef, output: str, *, frames: int = 32,
@@ -61,13 +43,12 @@ def run_evaluation(input_root: str, labels: str, model: ModelRef, output: str, *
     summary = run_scoring(listing, model, scores_dir, frames=frames, aggregate=aggregate, force=force,
                           beam_args=beam_args, progress=progress)
     records = {r["row"]["uri"]: r for r in out.latest_records(scores_dir) if r["model"] == model.label}
-    sources = _csv_sources(labels)
     videos, frame_scores = [], []
     for item in labelled:
         rec = records.get(item.uri)
         row = rec["row"] if rec else {"status": out.FAILED, "reason": "no result row", "p_fake": 0.5}
         videos.append({"uri": item.uri, "video_id": item.video_id, "label": item.label, "group": item.group_id,
-                       "source": _source(item.uri, item.video_id, sources), "p_fake": row["p_fake"],
+                       "source": _source(item), "p_fake": row["p_fake"],
                        "status": row["status"], "reason": row["reason"]})
         frame_scores.extend((item.label, f["p_fake"]) for f in (rec["frames"] if rec else []))
     ev = evaluation_report(videos, frame_scores, model.threshold, input=input_root, labels=labels,

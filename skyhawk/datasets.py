@@ -44,6 +44,7 @@ class VideoItem:
     method: str = "dataset"
     error: str = ""
     donor: str = ""  # for face-swap synthesis: a real video of another group to take the face from
+    source: str = ""  # where the video comes from (a manifest's source/source_repo column), for reports
 
 
 class LabelError(ValueError):
@@ -150,7 +151,8 @@ def _parse_label(value: str) -> int:
 
 
 def _from_csv(root: str, manifest: str, allow_outside_root: bool) -> list[VideoItem]:
-    """A manifest ``path,label[,group][,split][,method]``; paths are relative to the manifest's folder.
+    """A manifest ``path,label[,group][,split][,method][,source|source_repo]``; paths are relative to the
+    manifest's folder.
 
     Paths are normalised; a file listed twice, an unknown split name and (without allow_outside_root)
     a path outside root are errors naming the manifest lines. A row with an unknown label or a missing
@@ -201,6 +203,7 @@ def _from_csv(root: str, manifest: str, allow_outside_root: bool) -> list[VideoI
         out.append(VideoItem(
             uri=uri, video_id=vid, label=label, group_id=(row.get("group") or "").strip() or vid, split=split,
             method=(row.get("method") or "").strip() or ("real" if label == REAL else "dataset"), error=err,
+            source=(row.get("source") or row.get("source_repo") or "").strip(),
         ))
     if problems:
         more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
