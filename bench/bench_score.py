@@ -51,7 +51,7 @@ def videos(limit: int) -> list[Path]:
 
 
 def part_one(model_dir: str, vids: list[Path], work: Path, frames: int) -> None:
-    from components.score import _stat, run_scoring, sample_video
+    from components.score import run_scoring, sample_video, stat_input
     from skyhawk.faces import FaceDetector
     from skyhawk_model.export import load_scorer
     from skyhawk_model.model_ref import resolve
@@ -62,7 +62,7 @@ def part_one(model_dir: str, vids: list[Path], work: Path, frames: int) -> None:
     t = time.perf_counter()
     crops: list[bytes] = []
     for v in vids:
-        _, c = sample_video(_stat(str(v)), cfg, detector)
+        _, c = sample_video(stat_input(str(v)), cfg, detector)
         crops.extend(j for _, j in c)
     a = time.perf_counter() - t
     t = time.perf_counter()

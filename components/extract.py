@@ -245,14 +245,11 @@ def check_output_dir(output_dir: str, overwrite: bool = False, input_root: str =
         out, inp = _norm_dir(output_dir), _norm_dir(input_root)
         if inp == out or inp.startswith(out):
             raise ExtractionError(f"the output folder {output_dir} holds the input {input_root}; choose another")
-    if fileio.isfile(output_dir):
+    blocker = fileio.blocking_file(output_dir)
+    if blocker == output_dir:
         raise ExtractionError(f"output is a file, not a folder: {output_dir}")
-    if not fileio.is_remote(output_dir):
-        parent = os.path.dirname(os.path.abspath(output_dir))
-        while not os.path.exists(parent):
-            parent = os.path.dirname(parent)
-        if not os.path.isdir(parent):
-            raise ExtractionError(f"cannot create output folder {output_dir}: {parent} is a file")
+    if blocker:
+        raise ExtractionError(f"cannot create output folder {output_dir}: {blocker} is a file")
     if fileio.isdir(output_dir) and fileio.list_files(output_dir):
         if not overwrite:
             raise ExtractionError(f"output folder is not empty: {output_dir} (use --overwrite to replace it)")

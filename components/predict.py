@@ -9,7 +9,7 @@ import time
 from typing import Any, Sequence
 
 from components import score_output as out
-from components.score import _stat, sample_video
+from components.score import sample_video, stat_input
 from skyhawk_model.model_ref import ModelRef, local_model_dir
 
 
@@ -29,7 +29,7 @@ class Predictor:
         """[(row, per-frame scores)] for each path, in order."""
         results = []
         for path in paths:
-            video, crops = sample_video(_stat(path), self.cfg, self.detector)
+            video, crops = sample_video(stat_input(path), self.cfg, self.detector)
             start = time.monotonic()
             p = self.scorer([jpeg for _, jpeg in crops]) if crops else []
             video["seconds"] += time.monotonic() - start

@@ -68,7 +68,7 @@ def source_kind(src: str) -> str:
     raise ScoreError(f"input not found: {src}")
 
 
-def _stat(uri: str) -> VideoInput:
+def stat_input(uri: str) -> VideoInput:
     """VideoInput with size and mtime, or with an error when the file is missing."""
     from apache_beam.io.filesystems import FileSystems
 
@@ -93,7 +93,7 @@ def _listing_entry(line: str, base: str) -> Iterator[str]:
     if not entry or entry.startswith("#"):
         return
     if not fileio.is_remote(entry) and not os.path.isabs(entry):
-        entry = posixpath.join(base, entry) if fileio.is_remote(base) else os.path.normpath(os.path.join(base, entry))
+        entry = fileio.normpath(fileio.join(base, entry))
     yield entry
 
 
@@ -112,7 +112,7 @@ class DiscoverVideos(beam.PTransform):
             return (pbegin
                     | "ReadListing" >> beam.io.ReadFromText(src)
                     | "Entries" >> beam.FlatMap(_listing_entry, base)
-                    | "Stat" >> beam.Map(_stat))
+                    | "Stat" >> beam.Map(stat_input))
         if self._kind == "folder":
             pattern = src.rstrip("/") + "/**"
         else:
@@ -340,13 +340,11 @@ def check_dest(dest: str) -> None:
     """DEST must be a folder (or not exist yet). Raises ScoreError."""
     if not dest:
         raise ScoreError("--output is empty")
-    if not fileio.is_remote(dest):
-        path = dest.removeprefix("file://")
-        if os.path.exists(path) and not os.path.isdir(path):
-            raise ScoreError(f"--output is a file, not a folder: {dest}")
-        parent = os.path.dirname(os.path.abspath(path))
-        if os.path.exists(parent) and not os.path.isdir(parent):
-            raise ScoreError(f"--output's parent is not a folder: {parent}")
+    blocker = fileio.blocking_file(dest)
+    if blocker == dest:
+        raise ScoreError(f"--output is a file, not a folder: {dest}")
+    if blocker:
+        raise ScoreError(f"cannot create --output folder {dest}: {blocker} is a file")
 
 
 def new_run_id() -> str:

@@ -213,6 +213,20 @@ def write_text(path: str, text: str) -> None:
     write_bytes(path, text.encode("utf-8"))
 
 
+def blocking_file(path: str) -> str | None:
+    """The file that stops a folder being made at path: path itself, or (local) its nearest existing
+    ancestor when that is a file; None when nothing blocks it."""
+    if isfile(path):
+        return path
+    if not is_remote(path):
+        parent = os.path.dirname(os.path.abspath(local_path(path)))
+        while not os.path.exists(parent):
+            parent = os.path.dirname(parent)
+        if not os.path.isdir(parent):
+            return parent
+    return None
+
+
 def makedirs(path: str) -> None:
     """Creates a local directory and its parents; object stores have no folders (no-op)."""
     if not is_remote(path):
