@@ -202,6 +202,7 @@ class PipelineConfig:
     use_spans: bool = False  # read data_root/span-{SPAN}/ and train on the latest span
     runner: str = "direct"  # Beam runner profile: direct | portable | flink | spark | dataflow (skyhawk.runners)
     beam_args: tuple[str, ...] = ("--direct_running_mode=multi_processing", "--direct_num_workers=0")
+    schedule: str = "@weekly"  # when a scheduler (Airflow) starts a run: cron "m h dom mon dow", @daily..., "": manual
     extract: ExtractConfig = field(default_factory=ExtractConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     gate: GateConfig = field(default_factory=GateConfig)
@@ -217,6 +218,8 @@ class PipelineConfig:
         bad = [a for a in self.beam_args if not a.startswith("--")]
         _need(not bad, f"beam_args must be flags like --runner=..., got {bad[0]!r}" if bad else "")
         self.beam_pipeline_args()
+        _need(_valid_schedule(self.schedule), "schedule must be a cron line (5 fields, e.g. '0 3 * * 1'), one of "
+              f"{', '.join(SCHEDULE_PRESETS)} or \"\" (manual runs only), got {self.schedule!r}")
         for name in _SECTIONS:
             section = getattr(self, name)
             _need(isinstance(section, _SECTIONS[name]), f"{name} must be a {_SECTIONS[name].__name__}")
@@ -240,6 +243,18 @@ class PipelineConfig:
             return runner_args(self.runner, self.beam_args)
         except RunnerError as e:
             raise ConfigError(f"runner: {e}") from None
+
+
+SCHEDULE_PRESETS = ("@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly")
+
+
+def _valid_schedule(schedule: str) -> bool:
+    """"" (manual only), an Airflow preset, or a 5-field cron line croniter accepts."""
+    if schedule in ("", *SCHEDULE_PRESETS):
+        return True
+    from croniter import croniter  # Airflow's own cron parser (in the pinned set)
+
+    return len(schedule.split()) == 5 and croniter.is_valid(schedule)
 
 
 _SECTIONS: dict[str, type] = {"extract": ExtractConfig, "train": TrainConfig, "gate": GateConfig}
