@@ -169,14 +169,17 @@ def registry_meta(home: Path) -> dict[int, dict]:
 
 
 def mlmd(home: Path) -> dict:
-    """The Examples artifacts' spans and the run contexts the two DAG runs left in MLMD."""
+    """The Examples artifacts' spans, the run contexts and the run reports the DAG runs left in MLMD."""
     from tfx.orchestration import metadata
+
+    from components.report import SkyhawkReport
 
     with metadata.Metadata(metadata.sqlite_metadata_connection_config(str(home / "metadata.sqlite"))) as m:
         examples = m.store.get_artifacts_by_type("Examples")
         return {"spans": sorted(a.custom_properties["span"].int_value for a in examples),
                 "runs": sorted(c.name for c in m.store.get_contexts_by_type("run")),
-                "reports": sorted(a.uri for a in m.store.get_artifacts_by_type("SkyhawkReport"))}
+                "reports": [a.uri for a in sorted(m.store.get_artifacts_by_type(SkyhawkReport.TYPE_NAME),
+                                                  key=lambda a: a.id)]}
 
 
 @pytest.mark.e2e
@@ -202,3 +205,6 @@ def test_the_next_dag_run_ingests_the_new_span_and_gates_against_the_first(runs)
     name = CONFIG["pipeline_name"]
     assert found["runs"] == [f"{name}.manual__2026-11-23T00:00:00+00:00", f"{name}.manual__2026-11-30T00:00:00+00:00"]
     assert len(found["reports"]) == 2 and all(os.path.isfile(os.path.join(u, "report.html")) for u in found["reports"])
+    data = [json.loads(Path(u, "report.json").read_text(encoding="utf-8"))["data"] for u in found["reports"]]
+    assert [d["span"] for d in data] == [1, 2]
+    assert data[1]["baseline_model"] == v1["model_uri"] and data[1]["model_uri"] == v2["model_uri"]
