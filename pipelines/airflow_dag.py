@@ -8,14 +8,14 @@
 
 The DAG id is the config's ``pipeline_name``; its schedule is ``schedule`` ("" = triggered runs only). Relative
 paths in the config are taken from the config file's folder (the scheduler's working directory is no fixed
-place). MLMD stays the config's SQLite ``metadata_path``, so Airflow runs, ``skyhawk run`` and
-``skyhawk retrain`` of one config share one store, cache and registry. See docs/scheduling.md.
+place). MLMD stays the config's SQLite ``metadata_path``: Airflow runs and ``skyhawk run`` of one config share
+the store (so the latest blessed model) and the registry, not TFX's cache. See docs/scheduling.md.
 """
 from __future__ import annotations
 
 import os
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Mapping
 
 from skyhawk import env
 
@@ -30,7 +30,7 @@ CONFIG_ENV = "SKYHAWK_CONFIG"
 START_DATE = datetime(2024, 1, 1, tzinfo=timezone.utc)
 
 
-def config_from_env(environ: os._Environ | dict[str, str] = os.environ) -> PipelineConfig:
+def config_from_env(environ: Mapping[str, str] = os.environ) -> PipelineConfig:
     """The config named by $SKYHAWK_CONFIG, relative paths resolved from its folder."""
     path = environ.get(CONFIG_ENV, "")
     if not path:
