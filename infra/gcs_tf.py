@@ -13,17 +13,24 @@ network namespace of its own:
 * fake-gcs-server (:class:`infra.gcs_emulator.GCSEmulator`) serves the GCS API on a loopback port; its default
   ``-public-host storage.googleapis.com`` serves TF's ``https://storage.googleapis.com/<bucket>/<object>`` reads,
   and it builds resumable-upload URLs from the request's ``Host`` and ``X-Forwarded-Proto``.
-* google-cloud-storage and Beam's ``gs://`` talk to fake-gcs-server directly (``STORAGE_EMULATOR_HOST``).
+* google-cloud-storage and Beam's ``gs://`` reach it the same way (``STORAGE_EMULATOR_HOST=https://www.googleapis.com``
+  for anonymous credentials, ``REQUESTS_CA_BUNDLE`` for the CA).
 
-**TEST-ONLY SHIM** (:class:`FramingShim`): TLS on 127.0.0.1:443 in front of fake-gcs-server. It exists for one
-reason: TensorFlow's libcurl (HTTP/1.1 only, no nghttp2) sends ``Transfer-Encoding: identity`` on every empty-body
-POST/PUT (creating a folder marker, starting a resumable upload, ``rewriteTo``), and Go's ``net/http`` (which
-fake-gcs-server is built on, Go 1.26) answers any transfer coding other than ``chunked`` with
-``501 Unsupported transfer encoding`` before the request reaches the server's code. Google's front ends accept
-it; ``identity`` means "no transfer coding", so the shim drops that one header and passes every request and
-response through otherwise unchanged (method, path, query, headers incl. ``Host``, body). All storage semantics
-are fake-gcs-server's. The shim also terminates TLS (fake-gcs-server's own ``-scheme https`` would do that, but
-then the header could not be dropped).
+**TEST-ONLY SHIM** (:class:`FramingShim`): TLS on 127.0.0.1:443 in front of fake-gcs-server, for two HTTP-level
+incompatibilities between Google's own clients and fake-gcs-server (both seen on this machine):
+
+1. TensorFlow's libcurl (HTTP/1.1 only, no nghttp2) sends ``Transfer-Encoding: identity`` on every empty-body
+   POST/PUT (folder marker, resumable-upload start, ``rewriteTo``), and Go's ``net/http`` (fake-gcs-server is
+   built with Go 1.26) answers any transfer coding but ``chunked`` with ``501 Unsupported transfer encoding``
+   before the server's code sees the request. Google's front ends accept it. The shim reads the body (plain, or
+   ``chunked`` as TF's file uploads are) and forwards it with a ``Content-Length``.
+2. Beam's file sinks finalise with ``copy_batch``/``delete_batch`` (GCS batch endpoint). google-cloud-storage's
+   ``Batch`` sends parts without ``Content-ID``; fake-gcs-server silently skips such parts and answers an
+   empty multipart ("Bad response: not multi-part"); real GCS needs none. The shim numbers those parts
+   (:func:`with_content_ids`).
+
+Everything else passes through unchanged (method, path, query, headers incl. ``Host``, body, the response), plus
+``X-Forwarded-Proto: https`` as any TLS-terminating proxy adds. All storage semantics are fake-gcs-server's.
 
 Use :class:`GCSNamespace` (root and ``ip`` needed; ``infra.netns.unavailable()`` says why not)::
 
@@ -42,6 +49,7 @@ import http.client
 import http.server
 import json
 import os
+import re
 import signal
 import socketserver
 import ssl
@@ -95,6 +103,25 @@ def make_tls(folder: str, hosts: tuple[str, ...] = GOOGLE_HOSTS) -> dict[str, st
     return paths
 
 
+def with_content_ids(body: bytes, content_type: str) -> bytes:
+    """A GCS batch body whose every part has a ``Content-ID`` (fake-gcs-server skips parts without one;
+    google-cloud-storage's ``Batch`` sends none; real GCS needs none). Parts that have one are unchanged."""
+    m = re.search(r'boundary="?([^";]+)"?', content_type)
+    if not m:
+        return body
+    sep = b"--" + m.group(1).encode()
+    chunks = body.split(sep)
+    for i in range(1, len(chunks)):
+        part = chunks[i]
+        if part.startswith(b"--"):  # the closing delimiter
+            continue
+        nl = b"\r\n" if part.startswith(b"\r\n") else b"\n"
+        head = part.split(nl + nl, 1)[0]
+        if not re.search(rb"(?im)^content-id:", head):
+            chunks[i] = nl + b"Content-ID: <skyhawk-%d>" % i + part
+    return sep.join(chunks)
+
+
 class _ShimHandler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     upstream: tuple[str, int] = ("127.0.0.1", 0)
@@ -120,6 +147,8 @@ class _ShimHandler(http.server.BaseHTTPRequestHandler):
         except ValueError as e:
             self.send_error(501, str(e))
             return
+        if body and self.path.split("?")[0] == "/batch/storage/v1":
+            body = with_content_ids(body, self.headers.get("Content-Type", ""))
         headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP | {"content-length", "expect"}}
         headers["X-Forwarded-Proto"] = "https"  # so the upload-session URLs it returns are https://<Host>/...
         up = http.client.HTTPConnection(*self.upstream, timeout=300)
@@ -185,7 +214,8 @@ class GCSNamespace:
 
     @property
     def emulator_url(self) -> str:
-        return f"http://127.0.0.1:{self.emulator_port}"
+        """Where clients reach the emulator: through the shim by name, like TensorFlow does."""
+        return "https://" + GOOGLE_HOSTS[0]
 
     def cmd(self, argv: list[str]) -> list[str]:
         return ["ip", "netns", "exec", self.ns, *argv]
@@ -237,6 +267,7 @@ class GCSNamespace:
                     self._proc.wait()
             self._proc = None
         if self._made:
+            netns.kill_pids(self.ns)  # anything a client left running in there (we started all of it)
             netns.delete(self.ns)
             self._made = False
         if self._tmp is not None:

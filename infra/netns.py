@@ -120,3 +120,13 @@ def delete(ns: str) -> None:
     """Deletes a namespace and its /etc/netns folder (missing is fine)."""
     subprocess.run(["ip", "netns", "del", ns], capture_output=True)
     shutil.rmtree(os.path.join(NETNS_ETC, ns), ignore_errors=True)
+
+
+def kill_pids(ns: str) -> None:
+    """SIGKILLs the processes still inside namespace ns, by id (``ip netns pids``)."""
+    found = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout.split()
+    for pid in found:
+        try:
+            os.kill(int(pid), 9)
+        except (ProcessLookupError, ValueError):
+            pass
