@@ -49,23 +49,20 @@ from google.cloud import storage
 client = storage.Client(project="skyhawk-local", credentials=AnonymousCredentials())
 sys.stdout.write(client.bucket(sys.argv[1]).blob(sys.argv[2]).download_as_text())
 """
-_UPLOAD = """
-import os, sys
+_WRITE = """
+import sys
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
-src, bucket, prefix = sys.argv[1:4]
-b = storage.Client(project="skyhawk-local", credentials=AnonymousCredentials()).bucket(bucket)
-for d, _, files in os.walk(src):
-    for f in files:
-        path = os.path.join(d, f)
-        b.blob(prefix + "/" + os.path.relpath(path, src).replace(os.sep, "/")).upload_from_filename(path)
+client = storage.Client(project="skyhawk-local", credentials=AnonymousCredentials())
+client.bucket(sys.argv[1]).blob(sys.argv[2]).upload_from_string(sys.stdin.buffer.read())
 """
 
 
-def inside(gns, argv: list[str], cwd: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+def inside(gns, argv: list[str], cwd: str | None = None, timeout: float = 120,
+           stdin: str | None = None) -> subprocess.CompletedProcess:
     """argv run in the namespace with the GCS client env; fails the test with its output on a non-zero exit."""
     done = subprocess.run(gns.cmd(argv), env=gns.env(os.environ), cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, input=stdin)
     assert done.returncode == 0, f"{argv[:3]} exited {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
     return done
 
@@ -79,5 +76,5 @@ def read_object(gns, bucket: str, name: str) -> str:
     return inside(gns, [sys.executable, "-c", _READ, bucket, name]).stdout
 
 
-def upload_tree(gns, src: str, bucket: str, prefix: str) -> None:
-    inside(gns, [sys.executable, "-c", _UPLOAD, src, bucket, prefix])
+def write_object(gns, bucket: str, name: str, text: str) -> None:
+    inside(gns, [sys.executable, "-c", _WRITE, bucket, name], stdin=text)

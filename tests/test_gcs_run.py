@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from gcs import inside, list_objects, read_object, upload_tree
+from gcs import inside, list_objects, read_object, write_object
 
 from infra import netns
 from infra.gcs_tf import GCSNamespace
@@ -61,18 +61,16 @@ def gns():
 
 @pytest.fixture(scope="module")
 def run(gns, tmp_path_factory) -> dict:
-    """Demo videos (made locally from the packaged photos) uploaded to gs://.../data, then `skyhawk run`."""
-    from skyhawk.demo import make_demo_data
-
+    """`skyhawk demo-data` (from the packaged photos) straight into gs://.../data, then `skyhawk run`."""
     home = tmp_path_factory.mktemp("gcs_run")
-    make_demo_data(str(home / "demo"), clips=2, frames=12)
-    upload_tree(gns, str(home / "demo"), BUCKET, "data")
     state, cwd = home / "state", home / "cwd"
     cwd.mkdir()
+    inside(gns, [_skyhawk(), "demo-data", "--output", f"{GS}/data", "--clips", "2", "--frames", "12"],
+           cwd=str(cwd))
     config = home / "gs.json"
     config.write_text(json.dumps({**CONFIG, "metadata_path": str(state / "metadata.sqlite")}))
     done = inside(gns, [_skyhawk(), "run", "--config", str(config)], cwd=str(cwd), timeout=1800)
-    return {"stdout": done.stdout, "state": state, "cwd": cwd, "home": home}
+    return {"stdout": done.stdout, "state": state, "cwd": cwd}
 
 
 def test_run_keeps_every_artifact_on_gcs(gns, run):
@@ -111,21 +109,19 @@ def test_run_keeps_every_artifact_on_gcs(gns, run):
     assert _local_files(run["state"]) == ["metadata.sqlite"]
 
 
-def test_score_gcs_folder_into_gcs_with_the_registry_model(gns, run):
-    home = run["home"]
-    inputs = home / "score_in"
-    inputs.mkdir()
-    for name in ("astronaut_clip00.mp4", "grace_clip01.mp4"):
-        (inputs / name).write_bytes((home / "demo" / "real" / name).read_bytes())
-    (inputs / "broken.mp4").write_bytes(b"not a video")
-    upload_tree(gns, str(inputs), BUCKET, "score_in")
-    done = inside(gns, [_skyhawk(), "score", "--input", f"{GS}/score_in", "--model", f"{GS}/registry/{MODEL}",
-                        "--output", f"{GS}/scores", "--frames", "4"], cwd=str(run["cwd"]), timeout=900)
+def test_score_gcs_listing_into_gcs_with_the_registry_model(gns, run):
+    """A listing file on gs:// naming two demo videos, a broken object and a missing one -> results on gs://."""
+    videos = [f"{GS}/data/real/astronaut_clip00.mp4", f"{GS}/data/fake/grace_clip01_swap.mp4"]
+    write_object(gns, BUCKET, "score_in/broken.mp4", "not a video")
+    listing = [*videos, f"{GS}/score_in/broken.mp4", f"{GS}/score_in/missing.mp4"]
+    write_object(gns, BUCKET, "score_in/list.txt", "\n".join(listing) + "\n")
+    done = inside(gns, [_skyhawk(), "score", "--input", f"{GS}/score_in/list.txt", "--model",
+                        f"{GS}/registry/{MODEL}", "--output", f"{GS}/scores", "--frames", "4"],
+                  cwd=str(run["cwd"]), timeout=900)
     assert f"results: {GS}/scores/results.jsonl" in done.stdout
     rows = [json.loads(line) for line in read_object(gns, BUCKET, "scores/results.jsonl").splitlines()]
-    status = {r["uri"]: r["status"] for r in rows}
-    assert status == {f"{GS}/score_in/astronaut_clip00.mp4": "ok", f"{GS}/score_in/grace_clip01.mp4": "ok",
-                      f"{GS}/score_in/broken.mp4": "failed"}
-    assert all(r["model"] == f"{MODEL}/1" for r in rows), rows
+    assert {r["uri"]: r["status"] for r in rows} == {videos[0]: "ok", videos[1]: "ok", listing[2]: "failed",
+                                                      listing[3]: "failed"}
+    assert all(r["model"] == f"{MODEL}/1" for r in rows if r["status"] == "ok"), rows
     assert {"scores/summary.json", "scores/frames.jsonl"} <= set(list_objects(gns, BUCKET, "scores/"))
     assert _local_files(run["cwd"]) == []
