@@ -156,6 +156,9 @@ class _ShimHandler(http.server.BaseHTTPRequestHandler):
             up.request(self.command, self.path, body=body, headers=headers)
             resp = up.getresponse()
             data = resp.read()
+        except (OSError, http.client.HTTPException) as e:
+            self.send_error(502, f"fake-gcs-server: {type(e).__name__}: {e}")
+            return
         finally:
             up.close()
         self.send_response_only(resp.status, resp.reason)
