@@ -37,9 +37,9 @@ Use :class:`GCSNamespace` (root and ``ip`` needed; ``infra.netns.unavailable()``
     with GCSNamespace(bucket="skyhawk") as gns:
         subprocess.run(gns.cmd(["skyhawk", "run", "--config", "gs.json"]), env=gns.env(os.environ), check=True)
 
-``python -m infra.gcs_tf shim --cert C --key K --upstream 127.0.0.1:PORT`` runs the shim alone (GCSNamespace
-starts it that way, inside the namespace); ``python -m infra.gcs_tf serve --dir D`` runs emulator + shim and
-blocks (also started inside the namespace).
+``python -m infra.gcs_tf serve --dir D --bucket B --ready-file F`` runs emulator + shim until SIGTERM;
+GCSNamespace starts it inside the namespace. The CA's private key only lives in memory (nothing but the CA
+certificate and the server's key pair is written, to the namespace's temp folder, deleted on exit).
 """
 from __future__ import annotations
 
@@ -177,7 +177,8 @@ class _ShimHandler(http.server.BaseHTTPRequestHandler):
 
 
 class FramingShim(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    """TEST-ONLY SHIM: TLS front for fake-gcs-server that drops ``Transfer-Encoding: identity`` (module doc)."""
+    """TEST-ONLY SHIM: TLS front for fake-gcs-server that re-frames TF's request bodies (``Transfer-Encoding:
+    identity``/``chunked`` -> ``Content-Length``) and numbers batch parts (module docstring)."""
 
     daemon_threads = True
 
@@ -194,7 +195,7 @@ class FramingShim(socketserver.ThreadingMixIn, http.server.HTTPServer):
 
 
 def client_env(emulator_url: str, ca: str) -> dict[str, str]:
-    """Env for processes inside the namespace: TF via the host names, google-cloud-storage/Beam direct."""
+    """Env for processes inside the namespace: TF, google-cloud-storage and Beam all via the Google host names."""
     return {"STORAGE_EMULATOR_HOST": emulator_url, "GOOGLE_CLOUD_PROJECT": "skyhawk-local", "NO_GCE_CHECK": "True",
             "CURL_CA_BUNDLE": ca, "GOOGLE_AUTH_TOKEN_FOR_TESTING": TEST_TOKEN,
             "REQUESTS_CA_BUNDLE": ca, "SSL_CERT_FILE": ca,
