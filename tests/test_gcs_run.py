@@ -125,3 +125,18 @@ def test_score_gcs_listing_into_gcs_with_the_registry_model(gns, run):
     assert all(r["model"] == f"{MODEL}/1" for r in rows if r["status"] == "ok"), rows
     assert {"scores/summary.json", "scores/frames.jsonl"} <= set(list_objects(gns, BUCKET, "scores/"))
     assert _local_files(run["cwd"]) == []
+
+
+def test_unchanged_rerun_is_served_from_the_cache_and_adds_no_version(gns, run):
+    """Same config again: TFX's cache (artifacts on gs://) serves extraction to training; the registry
+    recognises the pushed model as version 1 (read back from gs://) instead of publishing a second one."""
+    config = run["cwd"].parent / "gs.json"
+    done = inside(gns, [_skyhawk(), "run", "--config", str(config)], cwd=str(run["cwd"]), timeout=1800)
+    assert f"model pushed: {GS}/registry/{MODEL}/1" in done.stdout
+    objects = list_objects(gns, BUCKET, "")
+    assert not [n for n in objects if n.startswith(f"registry/{MODEL}/2/")]
+    assert len([n for n in objects if n.endswith("Format-Serving/saved_model.pb")]) == 1  # Trainer not re-run
+    pushed = sorted((n for n in objects if n.startswith("pipeline/RegistryPusher/") and n.endswith("PUSHED.json")),
+                    key=lambda n: int(n.split("/")[3]))  # pipeline/RegistryPusher/pushed_model/<execution id>/
+    assert len(pushed) == 2 and json.loads(read_object(gns, BUCKET, pushed[-1]))["already_published"] is True
+    assert _local_files(run["cwd"]) == []
