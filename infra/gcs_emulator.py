@@ -21,6 +21,13 @@ Environment set for clients (see ``GCSEmulator.env``):
 * ``GOOGLE_CLOUD_PROJECT=skyhawk-local`` - a dummy project, so nothing tries to discover one.
 * ``NO_GCE_CHECK=True`` - google-auth does not probe the GCE metadata server.
 
+This plain setup serves google-cloud-storage and Beam's reads, single-object writes, listing, copy and delete.
+It does not serve TensorFlow's own GCS client (``tf.io.gfile``: TFX artifacts, TFDV, SavedModel), which ignores
+``STORAGE_EMULATOR_HOST``, nor Beam's file sinks (their finalize step sends GCS batch requests whose parts
+fake-gcs-server skips). For those, ``infra/gcs_tf.py`` runs this same emulator inside a network namespace where
+``www.googleapis.com`` resolves to it (see its docstring and docs/cluster.md); ``tests/test_gcs_run.py`` runs a
+whole ``skyhawk run`` with every path on ``gs://`` that way.
+
 Beam needs one more thing that no env var provides: ``GcsIO`` always calls ``google.auth.default()`` first, with
 4 exponential-backoff retries (~25 s) when there are no Application Default Credentials, before falling back to an
 anonymous client (and with real ADC it would send real credentials to the emulator, which then tries to refresh a

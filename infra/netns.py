@@ -101,3 +101,32 @@ class TestHosts:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
             shutil.rmtree(os.path.join(NETNS_ETC, ns), ignore_errors=True)
         self._made.clear()
+
+
+def add_isolated(ns: str, hosts: dict[str, list[str]]) -> None:
+    """A namespace with only loopback (nothing reaches outside it) and its own /etc/hosts (address -> names)."""
+    _ip("netns", "add", ns)
+    try:
+        _ip("-n", ns, "link", "set", "lo", "up")
+        os.makedirs(os.path.join(NETNS_ETC, ns), exist_ok=True)
+        with open(os.path.join(NETNS_ETC, ns, "hosts"), "w") as f:
+            f.writelines(f"{addr} {' '.join(names)}\n" for addr, names in hosts.items())
+    except BaseException:
+        delete(ns)
+        raise
+
+
+def delete(ns: str) -> None:
+    """Deletes a namespace and its /etc/netns folder (missing is fine)."""
+    subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+    shutil.rmtree(os.path.join(NETNS_ETC, ns), ignore_errors=True)
+
+
+def kill_pids(ns: str) -> None:
+    """SIGKILLs the processes still inside namespace ns, by id (``ip netns pids``)."""
+    found = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout.split()
+    for pid in found:
+        try:
+            os.kill(int(pid), 9)
+        except (ProcessLookupError, ValueError):
+            pass

@@ -14,11 +14,13 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import tempfile
 import time
 
 import cv2
 import numpy as np
 
+from skyhawk import fileio
 from skyhawk.synth import Donor, donor_from_image, make_synthesizer
 from skyhawk.video import write_video
 
@@ -89,7 +91,15 @@ def make_clip(photo: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator
 
 
 def make_demo_data(output: str, seed: int = 0, clips: int = 4, frames: int = 24, size: int = 256) -> str:
-    """Writes DIR/real/, DIR/fake/, DIR/manifest.csv and DIR/README.txt; returns the manifest path."""
+    """Writes DIR/real/, DIR/fake/, DIR/manifest.csv and DIR/README.txt; returns the manifest path.
+
+    A remote DIR (gs://...) gets the files made in a temporary folder, then copied up."""
+    if fileio.is_remote(output):
+        with tempfile.TemporaryDirectory(prefix="skyhawk-demo-") as tmp:
+            make_demo_data(tmp, seed=seed, clips=clips, frames=frames, size=size)
+            for path in fileio.list_files(tmp):
+                fileio.copy_file(path, fileio.join(output, fileio.relpath(path, tmp)))
+        return fileio.join(output, "manifest.csv")
     if clips < 1 or frames < 1:
         raise ValueError(f"clips and frames must be >= 1, got clips={clips} frames={frames}")
     if size < 128:

@@ -2,8 +2,9 @@
 
 Local paths (and ``file://`` URIs) use ``os``/``shutil`` directly; every other scheme goes through
 ``apache_beam.io.filesystems.FileSystems`` (imported on first remote use: importing Beam takes seconds).
-``tf.io.gfile`` is not used: its GCS client ignores ``STORAGE_EMULATOR_HOST`` and so cannot reach the
-fake-gcs-server the tests run, while Beam's (google-cloud-storage) client can. Files are always read and
+``tf.io.gfile`` is not used: its GCS client ignores ``STORAGE_EMULATOR_HOST`` and so cannot reach a
+plain fake-gcs-server (only one behind the real host names, ``infra/gcs_tf.py``), while Beam's
+(google-cloud-storage) client can. Files are always read and
 written verbatim (Beam would otherwise (de)compress by extension, e.g. ``*.gz``).
 
 Only the registry's atomic publish steps (local ``os.rename``, the gs:// create-if-absent claim) go
@@ -255,8 +256,9 @@ def copy_file(src: str, dst: str) -> None:
 def remove(path: str, recursive: bool = False) -> None:
     """Deletes a file, or with recursive a folder (remote: every object under the prefix); missing is fine.
 
-    On gs:// objects are deleted one by one: Beam's batch delete uses the GCS batch endpoint, which
-    fake-gcs-server does not implement ("Bad response: not multi-part").
+    On gs:// objects are deleted one by one: Beam's batch delete uses the GCS batch endpoint, and
+    fake-gcs-server skips batch parts without a Content-ID, which google-cloud-storage never sends
+    ("Bad response: not multi-part").
     """
     if not is_remote(path):
         path = local_path(path).rstrip("/" + os.sep) or path
