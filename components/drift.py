@@ -9,10 +9,12 @@ component adds drift comparators to a copy of the schema and runs ``tfdv.validat
 - Jensen-Shannon divergence of ``detector_score``, ``box`` (face position and size in frame pixels, i.e.
   the video resolution and framing) and ``face_index`` (faces per frame) (``gate.drift_jsd``).
 
-The previous span's statistics come from TFX's span resolver (``rolling_range`` with
-``skip_num_recent_spans=1`` over StatisticsGen's outputs, whose ``span`` property StatisticsGen copies from
-the Examples). The result, ``drift.json`` (+ ``anomalies_<split>.pbtxt``), appears in the run report;
-with ``gate.block_on_drift`` an anomaly keeps the candidate from being blessed (``components.golden``).
+The previous span's statistics are picked from StatisticsGen's outputs of earlier runs
+(``statistics_history``: every ExampleStatistics artifact of the pipeline's StatisticsGen, whose ``span``
+property StatisticsGen copies from the Examples): the newest one of the largest span below the current span.
+(TFX's span resolver functions need a ``version`` property, which ExampleStatistics does not have.)
+The result, ``drift.json``, appears in the run report; with ``gate.block_on_drift`` an anomaly keeps the
+candidate from being blessed (``components.golden``).
 """
 # NOTE: no ``from __future__ import annotations``: TFX's function-component parser needs real annotations.
 
@@ -84,7 +86,7 @@ def DriftValidator(
     statistics: InputArtifact[standard_artifacts.ExampleStatistics],
     schema: InputArtifact[standard_artifacts.Schema],
     drift: OutputArtifact[SkyhawkDrift],
-    previous_statistics: InputArtifact[standard_artifacts.ExampleStatistics] = None,
+    statistics_history: InputArtifact[List[standard_artifacts.ExampleStatistics]] = None,
     linf_threshold: Parameter[float] = 0.1,
     jsd_threshold: Parameter[float] = 0.3,
 ) -> None:
@@ -95,6 +97,7 @@ def DriftValidator(
     from skyhawk import fileio
 
     span = int(statistics.span or 0)
+    previous_statistics = previous_span_statistics(span, statistics_history or [])
     result: Dict[str, Any] = {"span": span, "previous_span": None, "anomalies": [], "compared": False,
                               "thresholds": {"linf": linf_threshold, "jsd": jsd_threshold,
                                              "linf_features": list(LINF_FEATURES),
@@ -114,6 +117,12 @@ def DriftValidator(
     if result["previous_span"] is not None:
         drift.set_int_custom_property("previous_span", result["previous_span"])
     fileio.write_text(fileio.join(drift.uri, DRIFT_FILE), json.dumps(result, indent=2, sort_keys=True))
+
+
+def previous_span_statistics(span: int, history: List[Any]) -> Any | None:
+    """The newest statistics artifact of the largest span below span (None: there is no earlier span)."""
+    earlier = [a for a in history if int(a.span or 0) < span]
+    return max(earlier, key=lambda a: (int(a.span or 0), a.id)) if earlier else None
 
 
 def load_drift(uri: str) -> Dict[str, Any]:

@@ -49,17 +49,16 @@ def create_pipeline(
     schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
-    training_examples, previous_statistics = example_gen.outputs["examples"], None
+    training_examples, statistics_history = example_gen.outputs["examples"], None
     if span_resolvers:
         # TFX's RollingRange: the newest train.span_window spans (0: all), the latest version of each.
         training_examples = rolling_range(
             tfx.dsl.Channel(type=Examples, producer_component_id=example_gen.id),
             num_spans=config.train.span_window, min_spans=1)
-        previous_statistics = rolling_range(  # the span before the newest one, if any
-            tfx.dsl.Channel(type=ExampleStatistics, producer_component_id=statistics_gen.id),
-            num_spans=1, skip_num_recent_spans=1, min_spans=0)
+        # every span's statistics: DriftValidator compares the newest span with the one before it
+        statistics_history = tfx.dsl.Channel(type=ExampleStatistics, producer_component_id=statistics_gen.id)
     drift = DriftValidator(statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"],
-                           previous_statistics=previous_statistics, linf_threshold=config.gate.drift_linf,
+                           statistics_history=statistics_history, linf_threshold=config.gate.drift_linf,
                            jsd_threshold=config.gate.drift_jsd)
     model_resolver = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,

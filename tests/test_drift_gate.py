@@ -107,3 +107,21 @@ def test_drift_blocks_only_when_configured(tmp_path):
     blessed, verdict = _gate(tmp_path, 1, anomaly, block=1)
     assert blessed == 0 and "train/method" in verdict["failures"][0]
     assert verdict["failures"][0].endswith("(gate.block_on_drift)")
+
+
+def test_the_previous_span_is_the_newest_statistics_of_the_largest_earlier_span():
+    from tfx.types import standard_artifacts
+
+    from components.drift import previous_span_statistics
+
+    def stats(span: int, artifact_id: int):
+        a = standard_artifacts.ExampleStatistics()
+        a.span = span
+        a.mlmd_artifact.id = artifact_id
+        return a
+
+    history = [stats(1, 1), stats(2, 2), stats(2, 5), stats(3, 6), stats(1, 7)]
+    assert previous_span_statistics(3, history).id == 5  # span 2, re-computed later
+    assert previous_span_statistics(2, history).id == 7
+    assert previous_span_statistics(1, history) is None
+    assert previous_span_statistics(0, []) is None
