@@ -43,7 +43,7 @@ def golden_check(candidate: Dict[str, Any], baseline: Dict[str, Any] | None, max
     if regression > max_regression:
         return False, (f"golden set {GOLDEN_METRIC} {value:.4f} vs baseline {base:.4f}: regression "
                        f"{regression:.4f} > gate.max_regression {max_regression:g}")
-    return True, f"golden set {GOLDEN_METRIC} {value:.4f} vs baseline {base:.4f} (change {-regression:+.4f})"
+    return True, f"golden set {GOLDEN_METRIC} {value:.4f} vs baseline {base:.4f} (change {value - base:+.4f})"
 
 
 def _fmt(v: Any) -> str:

@@ -290,7 +290,7 @@ def warm_start_base(fn_args, cfg: TrainConfig) -> tuple[str | None, dict[str, An
             f"blessed model {base} is {meta.get('backbone')}/{meta.get('image_size')} px, the config "
             f"{cfg.backbone}/{cfg.image_size} px: trained from scratch")}
     return base, {"enabled": True, "base_model": base, "epochs": cfg.warm_start_epochs,
-                  "reason": f"fine-tuned from the latest blessed model for {cfg.warm_start_epochs} epochs"}
+                  "reason": f"fine-tuned from the latest blessed model for <= {cfg.warm_start_epochs} epoch(s)"}
 
 
 def train_and_export(

@@ -381,7 +381,7 @@ def test_list_and_show_the_lineage(tmp_path, saved_model, capsys):
     reg.publish("m", saved_model, {"data": {"span": 0, "input_fingerprint": "fp"}})  # before spans existed
     reg.publish("m", saved_model, {
         "spans": [1, 2, 3], "eval_span": 3, "parent_version": 1, "pipeline_run_id": "2025-01-02T03:04:05",
-        "warm_start": {"reason": "fine-tuned from the latest blessed model for 2 epochs"},
+        "warm_start": {"reason": "fine-tuned from the latest blessed model for <= 2 epoch(s)"},
         "data": {"spans": [1, 2, 3], "eval_span": 3, "training_data": [
             {"span": s, "input_fingerprint": f"split:videos,num_files:{s}", "examples_uri": f"/p/ex/{s}"}
             for s in (1, 2, 3)]},
@@ -394,7 +394,7 @@ def test_list_and_show_the_lineage(tmp_path, saved_model, capsys):
     rc, out, _ = _cli(capsys, "--root", root, "show", "m@2")
     assert rc == 0
     assert "trained on spans: 1-3   eval span: 3" in out
-    assert "parent version: 1 (warm start: fine-tuned from the latest blessed model for 2 epochs)" in out
+    assert "parent version: 1 (warm start: fine-tuned from the latest blessed model for <= 2 epoch(s))" in out
     assert "pipeline run: 2025-01-02T03:04:05" in out
     assert "data span 2: fingerprint split:videos,num_files:2  (/p/ex/2)" in out
     assert "golden set: /data/golden: golden set video_accuracy 0.9000 vs baseline 0.8500" in out

@@ -56,7 +56,7 @@ def make_span(videos: Path, span: int, seed: int, drop_method: str | None = None
     from skyhawk.demo import make_demo_data
 
     root = videos / f"span-{span}"
-    manifest = Path(make_demo_data(str(root), seed=seed, clips=2))
+    manifest = Path(make_demo_data(str(root), seed=seed, clips=2, frames=12))
     if drop_method:
         with manifest.open(newline="") as f:
             rows = list(csv.DictReader(f))
@@ -79,7 +79,7 @@ def home(tmp_path_factory) -> Path:
     home = tmp_path_factory.mktemp("retrain")
     make_span(home / "videos", 1, seed=0)
     golden = home / "golden"
-    make_demo_data(str(golden), seed=3, clips=1)
+    make_demo_data(str(golden), seed=3, clips=1, frames=12)
     shutil.rmtree(golden / "real")
     cfg = demo_config(str(home), {**TINY, "gate.golden_root": str(golden)})
     (home / "config.json").write_text(json.dumps(to_dict(cfg)))
