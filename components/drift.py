@@ -9,10 +9,9 @@ component adds drift comparators to a copy of the schema and runs ``tfdv.validat
 - Jensen-Shannon divergence of ``detector_score``, ``box`` (face position and size in frame pixels, i.e.
   the video resolution and framing) and ``face_index`` (faces per frame) (``gate.drift_jsd``).
 
-The previous span's statistics are picked from StatisticsGen's outputs of earlier runs
-(``statistics_history``: every ExampleStatistics artifact of the pipeline's StatisticsGen, whose ``span``
-property StatisticsGen copies from the Examples): the newest one of the largest span below the current span.
-(TFX's span resolver functions need a ``version`` property, which ExampleStatistics does not have.)
+The previous span's statistics are picked from ``statistics_history`` (the pipeline's
+``span_statistics_resolver``: the latest StatisticsGen output of every span; StatisticsGen copies ``span``
+from the Examples): the one of the largest span below the current span.
 The result, ``drift.json``, appears in the run report; with ``gate.block_on_drift`` an anomaly keeps the
 candidate from being blessed (``components.golden``).
 """

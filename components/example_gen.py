@@ -91,7 +91,7 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         super().Do(input_dict, output_dict, exec_properties)
         extract.check_result(extract.write_summary(self._examples_uri), self._examples_uri)
         # The driver records span/version as custom properties; TFX's span resolver functions
-        # (rolling_range / LatestSpan) and StatisticsGen read the artifact *properties*.
+        # (rolling_range / LatestSpan), StatisticsGen (which copies it) and components.spans read the properties.
         examples.span = int(exec_properties.get(SPAN_KEY) or 0)
         examples.version = int(exec_properties.get(VERSION_KEY) or 0)
 

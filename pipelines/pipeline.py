@@ -10,7 +10,6 @@ import json
 from typing import Sequence
 
 from tfx import v1 as tfx
-from tfx.dsl.input_resolution.canned_resolver_functions import rolling_range
 from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.types.standard_artifacts import Examples, ExampleStatistics
 
@@ -19,6 +18,7 @@ from components.example_gen import FaceExampleGen
 from components.golden import GoldenGate
 from components.pusher import RegistryPusher
 from components.report import RunReport
+from components.spans import SpanWindowStrategy
 from skyhawk.config import PipelineConfig, to_dict
 from skyhawk_model.evaluation import eval_config
 
@@ -40,8 +40,8 @@ def create_pipeline(
 
     ``split_names``: the example splits to declare; default: those the data needs, read when the pipeline
     is built (a compiler far from the data, e.g. for Kubeflow, names them instead). ``span_resolvers=False``
-    trains on the newest span only and skips the drift comparison (TFX's span resolver functions do not
-    compile for Kubeflow Pipelines v2)."""
+    trains on the newest span only and skips the drift comparison (Kubeflow Pipelines v2 compiles only TFX's
+    two built-in resolver strategies)."""
     config = config.validate()
     example_gen = FaceExampleGen(config.data_root, config.extract, use_spans=config.use_spans,
                                  split_names=split_names)
@@ -50,13 +50,22 @@ def create_pipeline(
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
     training_examples, statistics_history = example_gen.outputs["examples"], None
+    resolvers = []
     if span_resolvers:
-        # TFX's RollingRange: the newest train.span_window spans (0: all), the latest version of each.
-        training_examples = rolling_range(
-            tfx.dsl.Channel(type=Examples, producer_component_id=example_gen.id),
-            num_spans=config.train.span_window, min_spans=1)
+        # RollingRange: the newest train.span_window spans (0: all), the latest Examples of each span
+        span_window = tfx.dsl.Resolver(
+            strategy_class=SpanWindowStrategy, config={"num_spans": config.train.span_window},
+            examples=tfx.dsl.Channel(type=Examples, producer_component_id=example_gen.id),
+        ).with_id("span_window_resolver")
+        span_window.add_upstream_node(example_gen)  # after this run's ExampleGen
         # every span's statistics: DriftValidator compares the newest span with the one before it
-        statistics_history = tfx.dsl.Channel(type=ExampleStatistics, producer_component_id=statistics_gen.id)
+        span_statistics = tfx.dsl.Resolver(
+            strategy_class=SpanWindowStrategy, config={"num_spans": 0},
+            statistics=tfx.dsl.Channel(type=ExampleStatistics, producer_component_id=statistics_gen.id),
+        ).with_id("span_statistics_resolver")
+        span_statistics.add_upstream_node(statistics_gen)
+        training_examples, statistics_history = span_window.outputs["examples"], span_statistics.outputs["statistics"]
+        resolvers = [span_window, span_statistics]
     drift = DriftValidator(statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"],
                            statistics_history=statistics_history, linf_threshold=config.gate.drift_linf,
                            jsd_threshold=config.gate.drift_jsd)
@@ -114,8 +123,8 @@ def create_pipeline(
         training_examples=training_examples,
         drift=drift.outputs["drift"],
     )
-    components = [example_gen, statistics_gen, schema_gen, example_validator, drift, model_resolver, trainer,
-                  evaluator, golden, pusher, report]
+    components = [example_gen, statistics_gen, schema_gen, example_validator, *resolvers, drift, model_resolver,
+                  trainer, evaluator, golden, pusher, report]
     return tfx_pipeline.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.pipeline_root,
