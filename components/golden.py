@@ -9,9 +9,10 @@ The Evaluator compares candidate and baseline on the newest span's eval split. T
 - with ``gate.block_on_drift``, fails a candidate whose span drifted from the previous one
   (``components.drift``).
 
-Its ModelBlessing (custom properties ``blessed``, ``current_model_id``, ... as the Evaluator writes them) is
-the one the RegistryPusher publishes on and the one the latest-blessed-model resolver reads, so a model
-rejected here is never a baseline nor a warm-start parent. ``golden.json`` in the blessing's folder holds
+Its ModelBlessing ``final_blessing`` (not ``blessing``: AirflowDagRunner's launchers name artifacts
+``<output key>:<run id>``, unique per type, so it must differ from the Evaluator's; custom properties
+``blessed``, ``current_model_id``, ... as the Evaluator writes them) is the one the RegistryPusher
+publishes on and the one the latest-blessed-model resolver reads, so a model rejected here is never a baseline nor a warm-start parent. ``golden.json`` in the blessing's folder holds
 the golden-set metrics of both models, the drift verdict and the failures.
 """
 # NOTE: no ``from __future__ import annotations``: TFX's function-component parser needs real annotations.
@@ -67,7 +68,7 @@ def score_golden(model_uri: str, golden_root: str, labels: str, output: str, fra
 def GoldenGate(
     model: InputArtifact[standard_artifacts.Model],
     evaluator_blessing: InputArtifact[standard_artifacts.ModelBlessing],
-    blessing: OutputArtifact[standard_artifacts.ModelBlessing],
+    final_blessing: OutputArtifact[standard_artifacts.ModelBlessing],
     baseline_model: InputArtifact[standard_artifacts.Model] = None,
     drift: InputArtifact[SkyhawkDrift] = None,
     golden_root: Parameter[str] = "",
@@ -91,12 +92,12 @@ def GoldenGate(
         args = json.loads(beam_args)
         result["labels"] = golden_labels
         result["candidate"] = score_golden(model.uri, golden_root, golden_labels,
-                                           fileio.join(blessing.uri, "golden", "candidate"), frames, args)
+                                           fileio.join(final_blessing.uri, "golden", "candidate"), frames, args)
         result["baseline"] = None
         if baseline_model is not None:
             result["baseline_model"] = baseline_model.uri
             result["baseline"] = score_golden(baseline_model.uri, golden_root, golden_labels,
-                                              fileio.join(blessing.uri, "golden", "baseline"), frames, args)
+                                              fileio.join(final_blessing.uri, "golden", "baseline"), frames, args)
         passed, line = golden_check(result["candidate"], result["baseline"], max_regression)
         result.update(passed=passed, summary=line)
         if not passed:
@@ -115,14 +116,14 @@ def GoldenGate(
         if evaluator_blessing.has_custom_property(name):
             value = evaluator_blessing.get_custom_property(name)
             if isinstance(value, int):
-                blessing.set_int_custom_property(name, value)
+                final_blessing.set_int_custom_property(name, value)
             else:
-                blessing.set_string_custom_property(name, str(value))
-    blessing.set_int_custom_property("current_model_id", model.id)
-    blessing.set_int_custom_property("blessed", 1 if blessed else 0)
-    blessing.set_int_custom_property("evaluator_blessed", 1 if evaluator_blessed else 0)
-    fileio.write_text(fileio.join(blessing.uri, "BLESSED" if blessed else "NOT_BLESSED"), "")
-    fileio.write_text(fileio.join(blessing.uri, GOLDEN_FILE), json.dumps(result, indent=2, sort_keys=True,
+                final_blessing.set_string_custom_property(name, str(value))
+    final_blessing.set_int_custom_property("current_model_id", model.id)
+    final_blessing.set_int_custom_property("blessed", 1 if blessed else 0)
+    final_blessing.set_int_custom_property("evaluator_blessed", 1 if evaluator_blessed else 0)
+    fileio.write_text(fileio.join(final_blessing.uri, "BLESSED" if blessed else "NOT_BLESSED"), "")
+    fileio.write_text(fileio.join(final_blessing.uri, GOLDEN_FILE), json.dumps(result, indent=2, sort_keys=True,
                                                                          default=str))
 
 

@@ -51,7 +51,7 @@ def RegistryPusher(
     ev = load_evaluation(evaluation.uri)
     golden = load_golden(model_blessing.uri)
     serving_dir = path_utils.serving_model_path(model.uri)
-    data = data_lineage(examples, training_examples or [examples])
+    data = data_lineage(examples, [*(training_examples or []), examples])
     decision = {
         "blessed": blessed,
         "gate_failures": [failure_text(f) for f in ev["failures"]] + list(golden.get("failures") or []),
@@ -103,7 +103,9 @@ def RegistryPusher(
 
 
 def data_lineage(eval_examples: Any, training: List[Any]) -> Dict[str, Any]:
-    """The spans trained on, the eval span and each span's examples and input fingerprint."""
+    """The spans trained on, the eval span and each span's examples and input fingerprint (``training``: the
+    window's Examples, the eval span's included; an artifact listed twice counts once)."""
+    training = list({a.id or id(a): a for a in training}.values())
     def span(a: Any) -> int:
         return int(a.span or a.get_int_custom_property("span") or 0)
 

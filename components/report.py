@@ -79,7 +79,7 @@ def RunReport(
         decision["reason"] = ("failed: " if decision["reason"].startswith("passed") else decision["reason"] + "; ") \
             + "; ".join(extra)
     history = load_history(serving_dir)
-    lineage = data_lineage(examples, training_examples or [examples])
+    lineage = data_lineage(examples, [*(training_examples or []), examples])
     drift_result = load_drift(drift.uri) if drift is not None else {}
     data = {
         "examples_uri": examples.uri,

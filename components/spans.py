@@ -39,25 +39,31 @@ def version_of(artifact: Any) -> int:
     return 0
 
 
-def latest_per_span(artifacts: List[Any], num_spans: int = 0) -> List[Any]:
-    """The newest num_spans spans (0: all), one artifact each (latest version, then newest id), by span."""
+def latest_per_span(artifacts: List[Any], num_spans: int = 0, skip_newest: int = 0) -> List[Any]:
+    """The newest num_spans spans (0: all) after skipping the skip_newest newest ones, one artifact each
+    (latest version, then newest id), by span."""
     latest: Dict[int, Any] = {}
     for a in artifacts:
         span = span_of(a)
         if span not in latest or (version_of(a), a.id) > (version_of(latest[span]), latest[span].id):
             latest[span] = a
     spans = sorted(latest)
+    if skip_newest > 0:
+        spans = spans[:-skip_newest]
     if num_spans > 0:
         spans = spans[-num_spans:]
     return [latest[s] for s in spans]
 
 
 class SpanWindowStrategy(resolver.ResolverStrategy):
-    """RollingRange over spans: ``Resolver(strategy_class=SpanWindowStrategy, config={"num_spans": K}, ...)``."""
+    """RollingRange over spans: ``Resolver(strategy_class=SpanWindowStrategy, config={"num_spans": K,
+    "skip_newest": S}, ...)`` (``skip_num_recent_spans`` = S)."""
 
-    def __init__(self, num_spans: int = 0):
+    def __init__(self, num_spans: int = 0, skip_newest: int = 0):
         self._num_spans = int(num_spans)
+        self._skip_newest = int(skip_newest)
 
     def resolve_artifacts(self, store: Any, input_dict: Dict[str, List[Any]]
                           ) -> Dict[str, List[Any]] | None:
-        return {key: latest_per_span(artifacts, self._num_spans) for key, artifacts in input_dict.items()}
+        return {key: latest_per_span(artifacts, self._num_spans, self._skip_newest)
+                for key, artifacts in input_dict.items()}

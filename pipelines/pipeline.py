@@ -49,23 +49,31 @@ def create_pipeline(
     schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
-    training_examples, statistics_history = example_gen.outputs["examples"], None
+    training_examples, earlier_examples, statistics_history = example_gen.outputs["examples"], None, None
     resolvers = []
     if span_resolvers:
+        # A component must not get one artifact on two inputs (the legacy launchers AirflowDagRunner uses record
+        # an input event per artifact and input), hence the windows without the newest span for the consumers
+        # that also read this run's Examples / statistics.
+        def window(node_id: str, key: str, channel, upstream, num_spans: int, skip_newest: int):
+            node = tfx.dsl.Resolver(strategy_class=SpanWindowStrategy,
+                                    config={"num_spans": num_spans, "skip_newest": skip_newest},
+                                    **{key: channel}).with_id(node_id)
+            node.add_upstream_node(upstream)  # after this run's component
+            resolvers.append(node)
+            return node.outputs[key]
+
+        examples_channel = tfx.dsl.Channel(type=Examples, producer_component_id=example_gen.id)
         # RollingRange: the newest train.span_window spans (0: all), the latest Examples of each span
-        span_window = tfx.dsl.Resolver(
-            strategy_class=SpanWindowStrategy, config={"num_spans": config.train.span_window},
-            examples=tfx.dsl.Channel(type=Examples, producer_component_id=example_gen.id),
-        ).with_id("span_window_resolver")
-        span_window.add_upstream_node(example_gen)  # after this run's ExampleGen
-        # every span's statistics: DriftValidator compares the newest span with the one before it
-        span_statistics = tfx.dsl.Resolver(
-            strategy_class=SpanWindowStrategy, config={"num_spans": 0},
-            statistics=tfx.dsl.Channel(type=ExampleStatistics, producer_component_id=statistics_gen.id),
-        ).with_id("span_statistics_resolver")
-        span_statistics.add_upstream_node(statistics_gen)
-        training_examples, statistics_history = span_window.outputs["examples"], span_statistics.outputs["statistics"]
-        resolvers = [span_window, span_statistics]
+        training_examples = window("span_window_resolver", "examples", examples_channel, example_gen,
+                                   config.train.span_window, 0)
+        if config.train.span_window != 1:  # the window's other spans, for the lineage
+            earlier_examples = window("earlier_spans_resolver", "examples", examples_channel, example_gen,
+                                      max(config.train.span_window - 1, 0), 1)
+        # the earlier spans' statistics: DriftValidator compares the newest span with the one before it
+        statistics_history = window(
+            "span_statistics_resolver", "statistics",
+            tfx.dsl.Channel(type=ExampleStatistics, producer_component_id=statistics_gen.id), statistics_gen, 0, 1)
     drift = DriftValidator(statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"],
                            statistics_history=statistics_history, linf_threshold=config.gate.drift_linf,
                            jsd_threshold=config.gate.drift_jsd)
@@ -106,10 +114,10 @@ def create_pipeline(
     ).with_id(GOLDEN_GATE_ID)
     pusher = RegistryPusher(
         model=trainer.outputs["model"],
-        model_blessing=golden.outputs["blessing"],
+        model_blessing=golden.outputs["final_blessing"],
         evaluation=evaluator.outputs["evaluation"],
         examples=example_gen.outputs["examples"],
-        training_examples=training_examples,
+        training_examples=earlier_examples,
         registry=config.registry,
         model_name=config.model_name,
         pipeline_config=json.dumps(to_dict(config), sort_keys=True),  # recorded with each pushed model
@@ -117,10 +125,10 @@ def create_pipeline(
     report = RunReport(
         model=trainer.outputs["model"],
         evaluation=evaluator.outputs["evaluation"],
-        model_blessing=golden.outputs["blessing"],
+        model_blessing=golden.outputs["final_blessing"],
         pushed_model=pusher.outputs["pushed_model"],
         examples=example_gen.outputs["examples"],
-        training_examples=training_examples,
+        training_examples=earlier_examples,
         drift=drift.outputs["drift"],
     )
     components = [example_gen, statistics_gen, schema_gen, example_validator, *resolvers, drift, model_resolver,

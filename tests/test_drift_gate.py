@@ -84,7 +84,7 @@ def _gate(tmp_path: Path, evaluator_blessed: int, anomalies: list, block: int) -
     Path(drift.uri).mkdir(exist_ok=True)
     (Path(drift.uri) / "drift.json").write_text(json.dumps({"span": 2, "previous_span": 1, "anomalies": anomalies}))
     GoldenGate.EXECUTOR_SPEC.executor_class._FUNCTION(
-        model=model, evaluator_blessing=evaluator_blessing, blessing=blessing, baseline_model=None, drift=drift,
+        model=model, evaluator_blessing=evaluator_blessing, final_blessing=blessing, baseline_model=None, drift=drift,
         golden_root="", golden_labels="folders", max_regression=0.0, block_on_drift=block, frames=4,
         beam_args="[]")
     assert blessing.get_string_custom_property("baseline_model") == "/p/Trainer/model/1"

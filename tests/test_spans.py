@@ -37,3 +37,10 @@ def test_strategy_resolves_every_input_key():
     arts = [_examples(1, 1), _examples(2, 2), _examples(3, 3)]
     out = SpanWindowStrategy(num_spans=1).resolve_artifacts(None, {"examples": arts, "other": []})
     assert [a.id for a in out["examples"]] == [3] and out["other"] == []
+
+
+def test_skip_newest_gives_the_earlier_spans():
+    arts = [_examples(1, 1), _examples(2, 2), _examples(3, 3)]
+    assert [a.id for a in latest_per_span(arts, skip_newest=1)] == [1, 2]
+    assert [a.id for a in latest_per_span(arts, num_spans=1, skip_newest=1)] == [2]
+    assert latest_per_span(arts[:1], skip_newest=1) == []
