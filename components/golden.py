@@ -12,8 +12,9 @@ The Evaluator compares candidate and baseline on the newest span's eval split. T
 Its ModelBlessing ``final_blessing`` (not ``blessing``: AirflowDagRunner's launchers name artifacts
 ``<output key>:<run id>``, unique per type, so it must differ from the Evaluator's; custom properties
 ``blessed``, ``current_model_id``, ... as the Evaluator writes them) is the one the RegistryPusher
-publishes on and the one the latest-blessed-model resolver reads, so a model rejected here is never a baseline nor a warm-start parent. ``golden.json`` in the blessing's folder holds
-the golden-set metrics of both models, the drift verdict and the failures.
+publishes on and the one the latest-blessed-model resolver reads, so a model rejected here is never a
+baseline nor a warm-start parent. ``golden.json`` in its folder holds the golden-set metrics of both
+models, the drift verdict and the failures.
 """
 # NOTE: no ``from __future__ import annotations``: TFX's function-component parser needs real annotations.
 
