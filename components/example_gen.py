@@ -34,9 +34,24 @@ from tfx.utils import proto_utils
 
 from components import extract
 from skyhawk import datasets, fileio
-from skyhawk.config import ExtractConfig, from_dict, to_dict
+from skyhawk.config import ExtractConfig, from_dict, replace, to_dict
 
 SPAN_PATTERN = "span-{SPAN}/*"
+SPAN_RE = re.compile(r"span-(\d+)")
+SPAN_KEY, VERSION_KEY = "span", "version"  # tfx.components.example_gen.utils.{SPAN,VERSION}_PROPERTY_NAME
+
+
+def span_labels(config: ExtractConfig, root: str) -> ExtractConfig:
+    """A relative ``csv:FILE`` manifest is read from the span's own folder (root)."""
+    mode, _, path = config.labels.partition(":")
+    if mode != "csv" or fileio.is_remote(path) or posixpath.isabs(path):
+        return config
+    return replace(config, labels="csv:" + fileio.join(root, path))
+
+
+def list_spans(input_base: str) -> list[int]:
+    """The span numbers of the ``span-N/`` folders under input_base, ascending."""
+    return sorted(int(m[1]) for p in _subfolders(input_base) if (m := SPAN_RE.fullmatch(p)))
 
 
 def pack_config(config: ExtractConfig) -> example_gen_pb2.CustomConfig:
@@ -71,9 +86,14 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         raise NotImplementedError("FaceExampleGen overrides GenerateExamplesByBeam")
 
     def Do(self, input_dict, output_dict, exec_properties) -> None:
-        self._examples_uri = artifact_utils.get_single_uri(output_dict[standard_component_specs.EXAMPLES_KEY])
+        examples = artifact_utils.get_single_instance(output_dict[standard_component_specs.EXAMPLES_KEY])
+        self._examples_uri = examples.uri
         super().Do(input_dict, output_dict, exec_properties)
         extract.check_result(extract.write_summary(self._examples_uri), self._examples_uri)
+        # The driver records span/version as custom properties; TFX's span resolver functions
+        # (rolling_range / LatestSpan), StatisticsGen (which copies it) and components.spans read the properties.
+        examples.span = int(exec_properties.get(SPAN_KEY) or 0)
+        examples.version = int(exec_properties.get(VERSION_KEY) or 0)
 
     def GenerateExamplesByBeam(self, pipeline: beam.Pipeline, exec_properties: dict[str, Any]
                                ) -> dict[str, beam.pvalue.PCollection]:
@@ -83,8 +103,9 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         proto_utils.json_to_proto(exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config)
         if len(input_config.splits) != 1:
             raise ValueError("FaceExampleGen takes exactly one input split (the video folder)")
-        config = unpack_config(exec_properties)
         root = video_root(exec_properties[standard_component_specs.INPUT_BASE_KEY], input_config.splits[0].pattern)
+        root = root.replace("{SPAN}", str(exec_properties.get(SPAN_KEY) or 0))
+        config = span_labels(unpack_config(exec_properties), root)
         items = extract.prepare_items(root, config)
         declared = [s.name for s in output_config.split_config.splits]
         missing = [s for s in extract.output_split_names(items) if s not in declared]
@@ -111,10 +132,11 @@ def data_splits(input_base: str, config: ExtractConfig, use_spans: bool = False)
     """
     root = input_base
     if use_spans:
-        spans = [int(m[1]) for p in _subfolders(input_base) if (m := re.fullmatch(r"span-(\d+)", p))]
+        spans = list_spans(input_base)
         if not spans:
             return [datasets.TRAIN, datasets.EVAL]
         root = fileio.join(input_base, f"span-{max(spans)}")
+        config = span_labels(config, root)
     if not fileio.isdir(root):
         return [datasets.TRAIN, datasets.EVAL]
     try:

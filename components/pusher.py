@@ -2,8 +2,12 @@
 
 Like TFX's Pusher it always runs and records ``pushed`` (1/0) on its PushedModel output, but it only
 publishes when the Evaluator blessed the model; the version goes to ``REGISTRY/<model_name>/<N>/``
-(TF Serving layout) with ``metadata.json`` (metrics, blessing, threshold, data spans and fingerprints,
-pipeline run, config), published atomically by ``skyhawk.registry.Registry``.
+(TF Serving layout) with ``metadata.json`` (metrics, blessing, threshold, the lineage: the spans it trained
+on, the eval span, data fingerprints, the parent version it was warm-started from, the TFX pipeline run id,
+golden-set metrics; and the config), published atomically by ``skyhawk.registry.Registry``.
+
+``model_blessing`` is GoldenGate's (``components.golden``): the Evaluator's gate, the golden set and drift.
+The pipeline run id comes from the executor's context (``PusherExecutor``, the run's MLMD context name).
 
 A trained model is published at most once: when the registry already holds a version made from the
 same Trainer output (e.g. a re-run whose Evaluator re-ran only because the latest blessed baseline
@@ -12,9 +16,10 @@ changed), that version is recorded instead of adding a copy.
 
 import json
 import os
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 from tfx import v1 as tfx
+from tfx.dsl.components.base import executor_spec
 from tfx.types import standard_artifacts
 from tfx.utils import path_utils
 
@@ -30,37 +35,49 @@ def RegistryPusher(
     pushed_model: tfx.dsl.components.OutputArtifact[standard_artifacts.PushedModel],
     registry: tfx.dsl.components.Parameter[str],
     model_name: tfx.dsl.components.Parameter[str],
+    training_examples: tfx.dsl.components.InputArtifact[List[standard_artifacts.Examples]] = None,
     pipeline_config: tfx.dsl.components.Parameter[str] = "{}",
+    pipeline_run_id: tfx.dsl.components.Parameter[str] = "",
 ) -> None:
     """Publishes the model to the registry iff it is blessed; records the decision either way."""
     from tfx.components.util import model_utils
 
+    from components.golden import load_golden
     from skyhawk.registry import Registry, RegistryError
     from skyhawk_model.evaluation import BASELINE, CANDIDATE, failure_text, load_evaluation
-    from skyhawk_model.export import read_metadata
+    from skyhawk_model.export import read_history, read_metadata
 
     blessed = model_utils.is_model_blessed(model_blessing)
     ev = load_evaluation(evaluation.uri)
+    golden = load_golden(model_blessing.uri)
     serving_dir = path_utils.serving_model_path(model.uri)
+    data = data_lineage(examples, [*(training_examples or []), examples])
     decision = {
         "blessed": blessed,
-        "gate_failures": [failure_text(f) for f in ev["failures"]],
+        "gate_failures": [failure_text(f) for f in ev["failures"]] + list(golden.get("failures") or []),
         "model_uri": model.uri,
         "evaluation_uri": evaluation.uri,
+        "spans": data["spans"],
+        "eval_span": data["eval_span"],
     }
+    pushed_model.set_int_custom_property("eval_span", data["eval_span"])
+    pushed_model.set_string_custom_property("spans", ",".join(str(s) for s in data["spans"]))
+    pushed_model.set_string_custom_property("pipeline_run_id", pipeline_run_id)
     if not blessed:
         pushed_model.set_int_custom_property("pushed", 0)
         _write_json(os.path.join(pushed_model.uri, NOT_PUSHED_FILE), decision)
         return
     reg = Registry(registry)
     try:
-        same = [v for v in reg.versions(model_name) if v.get("model_uri") == model.uri]
+        published = reg.versions(model_name)
     except RegistryError:  # no version of this model yet
-        same = []
+        published = []
+    same = [v for v in published if v.get("model_uri") == model.uri]
     if same:
         _record_push(pushed_model, same[0], already_published=True)
         return
     model_meta = read_metadata(serving_dir)
+    warm_start = dict(read_history(serving_dir).get("warm_start") or {})
     metadata: Dict[str, Any] = {
         **decision,
         "metrics": ev["models"][CANDIDATE],
@@ -68,19 +85,54 @@ def RegistryPusher(
         "threshold": model_meta.get("threshold"),
         "image_size": model_meta.get("image_size"),
         "backbone": model_meta.get("backbone"),
-        "data": {
-            "examples_uri": examples.uri,
-            "span": examples.get_int_custom_property("span"),
-            "version": examples.get_int_custom_property("version"),
-            "input_fingerprint": examples.get_string_custom_property("input_fingerprint"),
-        },
+        "data": data,
+        "parent_version": parent_version(published, warm_start.get("base_model")),
+        "warm_start": warm_start,
+        "golden": {k: golden.get(k) for k in ("golden_root", "labels", "metric", "candidate", "baseline",
+                                              "passed", "summary")} if golden else None,
+        "drift": golden.get("drift"),
+        "pipeline_run_id": pipeline_run_id or None,
         "pipeline_run": {
+            "run_id": pipeline_run_id or None,
             "model_artifact_id": model.id,
             "model_uri": model.uri,
         },
         "config": json.loads(pipeline_config),
     }
     _record_push(pushed_model, reg.publish(model_name, serving_dir, metadata), already_published=False)
+
+
+def data_lineage(eval_examples: Any, training: List[Any]) -> Dict[str, Any]:
+    """The spans trained on, the eval span and each span's examples and input fingerprint (``training``: the
+    window's Examples, the eval span's included; an artifact listed twice counts once)."""
+    training = list({a.id or id(a): a for a in training}.values())
+    def span(a: Any) -> int:
+        return int(a.span or a.get_int_custom_property("span") or 0)
+
+    rows = sorted(({"span": span(a), "version": a.get_int_custom_property("version"),
+                    "input_fingerprint": a.get_string_custom_property("input_fingerprint"),
+                    "examples_uri": a.uri} for a in training), key=lambda r: r["span"])
+    return {
+        "examples_uri": eval_examples.uri,
+        "span": span(eval_examples),
+        "version": eval_examples.get_int_custom_property("version"),
+        "input_fingerprint": eval_examples.get_string_custom_property("input_fingerprint"),
+        "eval_span": span(eval_examples),
+        "spans": [r["span"] for r in rows],
+        "training_data": rows,
+    }
+
+
+def parent_version(published: List[Dict[str, Any]], base_model: str | None) -> int | None:
+    """The registry version whose Trainer output is base_model (a ``.../Format-Serving`` folder)."""
+    if not base_model:
+        return None
+    base = base_model.rstrip("/")
+    for v in published:
+        uri = str(v.get("model_uri") or "").rstrip("/")
+        if uri and (base == uri or base.startswith(uri + "/")):
+            return int(v["version"])
+    return None
 
 
 def _record_push(pushed_model: Any, info: Dict[str, Any], already_published: bool) -> None:
@@ -96,3 +148,14 @@ def _write_json(path: str, data: Dict[str, Any]) -> None:
     from skyhawk import fileio
 
     fileio.write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+class PusherExecutor(RegistryPusher.EXECUTOR_SPEC.executor_class):
+    """RegistryPusher's function executor, given the pipeline run id of its execution context."""
+
+    def Do(self, input_dict, output_dict, exec_properties) -> None:
+        run_id = getattr(self._context, "pipeline_run_id", None) if self._context else None
+        super().Do(input_dict, output_dict, {**exec_properties, "pipeline_run_id": run_id or ""})
+
+
+RegistryPusher.EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(PusherExecutor)

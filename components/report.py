@@ -16,7 +16,7 @@ Outside TFX the same pieces are plain functions:
 # annotation objects of RunReport's signature.
 
 import json
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 # The same objects as tfx.v1.dsl.components.* / tfx.v1.dsl.Artifact, imported from their modules because
 # ``from tfx import v1`` also imports every standard component (and the Vertex client): ~2x slower.
@@ -25,6 +25,7 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 from tfx.types.artifact import Artifact
 
+from components.drift import SkyhawkDrift
 from skyhawk import fileio
 
 
@@ -42,13 +43,17 @@ def RunReport(
     pushed_model: InputArtifact[standard_artifacts.PushedModel],
     examples: InputArtifact[standard_artifacts.Examples],
     report: OutputArtifact[SkyhawkReport],
+    training_examples: InputArtifact[List[standard_artifacts.Examples]] = None,
+    drift: InputArtifact[SkyhawkDrift] = None,
 ) -> None:
     """Writes <report.uri>/report.html (+ report.json and PNGs) for this run's model and gate decision."""
     from tfx.components.util import model_utils
     from tfx.utils import path_utils
 
     from components import report_page
-    from components.pusher import NOT_PUSHED_FILE
+    from components.drift import drift_text, load_drift
+    from components.golden import load_golden
+    from components.pusher import NOT_PUSHED_FILE, data_lineage
     from skyhawk_model.evaluation import gate_decision, load_evaluation, load_plot_data
     from skyhawk_model.export import EXTRA_DIR, META_FILE
 
@@ -67,6 +72,15 @@ def RunReport(
         destination=_str_property(pushed_model, "pushed_destination"),
         pusher_failures=(_read_json(fileio.join(pushed_model.uri, NOT_PUSHED_FILE)) or {}).get("gate_failures"),
     )
+    golden = load_golden(model_blessing.uri)
+    extra = [f for f in golden.get("failures") or [] if f not in decision["failures"]]
+    if extra:  # the golden set / drift also failed: the Evaluator's failures alone would hide them
+        decision["failures"] += extra
+        decision["reason"] = ("failed: " if decision["reason"].startswith("passed") else decision["reason"] + "; ") \
+            + "; ".join(extra)
+    history = load_history(serving_dir)
+    lineage = data_lineage(examples, [*(training_examples or []), examples])
+    drift_result = load_drift(drift.uri) if drift is not None else {}
     data = {
         "examples_uri": examples.uri,
         "span": _int_property(examples, "span"),
@@ -79,9 +93,15 @@ def RunReport(
         "backbone": model_meta.get("backbone"),
         "image_size": model_meta.get("image_size"),
         "baseline_model": _str_property(model_blessing, "baseline_model"),
+        "eval_span": lineage["eval_span"],
+        "spans": lineage["spans"],
+        "training_data": lineage["training_data"],
+        "warm_start": history.get("warm_start"),
+        "golden": golden or None,
+        "drift": {**drift_result, "summary": drift_text(drift_result)} if drift is not None else None,
     }
     report_page.write_report(report.uri, report_page.build_report(
-        history=load_history(serving_dir),
+        history=history,
         evaluation=evaluation_summary,
         curves=load_plot_data(evaluation.uri, threshold),
         decision=decision,

@@ -42,7 +42,7 @@ def compile_pipeline(cfg: PipelineConfig, image: str, output: str, scoring_input
             model_ref=f"{cfg.registry.rstrip('/')}/{cfg.model_name}", input_uri=scoring_input,
             beam_pipeline_args=cfg.beam_pipeline_args())
     else:
-        pipeline = create_pipeline(cfg, split_names=list(split_names))
+        pipeline = create_pipeline(cfg, split_names=list(split_names), span_resolvers=False)  # see create_pipeline
     out_dir = os.path.dirname(os.path.abspath(output))
     os.makedirs(out_dir, exist_ok=True)
     runner = kubeflow_v2_dag_runner.KubeflowV2DagRunner(

@@ -16,6 +16,7 @@ import sys  # noqa: E402
 
 from components import extract_cli, score_cli  # noqa: E402
 from pipelines import cli as pipeline_cli  # noqa: E402
+from pipelines import retrain  # noqa: E402
 from skyhawk import demo, registry_cli  # noqa: E402
 from skyhawk.synth import cli as synth_cli  # noqa: E402
 
@@ -27,6 +28,7 @@ COMMAND_MODULES = (
     synth_cli,  # synth
     demo,  # demo-data
     pipeline_cli,  # run, demo
+    retrain,  # retrain
     registry_cli,  # registry
 )
 QUIET_LOGGERS = ("apache_beam", "absl", "tensorflow")  # library chatter hidden without --verbose

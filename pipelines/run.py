@@ -24,11 +24,16 @@ def _absolute(path: str, base: str) -> str:
 
 
 def resolve_paths(cfg: PipelineConfig, base: str | None = None) -> PipelineConfig:
-    """Makes every local path of the config absolute (relative to base, default the working dir)."""
+    """Makes every local path of the config absolute (relative to base, default the working dir).
+
+    With ``use_spans`` a relative ``csv:FILE`` manifest stays relative: each span folder has its own."""
     base = os.path.abspath(base or os.getcwd())
     labels = cfg.extract.labels
-    if labels.startswith("csv:"):
+    if labels.startswith("csv:") and not cfg.use_spans:
         labels = "csv:" + _absolute(labels[4:], base)
+    golden = cfg.gate.golden_labels
+    if golden.startswith("csv:"):
+        golden = "csv:" + _absolute(golden[4:], base)
     return dataclasses.replace(
         cfg,
         data_root=_absolute(cfg.data_root, base),
@@ -36,6 +41,7 @@ def resolve_paths(cfg: PipelineConfig, base: str | None = None) -> PipelineConfi
         metadata_path=_absolute(cfg.metadata_path, base),
         registry=_absolute(cfg.registry, base),
         extract=replace(cfg.extract, labels=labels),
+        gate=replace(cfg.gate, golden_root=_absolute(cfg.gate.golden_root, base), golden_labels=golden),
     )
 
 
@@ -82,13 +88,18 @@ def run_local(cfg: PipelineConfig, enable_cache: bool = True) -> dict[str, Any]:
 
 
 def latest_outputs(cfg: PipelineConfig) -> dict[str, Any]:
-    """The newest PushedModel decision and report of this pipeline, read from MLMD."""
+    """The newest PushedModel decision and report of this pipeline, read from MLMD (``reason``: why a model
+    was not pushed, from the pusher's NOT_PUSHED.json)."""
+    import json
+
     from tfx.orchestration import metadata
 
+    from components.pusher import NOT_PUSHED_FILE
     from components.report import SkyhawkReport
     from components.report_page import HTML_FILE
 
-    out: dict[str, Any] = {"pushed": None, "version": None, "report": None, "pushed_model_uri": None}
+    out: dict[str, Any] = {"pushed": None, "version": None, "report": None, "pushed_model_uri": None,
+                           "reason": None, "spans": None, "eval_span": None}
     with metadata.Metadata(metadata.sqlite_metadata_connection_config(cfg.metadata_path)) as m:
         pushed = sorted(m.store.get_artifacts_by_type("PushedModel"), key=lambda a: a.id)
         if pushed:
@@ -96,6 +107,11 @@ def latest_outputs(cfg: PipelineConfig) -> dict[str, Any]:
             out["pushed"] = bool(props["pushed"].int_value) if "pushed" in props else None
             out["version"] = props["pushed_version"].int_value if "pushed_version" in props else None
             out["pushed_model_uri"] = pushed[-1].uri
+            out["eval_span"] = props["eval_span"].int_value if "eval_span" in props else None
+            out["spans"] = props["spans"].string_value if "spans" in props else None
+            if out["pushed"] is False and fileio.exists(fileio.join(pushed[-1].uri, NOT_PUSHED_FILE)):
+                failures = json.loads(fileio.read_text(fileio.join(pushed[-1].uri, NOT_PUSHED_FILE)))
+                out["reason"] = "; ".join(failures.get("gate_failures") or []) or "not blessed"
         reports = sorted(m.store.get_artifacts_by_type(SkyhawkReport.TYPE_NAME), key=lambda a: a.id)
         if reports:
             out["report"] = os.path.join(reports[-1].uri, HTML_FILE)

@@ -124,6 +124,9 @@ class TrainConfig:
     decay_rate: float = 0.9
     target_accuracy: float = 0.997  # stop once training accuracy reaches this
     max_epochs: int = 20
+    span_window: int = 0  # with use_spans: train on the newest K spans (TFX RollingRange); 0: all spans
+    warm_start: bool = False  # start from the latest blessed model (if any) and fine-tune it
+    warm_start_epochs: int = 2  # epochs of a warm-started training (max_epochs applies from scratch)
     steps_per_epoch: int = 0  # 0: one pass over the training split
     eval_steps: int = 0  # 0: one pass over the eval split
     augment: bool = True
@@ -145,6 +148,8 @@ class TrainConfig:
         _need(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
         _need(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
         _need(self.max_epochs >= 1, f"max_epochs must be >= 1, got {self.max_epochs}")
+        _need(self.span_window >= 0, f"span_window must be >= 0 (0: all spans), got {self.span_window}")
+        _need(self.warm_start_epochs >= 1, f"warm_start_epochs must be >= 1, got {self.warm_start_epochs}")
         _need(self.learning_rate > 0.0, f"learning_rate must be > 0, got {self.learning_rate}")
         _need(self.decay_steps >= 1, f"decay_steps must be >= 1, got {self.decay_steps}")
         _need(0.0 < self.decay_rate <= 1.0, f"decay_rate must be in (0, 1], got {self.decay_rate}")
@@ -179,6 +184,11 @@ class GateConfig:
     max_regression: float = 1e-10  # how much worse than the last blessed model a candidate may be
     video_level: bool = False  # also gate on video-level accuracy
     video_aggregation: str = "mean"  # mean | confident
+    golden_root: str = ""  # a fixed labelled folder every candidate is also scored on ("": none)
+    golden_labels: str = "folders"  # its label mode (folders | csv:FILE | ffpp | dfdc | celebdf)
+    drift_linf: float = 0.1  # L-infinity drift threshold (label / method shares) vs the previous span
+    drift_jsd: float = 0.3  # Jensen-Shannon drift threshold (detector score, face box, face index)
+    block_on_drift: bool = False  # a drift anomaly keeps the candidate from being blessed
 
     def validate(self) -> GateConfig:
         _check_types(self)
@@ -186,6 +196,10 @@ class GateConfig:
         _need(self.max_regression >= 0.0, f"max_regression must be >= 0, got {self.max_regression}")
         _need(self.video_aggregation in ("mean", "confident"),
               f"video_aggregation must be mean|confident, got {self.video_aggregation!r}")
+        _need(self.golden_labels.split(":", 1)[0] in LABEL_MODES,
+              f"golden_labels must be one of folders|csv:FILE|ffpp|dfdc|celebdf, got {self.golden_labels!r}")
+        _need(self.drift_linf > 0.0 and self.drift_jsd > 0.0,
+              f"drift_linf and drift_jsd must be > 0, got {self.drift_linf}, {self.drift_jsd}")
         return self
 
 
@@ -199,7 +213,7 @@ class PipelineConfig:
     metadata_path: str = "out/metadata.sqlite"
     registry: str = "out/registry"
     model_name: str = "skyhawk"
-    use_spans: bool = False  # read data_root/span-{SPAN}/ and train on the latest span
+    use_spans: bool = False  # data_root/span-{SPAN}/: ingest the newest span, train on train.span_window spans
     runner: str = "direct"  # Beam runner profile: direct | portable | flink | spark | dataflow (skyhawk.runners)
     beam_args: tuple[str, ...] = ("--direct_running_mode=multi_processing", "--direct_num_workers=0")
     schedule: str = "@weekly"  # when a scheduler (Airflow) starts a run: cron "m h dom mon dow", @daily..., "": manual

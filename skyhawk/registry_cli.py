@@ -116,6 +116,45 @@ def _run(meta: dict) -> str:
     return f"model#{run['model_artifact_id']}" if run.get("model_artifact_id") is not None else "-"
 
 
+def span_range(meta: dict) -> str:
+    """The spans a version was trained on, e.g. '1-3' or '1,3' ('-' when not recorded)."""
+    spans = meta.get("spans", (meta.get("data") or {}).get("spans") if isinstance(meta.get("data"), dict) else None)
+    if not isinstance(spans, list) or not spans:
+        span = (meta.get("data") or {}).get("span") if isinstance(meta.get("data"), dict) else None
+        return "-" if span is None else str(span)
+    spans = sorted(int(s) for s in spans)
+    if spans == list(range(spans[0], spans[-1] + 1)):
+        return str(spans[0]) if len(spans) == 1 else f"{spans[0]}-{spans[-1]}"
+    return ",".join(str(s) for s in spans)
+
+
+def lineage_lines(meta: dict) -> list[str]:
+    """What `show` prints about where a version comes from: spans, eval span, parent, run, data, golden set."""
+    data = meta.get("data") if isinstance(meta.get("data"), dict) else {}
+    eval_span = meta.get("eval_span", data.get("eval_span", data.get("span")))
+    parent = meta.get("parent_version")
+    warm = meta.get("warm_start") if isinstance(meta.get("warm_start"), dict) else {}
+    lines = [f"  trained on spans: {span_range(meta)}   eval span: {'-' if eval_span is None else eval_span}",
+             f"  parent version: {parent if parent is not None else '-'}"
+             + (f" (warm start: {warm['reason']})" if warm.get("reason") else ""),
+             f"  pipeline run: {_run(meta)}"]
+    for row in data.get("training_data") or []:
+        lines.append(f"  data span {row.get('span')}: fingerprint {row.get('input_fingerprint') or '-'}  "
+                     f"({row.get('examples_uri')})")
+    golden = meta.get("golden") if isinstance(meta.get("golden"), dict) else None
+    if golden and golden.get("golden_root"):
+        lines.append(f"  golden set: {golden['golden_root']}: {golden.get('summary', '')}")
+        cand, base = golden.get("candidate") or {}, golden.get("baseline") or {}
+        names = [n for n in ("video_accuracy", "video_auc", "video_log_loss", "frame_auc", "videos") if n in cand]
+        lines.append("    " + " ".join(f"{n}={_fmt_num(cand[n])}" + (f" (baseline {_fmt_num(base[n])})"
+                                                                      if n in base else "") for n in names))
+    elif golden:
+        lines.append(f"  golden set: {golden.get('summary') or 'none'}")
+    else:
+        lines.append("  golden set: none recorded")
+    return lines
+
+
 def _size(n) -> str:
     if not isinstance(n, (int, float)):
         return "-"
@@ -160,11 +199,11 @@ def handler(args: argparse.Namespace) -> int:
         status = _status(reg, args.name)
         out = {**status, "metadata": versions}
         if not args.json:
-            rows = [["", "VERSION", "CREATED", "BLESSED", "THRESHOLD", "METRICS", "RUN", "SIZE"]]
+            rows = [["", "VERSION", "CREATED", "BLESSED", "SPANS", "THRESHOLD", "METRICS", "RUN", "SIZE"]]
             for m in versions:
                 mark = ("*" + ("p" if status["pinned"] else "")) if m["version"] == status["serving"] else ""
                 rows.append([mark, str(m["version"]), str(m.get("created_at", "-"))[:19], _blessed(m),
-                             _fmt_num(m.get("threshold", "-")), _metrics(m),
+                             span_range(m), _fmt_num(m.get("threshold", "-")), _metrics(m),
                              _run(m), _size(m.get("size_bytes"))])
             print(_table(rows))
             print(f"(* = serving{', p = pinned' if status['pinned'] else ''}; {reg.model_dir(args.name)})")
@@ -182,6 +221,8 @@ def handler(args: argparse.Namespace) -> int:
             print(f"  created: {meta.get('created_at', '-')}   blessed: {_blessed(meta)}   "
                   f"threshold: {_fmt_num(meta.get('threshold', '-'))}")
             print(f"  files: {len(meta.get('files', []))} ({_size(meta.get('size_bytes'))})")
+            for line in lineage_lines(meta):
+                print(line)
             rest = {k: v for k, v in meta.items()
                     if k not in ("model_name", "version", "uri", "created_at", "files", "size_bytes")}
             for line in json.dumps(rest, indent=2, sort_keys=True, default=str).splitlines()[1:-1]:

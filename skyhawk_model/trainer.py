@@ -12,6 +12,7 @@ spent. Each epoch is checkpointed; a killed training resumes from its last finis
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -271,6 +272,27 @@ def _shardable(ds: tf.data.Dataset) -> tf.data.Dataset:
     return ds.with_options(options)
 
 
+def warm_start_base(fn_args, cfg: TrainConfig) -> tuple[str | None, dict[str, Any]]:
+    """(SavedModel to start from or None, the choice as recorded in the history).
+
+    ``fn_args.base_model`` is the latest blessed model (the pipeline feeds the Trainer's ``base_model``
+    only with ``train.warm_start``); one with another backbone or image size is not used.
+    """
+    base = getattr(fn_args, "base_model", None)
+    if not cfg.warm_start:
+        return None, {"enabled": False, "base_model": None, "reason": "train.warm_start is off"}
+    if not base:
+        return None, {"enabled": True, "base_model": None, "reason": "no blessed model yet: trained from scratch"}
+    meta_path = os.path.join(base, "assets.extra", "skyhawk_model.json")
+    meta = json.loads(tf.io.gfile.GFile(meta_path).read()) if tf.io.gfile.exists(meta_path) else {}
+    if meta.get("backbone") != cfg.backbone or meta.get("image_size") != cfg.image_size:
+        return None, {"enabled": True, "base_model": None, "reason": (
+            f"blessed model {base} is {meta.get('backbone')}/{meta.get('image_size')} px, the config "
+            f"{cfg.backbone}/{cfg.image_size} px: trained from scratch")}
+    return base, {"enabled": True, "base_model": base, "epochs": cfg.warm_start_epochs,
+                  "reason": f"fine-tuned from the latest blessed model for <= {cfg.warm_start_epochs} epoch(s)"}
+
+
 def train_and_export(
     fn_args,
     cfg: TrainConfig,
@@ -293,12 +315,20 @@ def train_and_export(
                                        repeat=bool(steps_per_epoch)))
     eval_ds = _shardable(make_dataset(fn_args.eval_files, cfg, training=False, batch_size=batch,
                                       repeat=bool(validation_steps)))
+    base, warm = warm_start_base(fn_args, cfg)
     backup_dir = checkpoint_dir(cfg, fn_args.model_run_dir, {
         "train": record_files(fn_args.train_files), "eval": record_files(fn_args.eval_files),
         "config": to_dict(cfg), "steps": [steps_per_epoch, validation_steps], "replicas": batch // cfg.batch_size,
+        **({"base_model": base} if base else {}),
     })
     with strategy.scope():
-        model = build_model(cfg)
+        if base:  # the weights come from the blessed model: no ImageNet download
+            model = build_model(dataclasses.replace(cfg, weights="none"))
+            model.set_weights(tf_keras.models.load_model(base, compile=False).get_weights())
+            cfg = dataclasses.replace(cfg, max_epochs=cfg.warm_start_epochs)
+        else:
+            model = build_model(cfg)
+    log.info("warm start: %s", warm)
     log.info(
         "training %s (image_size=%d, weights=%s, mixed_precision=%s, replicas=%d, global batch=%d) for <= %d "
         "epochs, steps/epoch=%s, checkpoints=%s", cfg.backbone, cfg.image_size, cfg.weights,
@@ -307,7 +337,7 @@ def train_and_export(
     )
     history = fit(model, train_ds, eval_ds, cfg, steps_per_epoch, validation_steps,
                   run_dir=fn_args.model_run_dir, backup_dir=backup_dir, chief=chief)
-    history.update(replicas=strategy.num_replicas_in_sync, global_batch=batch)
+    history.update(replicas=strategy.num_replicas_in_sync, global_batch=batch, warm_start=warm)
     if chief:
         export_model(model, fn_args.serving_model_dir, cfg, history, crop=crop)
     else:

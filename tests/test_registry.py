@@ -368,9 +368,39 @@ def test_list_shows_the_pushers_metrics_and_run(tmp_path, saved_model, capsys):
     Registry(root).publish("m", saved_model, {"metrics": {"auc": 0.8}, "pipeline_run": {"run_id": "run-2"}})
     rc, out, _ = _cli(capsys, "--root", root, "list", "m")
     rows = out.splitlines()
-    assert rc == 0 and rows[0].split()[3:6] == ["THRESHOLD", "METRICS", "RUN"]
+    assert rc == 0 and rows[0].split()[3:7] == ["SPANS", "THRESHOLD", "METRICS", "RUN"]
     assert "binary_accuracy=0.875 video_accuracy=0.9 auc=0.93" in rows[1] and "model#17" in rows[1]
     assert "auc=0.8" in rows[2] and "run-2" in rows[2]
+
+
+def test_list_and_show_the_lineage(tmp_path, saved_model, capsys):
+    """The pusher's lineage fields: the span range per version in `list`; spans, eval span, parent version,
+    pipeline run, per-span fingerprints and golden-set metrics in `show`."""
+    root = str(tmp_path / "reg")
+    reg = Registry(root)
+    reg.publish("m", saved_model, {"data": {"span": 0, "input_fingerprint": "fp"}})  # before spans existed
+    reg.publish("m", saved_model, {
+        "spans": [1, 2, 3], "eval_span": 3, "parent_version": 1, "pipeline_run_id": "2025-01-02T03:04:05",
+        "warm_start": {"reason": "fine-tuned from the latest blessed model for <= 2 epoch(s)"},
+        "data": {"spans": [1, 2, 3], "eval_span": 3, "training_data": [
+            {"span": s, "input_fingerprint": f"split:videos,num_files:{s}", "examples_uri": f"/p/ex/{s}"}
+            for s in (1, 2, 3)]},
+        "golden": {"golden_root": "/data/golden", "summary": "golden set video_accuracy 0.9000 vs baseline 0.8500",
+                   "candidate": {"video_accuracy": 0.9, "videos": 20}, "baseline": {"video_accuracy": 0.85}}})
+    reg.publish("m", saved_model, {"spans": [2, 4], "eval_span": 4})
+    rc, out, _ = _cli(capsys, "--root", root, "list", "m")
+    rows = [r.split() for r in out.splitlines()]
+    assert rc == 0 and rows[1][3] == "0" and rows[2][3] == "1-3" and rows[3][:2] == ["*", "3"] and rows[3][4] == "2,4"
+    rc, out, _ = _cli(capsys, "--root", root, "show", "m@2")
+    assert rc == 0
+    assert "trained on spans: 1-3   eval span: 3" in out
+    assert "parent version: 1 (warm start: fine-tuned from the latest blessed model for <= 2 epoch(s))" in out
+    assert "pipeline run: 2025-01-02T03:04:05" in out
+    assert "data span 2: fingerprint split:videos,num_files:2  (/p/ex/2)" in out
+    assert "golden set: /data/golden: golden set video_accuracy 0.9000 vs baseline 0.8500" in out
+    assert "video_accuracy=0.9 (baseline 0.85) videos=20" in out
+    rc, out, _ = _cli(capsys, "--root", root, "show", "m@1")
+    assert "parent version: -" in out and "golden set: none recorded" in out
 
 
 # ------------------------------------------------------------------------------------------------- CLI
