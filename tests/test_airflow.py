@@ -21,8 +21,9 @@ from skyhawk.config import ConfigError, load
 
 REPO = Path(__file__).resolve().parents[1]
 DAG_FILE = REPO / "pipelines" / "airflow_dag.py"
-TASKS = {"FileBasedExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Trainer",
-         "latest_blessed_model_resolver", "Evaluator", "RegistryPusher", "RunReport"}
+TASKS = {"FileBasedExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "span_window_resolver",
+         "span_statistics_resolver", "DriftValidator", "Trainer", "latest_blessed_model_resolver", "Evaluator",
+         "GoldenGate", "RegistryPusher", "RunReport"}
 # Tiny and fast: folder labels (span-N/real, span-N/fake), paths relative to the config file.
 CONFIG = {
     "pipeline_name": "skyhawk-airflow-test",
@@ -117,8 +118,10 @@ def test_airflow_loads_the_dag_the_config_describes(tmp_path: Path):
     assert (dag["schedule"], dag["catchup"], dag["max_active_runs"]) == ("0 3 * * 1", False, 1)
     up = {task: set(before) for task, before in dag["upstream"].items()}
     assert TASKS <= set(up)  # one Airflow task per TFX component, wired by the components' channels
-    assert up["FileBasedExampleGen"] == set() and {"FileBasedExampleGen", "SchemaGen"} <= up["Trainer"]
-    assert {"Trainer", "latest_blessed_model_resolver"} <= up["Evaluator"] and "Evaluator" in up["RegistryPusher"]
+    assert up["FileBasedExampleGen"] == set() and "FileBasedExampleGen" in up["span_window_resolver"]
+    assert {"span_window_resolver", "SchemaGen"} <= up["Trainer"]  # the Trainer reads the window of spans
+    assert {"Trainer", "latest_blessed_model_resolver"} <= up["Evaluator"]
+    assert {"Evaluator", "DriftValidator"} <= up["GoldenGate"] and "GoldenGate" in up["RegistryPusher"]
 
     # "" schedules nothing (triggered runs only); no $SKYHAWK_CONFIG or a bad schedule: an import error naming it.
     assert manual["errors"] == {} and manual["dags"][CONFIG["pipeline_name"]]["schedule"] is None
