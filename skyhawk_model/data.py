@@ -17,7 +17,11 @@ def decode_image(encoded: tf.Tensor, image_size: int) -> tf.Tensor:
 
     Shared by training, the exported signatures and bulk scoring so every path sees identical pixels.
     """
-    img = tf.io.decode_image(encoded, channels=3, expand_animations=False)
+    return to_size(tf.io.decode_image(encoded, channels=3, expand_animations=False), image_size)
+
+
+def to_size(img: tf.Tensor, image_size: int) -> tf.Tensor:
+    """uint8 [H, W, 3] -> float32 [image_size, image_size, 3]; resized (bilinear, antialiased) only if needed."""
     shape = tf.shape(img)
     same = tf.logical_and(tf.equal(shape[0], image_size), tf.equal(shape[1], image_size))
     img = tf.cond(
@@ -148,4 +152,5 @@ def augment_seeds(seed: int) -> tf.data.Dataset:
     return tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
 
 
-__all__ = ["augment", "augment_seeds", "decode_batch", "decode_image", "make_dataset", "parse_record", "record_files"]
+__all__ = ["augment", "augment_seeds", "decode_batch", "decode_image", "make_dataset", "parse_record", "record_files",
+           "to_size"]

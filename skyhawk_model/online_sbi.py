@@ -38,19 +38,10 @@ def blend_rgb(image_rgb: np.ndarray, landmarks: np.ndarray, seed: np.int64) -> t
     return image_rgb, np.bool_(False)
 
 
-def _resize(img: tf.Tensor, size: int) -> tf.Tensor:
-    """uint8 [H, W, 3] -> float32 [size, size, 3], as ``data.decode_image`` resizes."""
-    shape = tf.shape(img)
-    same = tf.logical_and(tf.equal(shape[0], size), tf.equal(shape[1], size))
-    out = tf.cond(same, lambda: tf.cast(img, tf.float32),
-                  lambda: tf.image.resize(img, [size, size], method="bilinear", antialias=True))
-    return tf.ensure_shape(out, [size, size, 3])
-
-
 def make_pair(images: tf.Tensor, labels: tf.Tensor, landmarks: tf.Tensor, is_pair: tf.Tensor, seed: tf.Tensor,
               cfg: TrainConfig) -> tuple[tf.Tensor, tf.Tensor]:
     """(float32 [2, S, S, 3], int64 [2]): a real and its fresh SBI fake, or two unpaired examples."""
-    from skyhawk_model.data import augment
+    from skyhawk_model.data import augment, to_size
 
     size = cfg.image_size
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=3)
@@ -59,13 +50,13 @@ def make_pair(images: tf.Tensor, labels: tf.Tensor, landmarks: tf.Tensor, is_pai
     def fake():
         out, ok = tf.numpy_function(blend_rgb, [first, landmarks, seeds[0][0]], [tf.uint8, tf.bool], stateful=False)
         out, ok = tf.ensure_shape(out, [None, None, 3]), tf.ensure_shape(ok, [])
-        return _resize(out, size), tf.where(ok, tf.constant(features.FAKE, tf.int64), features.REAL)
+        return to_size(out, size), tf.where(ok, tf.constant(features.FAKE, tf.int64), features.REAL)
 
     def other():
-        return _resize(tf.io.decode_image(images[1], channels=3, expand_animations=False), size), labels[1]
+        return to_size(tf.io.decode_image(images[1], channels=3, expand_animations=False), size), labels[1]
 
     second, second_label = tf.cond(is_pair, fake, other)
-    first = _resize(first, size)
+    first = to_size(first, size)
     if cfg.augment:
         first, second = augment(first, seeds[1]), augment(second, seeds[2])
     return tf.stack([first, second]), tf.stack([labels[0], second_label])
