@@ -46,11 +46,9 @@ class ExtractFacesFn(beam.DoFn):
 
         self._cfg = from_dict(ExtractConfig, self._config_dict)
         self._detector = FaceDetector(self._cfg.detector, self._cfg.detect_size)
-        self._landmarks = None
-        if self._cfg.synthesize != "none":
-            from skyhawk.faces import LandmarkPredictor
+        from skyhawk.faces import LandmarkPredictor
 
-            self._landmarks = LandmarkPredictor()
+        self._landmarks = LandmarkPredictor()  # every face's 68 points go into its example (online SBI)
 
     def process(self, item: VideoItem) -> Iterator[Any]:
         start = time.monotonic()
@@ -85,7 +83,7 @@ class ExtractFacesFn(beam.DoFn):
         yield beam.pvalue.TaggedOutput(REPORT_TAG, rec)
 
     def _extract(self, item: VideoItem, rec: dict, out: list[tuple[str, bytes]]) -> None:
-        from skyhawk.faces import crop_face, sample_faces
+        from skyhawk.faces import crop_face, landmarks_in_crop, sample_faces
         from skyhawk.video import local_copy
 
         cfg = self._cfg
@@ -94,16 +92,20 @@ class ExtractFacesFn(beam.DoFn):
             for sampled in sample_faces(path, cfg, self._detector):
                 rec["frames_sampled"] += 1
                 rec["frames_with_face"] += bool(sampled.faces)
+                h, w = sampled.frame.shape[:2]
                 for face_index, (face, crop) in enumerate(zip(sampled.faces, sampled.crops, strict=True)):
-                    out.append(self._example(item, crop, sampled.index, face_index, face, item.label, item.method))
+                    lms = self._landmarks(sampled.frame, face)
+                    in_crop = landmarks_in_crop(lms, face.box(), cfg.margin, w, h, cfg.image_size).ravel()
+                    out.append(self._example(item, crop, sampled.index, face_index, face, item.label, item.method,
+                                             in_crop))
                     rec["faces_written"] += 1
                     if synth is not None:
-                        fake = self._synthesize(synth, sampled.frame, face, donor)
+                        fake = self._synthesize(synth, sampled.frame, lms, donor)
                         if fake is not None:
                             crop = crop_face(fake, face.box(), cfg.margin, cfg.image_size)
                             fake_item = replace(item, video_id=f"{item.video_id}#{synth.method}")
                             out.append(self._example(fake_item, crop, sampled.index, face_index, face,
-                                                     features.FAKE, synth.method))
+                                                     features.FAKE, synth.method, in_crop))
                             rec["synthetic_faces_written"] += 1
 
     def _synthesizer(self, item: VideoItem):
@@ -130,23 +132,23 @@ class ExtractFacesFn(beam.DoFn):
                     continue
         raise SynthError(f"donor video has no face: {item.donor}")
 
-    def _synthesize(self, synth, frame, face, donor):
+    def _synthesize(self, synth, frame, landmarks, donor):
         from skyhawk.synth import SynthError
 
         try:
-            return synth(frame, self._landmarks(frame, face), donor)[0]
+            return synth(frame, landmarks, donor)[0]
         except SynthError as e:
             _log.info("synthesis skipped a frame: %s", e)
             return None
 
     def _example(self, item: VideoItem, crop, frame_index: int, face_index: int, face, label: int,
-                 method: str) -> tuple[str, bytes]:
+                 method: str, landmarks: Sequence[float] = ()) -> tuple[str, bytes]:
         from skyhawk.faces import encode_jpeg
 
         rec = features.FaceRecord(
             jpeg=encode_jpeg(crop, self._cfg.jpeg_quality), label=label, video_id=item.video_id,
             group_id=item.group_id, frame_index=frame_index, face_index=face_index, box=face.box(),
-            detector_score=face.score, source_uri=item.uri, method=method,
+            detector_score=face.score, source_uri=item.uri, method=method, landmarks=landmarks,
         )
         return item.split, features.to_example(rec).SerializeToString()
 

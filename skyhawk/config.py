@@ -23,6 +23,7 @@ DETECTORS = ("hog", "cnn")
 FACE_MODES = ("largest", "all")
 SYNTH_METHODS = ("none", "sbi", "swap")
 BACKBONES = ("inception_resnet_v2", "xception", "efficientnet_b4")
+SBI_MODES = ("online", "offline", "none")  # train.sbi
 
 
 class ConfigError(ValueError):
@@ -138,6 +139,7 @@ class TrainConfig:
     time_budget_minutes: float = 0.0  # stop after this much training time in one run; 0: no limit
     checkpoint_dir: str = "auto"  # per-epoch checkpoints for resuming: auto | none | a folder
     bn_momentum: float = 0.0  # BatchNorm moving-average momentum of the backbone; 0: the backbone's own (0.99)
+    sbi: str = "offline"  # online: a fresh self-blended fake of each real face per draw | offline | none
 
     def validate(self) -> TrainConfig:
         _check_types(self)
@@ -166,6 +168,9 @@ class TrainConfig:
         _need(bool(self.checkpoint_dir), "checkpoint_dir must be auto, none or a folder")
         _need(0.0 <= self.bn_momentum < 1.0,
               f"bn_momentum must be in [0, 1) (0: the backbone's own), got {self.bn_momentum}")
+        _need(self.sbi in SBI_MODES, f"sbi must be one of {SBI_MODES}, got {self.sbi!r}")
+        _need(self.sbi != "online" or self.batch_size % 2 == 0,
+              f"batch_size must be even with sbi=online (each real next to its fake), got {self.batch_size}")
         return self
 
 

@@ -86,13 +86,16 @@ def is_media(path: str) -> bool:
 # ---------------------------------------------------------------- adapters
 
 def discover(root: str, labels: str, allow_outside_root: bool = False) -> list[VideoItem]:
-    """The labelled video items under root for a label mode (folders|csv:FILE|ffpp|dfdc|celebdf).
+    """The labelled video items under root for a label mode (folders|folders:SUB=LABEL,...|csv:FILE|ffpp|dfdc|celebdf).
 
-    A CSV manifest may list files outside root only with allow_outside_root.
+    A CSV manifest may list files outside root only with allow_outside_root. ``folders:SUB=LABEL,...``
+    takes only the media under the named subfolders of root, each with its label (see ``_chosen_folders``).
     """
     mode, _, arg = labels.partition(":")
     if mode == "csv":
         return _unique_ids(_from_csv(root, arg, allow_outside_root))
+    if mode == "folders" and arg:
+        return _unique_ids(_chosen_folders(root, arg))
     adapter = {"folders": _folders, "ffpp": _ffpp, "dfdc": _dfdc, "celebdf": _celebdf}.get(mode)
     if adapter is None:
         raise LabelError(f"unknown label mode {labels!r}")
@@ -138,6 +141,37 @@ def _folders(root: str, videos: list[str], _files: list[str]) -> list[VideoItem]
             out.append(_item(root, p, label=REAL))
         else:
             out.append(_item(root, p, error="no label: not under a real/ or fake/ folder"))
+    return out
+
+
+def parse_folder_labels(arg: str) -> dict[str, int]:
+    """``SUB=LABEL[,SUB=LABEL...]`` -> {normalised subfolder: label}; LabelError naming the bad part."""
+    out: dict[str, int] = {}
+    for part in arg.split(","):
+        sub, eq, label = part.strip().partition("=")
+        sub = posixpath.normpath(sub.strip().replace("\\", "/")).strip("/")
+        if not eq or not sub or sub == "." or sub.startswith(".."):
+            raise LabelError(f"labels folders:{arg}: {part.strip()!r} is not SUBFOLDER=real|fake under the root")
+        if sub in out:
+            raise LabelError(f"labels folders:{arg}: {sub} named twice")
+        out[sub] = _parse_label(label)
+    return out
+
+
+def _chosen_folders(root: str, arg: str) -> list[VideoItem]:
+    """Only the media under the named subfolders of root, each with the folder's label; nothing else
+    under root is listed (e.g. ``folders:real_videos=real,real_faces=real`` over a media folder that
+    also holds a held-out dev set). A named folder that does not exist is a LabelError."""
+    chosen = parse_folder_labels(arg)
+    if not fileio.isdir(root):
+        raise LabelError(f"input is not a directory: {root}")
+    out = []
+    for sub, label in sorted(chosen.items()):
+        folder = fileio.join(root, sub)
+        if not fileio.isdir(folder):
+            raise LabelError(f"labels folders:{arg}: no folder {sub} under {root}")
+        out.extend(_item(root, p, label=label, method="real" if label == REAL else "dataset")
+                   for p in fileio.list_files(folder) if is_media(p))
     return out
 
 

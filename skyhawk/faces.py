@@ -154,6 +154,20 @@ def crop_face(frame_bgr: np.ndarray, box: Sequence[float], margin: float, size: 
     return cv2.resize(crop, (size, size), interpolation=interp)
 
 
+def landmarks_in_crop(landmarks: np.ndarray, box: Sequence[float], margin: float, width: int, height: int,
+                      size: int) -> np.ndarray:
+    """(68, 2) frame-pixel landmarks -> pixels of the ``crop_face(frame, box, margin, size)`` crop.
+
+    Points outside the crop (a chin cut by the frame edge) are clipped onto its border, so every point
+    lies in [0, size - 1]; the crop itself (``margin`` around the detector box) is the context online
+    SBI blends in.
+    """
+    x0, y0, x1, y1 = square_box(box, margin, width, height)
+    scale = np.array([size / max(x1 - x0, 1), size / max(y1 - y0, 1)], np.float32)
+    pts = (np.asarray(landmarks, np.float32) - np.array([x0, y0], np.float32)) * scale
+    return np.clip(pts, 0.0, size - 1.0).astype(np.float32)
+
+
 @dataclass
 class FrameFaces:
     """One sampled frame with its faces (largest first) and their square crops."""

@@ -14,6 +14,8 @@ BOX = "box"  # [x0, y0, x1, y1] of the crop in full-resolution frame pixels
 DETECTOR_SCORE = "detector_score"
 SOURCE_URI = "source_uri"
 METHOD = "method"  # how the video was made: real | dataset | sbi | swap
+LANDMARKS = "landmarks"  # 136 floats: the 68 dlib points (x0, y0, x1, y1, ...) in crop pixels, inside the crop
+N_LANDMARKS = 68
 
 REAL, FAKE = 0, 1
 
@@ -32,6 +34,7 @@ class FaceRecord:
     detector_score: float
     source_uri: str
     method: str = "real"
+    landmarks: Sequence[float] = ()  # 136 floats in crop pixels (empty: none, e.g. older data)
 
 
 def to_example(rec: FaceRecord):
@@ -60,6 +63,7 @@ def to_example(rec: FaceRecord):
                 DETECTOR_SCORE: f([rec.detector_score]),
                 SOURCE_URI: b(rec.source_uri),
                 METHOD: b(rec.method),
+                **({LANDMARKS: f(rec.landmarks)} if len(rec.landmarks) else {}),
             }
         )
     )
@@ -80,4 +84,5 @@ def parse_spec():
         DETECTOR_SCORE: tf.io.FixedLenFeature([], tf.float32),
         SOURCE_URI: tf.io.FixedLenFeature([], tf.string),
         METHOD: tf.io.FixedLenFeature([], tf.string, default_value=b"real"),
+        LANDMARKS: tf.io.FixedLenFeature([2 * N_LANDMARKS], tf.float32, default_value=[-1.0] * (2 * N_LANDMARKS)),
     }

@@ -17,7 +17,11 @@ def decode_image(encoded: tf.Tensor, image_size: int) -> tf.Tensor:
 
     Shared by training, the exported signatures and bulk scoring so every path sees identical pixels.
     """
-    img = tf.io.decode_image(encoded, channels=3, expand_animations=False)
+    return to_size(tf.io.decode_image(encoded, channels=3, expand_animations=False), image_size)
+
+
+def to_size(img: tf.Tensor, image_size: int) -> tf.Tensor:
+    """uint8 [H, W, 3] -> float32 [image_size, image_size, 3]; resized (bilinear, antialiased) only if needed."""
     shape = tf.shape(img)
     same = tf.logical_and(tf.equal(shape[0], image_size), tf.equal(shape[1], image_size))
     img = tf.cond(
@@ -40,17 +44,23 @@ def decode_batch(encoded: tf.Tensor, image_size: int) -> tf.Tensor:
 def augment(image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     """Stateless (seeded) train-time augmentation of one [S, S, 3] image in [0, 255].
 
-    Horizontal flip, brightness/contrast/saturation/hue jitter, then JPEG re-compression at a random
+    Horizontal flip, brightness/contrast/saturation/hue jitter, a small zoom-in and shift (scale 1-1.12,
+    then a random S x S window: up to ~6 % of the side either way), then JPEG re-compression at a random
     quality in [40, 100].
     """
     size = image.shape
-    s = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=6)
+    side = int(size[0])
+    s = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=8)
     x = image / 255.0
     x = tf.image.stateless_random_flip_left_right(x, seed=s[0])
     x = tf.image.stateless_random_brightness(x, max_delta=0.1, seed=s[1])
     x = tf.image.stateless_random_contrast(x, lower=0.8, upper=1.2, seed=s[2])
     x = tf.image.stateless_random_saturation(x, lower=0.8, upper=1.2, seed=s[3])
     x = tf.image.stateless_random_hue(x, max_delta=0.03, seed=s[4])
+    scale = tf.random.stateless_uniform([], seed=s[6], minval=1.0, maxval=1.12)
+    grown = tf.cast(tf.round(side * scale), tf.int32)
+    x = tf.image.resize(x, tf.stack([grown, grown]), method="bilinear")
+    x = tf.image.stateless_random_crop(x, [side, side, 3], seed=s[7])
     x = tf.clip_by_value(x, 0.0, 1.0)
     x = tf.image.stateless_random_jpeg_quality(x, min_jpeg_quality=40, max_jpeg_quality=100, seed=s[5])
     return tf.ensure_shape(x * 255.0, size)
@@ -86,32 +96,39 @@ def make_dataset(
 ) -> tf.data.Dataset:
     """Batches of (float32 [B, S, S, 3] pixels in [0, 255], int64 [B] label 0 real / 1 fake).
 
-    ``training``: shuffle (seeded, reshuffled every epoch) and, if ``cfg.augment``, augment.
+    ``training``: shuffle (seeded, reshuffled every epoch) and, if ``cfg.augment``, augment; with
+    ``cfg.sbi`` online or none, the pre-made SBI fakes (``method == "sbi"``) are left out, and online
+    SBI puts a fresh fake of each real face right after it (``skyhawk_model.online_sbi``).
     ``repeat``: repeat forever (for a fixed number of steps per epoch); otherwise one pass.
+    Evaluation (``training=False``) reads every example as written.
     """
     files = record_files(file_patterns)
     size = cfg.image_size
     batch_size = batch_size or cfg.batch_size
-    spec = {
-        features.IMAGE: features.parse_spec()[features.IMAGE],
-        features.LABEL: features.parse_spec()[features.LABEL],
-    }
     if training:
         files = list(files)
         random.Random(cfg.seed).shuffle(files)
     ds = tf.data.TFRecordDataset(files, compression_type=_compression(files), num_parallel_reads=min(4, len(files)))
     if training:
         ds = ds.shuffle(max(4 * batch_size, 256), seed=cfg.seed, reshuffle_each_iteration=True)
+    if training and cfg.sbi == "online":
+        from skyhawk_model.online_sbi import online_sbi_dataset
+
+        return online_sbi_dataset(ds, cfg, batch_size, repeat)
+    if training and cfg.sbi == "none":
+        def not_premade(serialized: tf.Tensor) -> tf.Tensor:
+            return tf.not_equal(parse_record(serialized)[features.METHOD], b"sbi")
+
+        ds = ds.filter(not_premade)
     if repeat:
         ds = ds.repeat()
 
     def parse(serialized):
-        ex = tf.io.parse_single_example(serialized, spec)
+        ex = parse_record(serialized)
         return decode_image(ex[features.IMAGE], size), ex[features.LABEL]
 
     if training and cfg.augment:
-        seeds = tf.data.Dataset.random(seed=cfg.seed, rerandomize_each_iteration=True).batch(2)
-        ds = tf.data.Dataset.zip((ds, seeds))
+        ds = tf.data.Dataset.zip((ds, augment_seeds(cfg.seed)))
 
         def parse_augment(serialized, seed):
             image, label = parse(serialized)
@@ -123,4 +140,17 @@ def make_dataset(
     return ds.batch(batch_size).prefetch(AUTOTUNE)
 
 
-__all__ = ["augment", "decode_batch", "decode_image", "make_dataset", "record_files"]
+def parse_record(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
+    """The features training reads: image, label, method and landmarks (-1s when absent)."""
+    spec = features.parse_spec()
+    return tf.io.parse_single_example(
+        serialized, {k: spec[k] for k in (features.IMAGE, features.LABEL, features.METHOD, features.LANDMARKS)})
+
+
+def augment_seeds(seed: int) -> tf.data.Dataset:
+    """Endless int64 [2] seeds, deterministic for a seed and different every epoch."""
+    return tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+
+
+__all__ = ["augment", "augment_seeds", "decode_batch", "decode_image", "make_dataset", "parse_record", "record_files",
+           "to_size"]

@@ -8,6 +8,10 @@ side), so the same ``SBIParams`` give the same look on every frame of a video.
 Unlike the paper (which blends face crops), we blend whole frames and keep every pixel outside the
 mask bit-identical: when the paper would transform the *target* (the background) we instead apply
 the inverse transform to the *source* (the face), which gives the same source/target mismatch.
+
+The one blend, ``self_blend``, serves both users: ``skyhawk synth`` / extraction (a whole frame, one
+``SBIParams`` per video) and the Trainer's online SBI (``blend_crop``: a stored face crop with its
+landmarks in crop pixels, fresh parameters on every draw).
 """
 from __future__ import annotations
 
@@ -187,3 +191,15 @@ def self_blend(frame_bgr: np.ndarray, landmarks: np.ndarray, p: SBIParams) -> tu
     full = np.zeros((h, w), np.float32)
     full[y0:y1, x0:x1] = mask
     return out, full
+
+
+def blend_crop(crop_bgr: np.ndarray, landmarks: np.ndarray, seed: int) -> np.ndarray:
+    """A fresh self-blended fake of one face crop (uint8 BGR, same shape), parameters drawn from seed.
+
+    ``landmarks`` are the face's 68 points in crop pixels (clipped into the crop). Online SBI in the
+    Trainer calls this with a new seed each time a real face is drawn; it is ``self_blend`` on the crop.
+    Raises ValueError when the face is too small or the landmarks do not cover any pixel.
+    """
+    h, w = crop_bgr.shape[:2]
+    lms = np.clip(np.asarray(landmarks, np.float32).reshape(68, 2), 0.0, [w - 1.0, h - 1.0]).astype(np.float32)
+    return self_blend(crop_bgr, lms, draw_params(np.random.default_rng(int(seed) & (2**63 - 1))))[0]

@@ -1,0 +1,110 @@
+"""Online self-blended images (SBI) in the Trainer's tf.data pipeline.
+
+Every time a real face with landmarks is drawn, ``skyhawk.synth.sbi.blend_crop`` (the one SBI
+implementation, shared with ``skyhawk synth`` and extraction) makes a fresh fake of it with newly drawn
+parameters (mask deformation, blend ratio, colour and frequency transforms), through
+``tf.numpy_function``. The real and its fake travel as one pair, so they always sit next to each other
+in the same batch (``batch_size`` is even; pairs are never split, also not across replicas).
+
+Examples that cannot be paired (labelled fakes of the dataset, reals without landmarks) are paired
+with each other (two at a time; an odd one out per epoch is dropped). Pre-made SBI fakes
+(``method == "sbi"``) are left out: online SBI replaces them. Both images of a pair are augmented
+independently (``data.augment``) after blending, so the fake and its real share no augmentation cue.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import tensorflow as tf
+
+from skyhawk import features
+from skyhawk.config import TrainConfig
+
+AUTOTUNE = tf.data.AUTOTUNE
+TRIES = 3  # fresh parameter draws before a face that cannot be blended is paired with itself as real
+
+
+def blend_rgb(image_rgb: np.ndarray, landmarks: np.ndarray, seed: np.int64) -> tuple[np.ndarray, np.bool_]:
+    """(fake uint8 RGB crop, ok) for ``tf.numpy_function``; not ok: the input back (the face was too small)."""
+    from skyhawk.synth import sbi
+
+    bgr = np.ascontiguousarray(image_rgb[..., ::-1])
+    for k in range(TRIES):
+        try:
+            fake = sbi.blend_crop(bgr, landmarks, int(seed) + k)
+            return np.ascontiguousarray(fake[..., ::-1]), np.bool_(True)
+        except (ValueError, cv2.error):
+            continue
+    return image_rgb, np.bool_(False)
+
+
+def make_pair(images: tf.Tensor, labels: tf.Tensor, landmarks: tf.Tensor, is_pair: tf.Tensor, seed: tf.Tensor,
+              cfg: TrainConfig) -> tuple[tf.Tensor, tf.Tensor]:
+    """(float32 [2, S, S, 3], int64 [2]): a real and its fresh SBI fake, or two unpaired examples."""
+    from skyhawk_model.data import augment, to_size
+
+    size = cfg.image_size
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=3)
+    first = tf.io.decode_image(images[0], channels=3, expand_animations=False)
+
+    def fake():
+        out, ok = tf.numpy_function(blend_rgb, [first, landmarks, seeds[0][0]], [tf.uint8, tf.bool], stateful=False)
+        out, ok = tf.ensure_shape(out, [None, None, 3]), tf.ensure_shape(ok, [])
+        return to_size(out, size), tf.where(ok, tf.constant(features.FAKE, tf.int64), features.REAL)
+
+    def other():
+        return to_size(tf.io.decode_image(images[1], channels=3, expand_animations=False), size), labels[1]
+
+    second, second_label = tf.cond(is_pair, fake, other)
+    first = to_size(first, size)
+    if cfg.augment:
+        first, second = augment(first, seeds[1]), augment(second, seeds[2])
+    return tf.stack([first, second]), tf.stack([labels[0], second_label])
+
+
+def online_sbi_dataset(records: tf.data.Dataset, cfg: TrainConfig, batch_size: int, repeat: bool) -> tf.data.Dataset:
+    """Serialized (shuffled) train records -> batches of (pixels, labels), each real next to its fake."""
+    from skyhawk_model.data import augment_seeds, parse_record
+
+    if batch_size % 2:
+        raise ValueError(f"online SBI needs an even batch size (real + fake pairs), got {batch_size}")
+    n_points = 2 * features.N_LANDMARKS
+    def not_premade(ex) -> tf.Tensor:
+        return tf.not_equal(ex[features.METHOD], b"sbi")
+
+    parsed = records.map(parse_record, num_parallel_calls=AUTOTUNE, deterministic=True).filter(not_premade)
+
+    def pairable(ex) -> tf.Tensor:
+        return tf.logical_and(tf.equal(ex[features.LABEL], features.REAL),
+                              tf.reduce_min(ex[features.LANDMARKS]) >= 0.0)
+
+    def as_pair(ex):
+        labels = tf.constant([features.REAL, features.FAKE], tf.int64)
+        return tf.stack([ex[features.IMAGE], ex[features.IMAGE]]), labels, ex[features.LANDMARKS], tf.constant(True)
+
+    def unpaired(ex) -> tf.Tensor:
+        return tf.logical_not(pairable(ex))
+
+    def as_two(ex):
+        return ex[features.IMAGE], ex[features.LABEL], tf.zeros([n_points], tf.float32), tf.constant(False)
+
+    pairs = parsed.filter(pairable).map(as_pair)
+    singles = parsed.filter(unpaired).batch(2, drop_remainder=True).map(as_two)
+    ds = tf.data.Dataset.sample_from_datasets([pairs, singles], weights=[0.5, 0.5], seed=cfg.seed,
+                                              stop_on_empty_dataset=False)
+    if repeat:
+        ds = ds.repeat()
+    ds = tf.data.Dataset.zip((ds, augment_seeds(cfg.seed)))
+    size = cfg.image_size
+
+    def build(elem, seed):
+        return make_pair(*elem, seed, cfg)
+
+    def flatten(x, y):
+        return tf.reshape(x, [-1, size, size, 3]), tf.reshape(y, [-1])
+
+    ds = ds.map(build, num_parallel_calls=AUTOTUNE, deterministic=True)
+    return ds.batch(batch_size // 2).map(flatten, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+
+
+__all__ = ["blend_rgb", "make_pair", "online_sbi_dataset"]
