@@ -49,7 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--image-size", type=int, default=d.image_size, help="side of the square face crops")
     p.add_argument("--margin", type=float, default=d.margin, help="box enlargement factor")
     p.add_argument("--faces", choices=FACE_MODES, default=d.faces, help="largest face per frame, or all")
-    p.add_argument("--labels", default=d.labels, help="folders | folders:SUB=LABEL,... | csv:FILE | ffpp | dfdc | celebdf")
+    p.add_argument("--labels", default=d.labels,
+                   help="folders | folders:SUB=LABEL,... | csv:FILE | ffpp | dfdc | celebdf")
     p.add_argument("--allow-outside-root", action="store_true",
                    help="let a CSV manifest list videos outside --input (refused by default)")
     p.add_argument("--eval-fraction", type=float, default=d.eval_fraction)
