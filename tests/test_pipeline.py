@@ -23,23 +23,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from media import TINY_PIPELINE
 
 from pipelines.run import demo_config, ensure_demo_data, latest_outputs, run_local
 from skyhawk.registry import Registry
 
 pytestmark = pytest.mark.e2e
 
-TINY = {
-    "pipeline_name": "skyhawk-test",
-    "beam_args": ["--direct_running_mode=in_memory", "--direct_num_workers=1"],
-    "extract.frames_per_video": 4,
-    "extract.image_size": 75,
-    "train.image_size": 75,
-    "train.max_epochs": 1,
-    "train.batch_size": 16,
-    "train.threshold": 0.001,
-    "gate.accuracy_floor": 0.0,
-}
+TINY = {"pipeline_name": "skyhawk-test", **TINY_PIPELINE}
 
 
 @pytest.fixture(scope="module")

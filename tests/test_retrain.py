@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from media import TINY_PIPELINE
 
 from pipelines.main import main
 from pipelines.retrain import EXIT_NO_NEW_SPAN, EXIT_NOT_PUSHED
@@ -35,18 +36,11 @@ pytestmark = pytest.mark.e2e
 
 TINY = {
     "pipeline_name": "skyhawk-retrain-test",
+    **TINY_PIPELINE,
     "use_spans": True,
-    "beam_args": ["--direct_running_mode=in_memory", "--direct_num_workers=1"],
     "extract.labels": "csv:manifest.csv",  # each span's own manifest
-    "extract.frames_per_video": 4,
-    "extract.image_size": 75,
-    "train.image_size": 75,
-    "train.max_epochs": 1,
-    "train.batch_size": 16,
-    "train.threshold": 0.001,
     "train.warm_start": True,
     "train.warm_start_epochs": 1,
-    "gate.accuracy_floor": 0.0,
     "gate.golden_labels": "folders",
 }
 
