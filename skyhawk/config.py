@@ -24,6 +24,7 @@ FACE_MODES = ("largest", "all")
 SYNTH_METHODS = ("none", "sbi", "swap")
 BACKBONES = ("inception_resnet_v2", "xception", "efficientnet_b4")
 SBI_MODES = ("online", "offline", "none")  # train.sbi
+SELECT_EPOCH = ("last", "val_loss")  # train.select_epoch
 
 
 class ConfigError(ValueError):
@@ -140,6 +141,8 @@ class TrainConfig:
     checkpoint_dir: str = "auto"  # per-epoch checkpoints for resuming: auto | none | a folder
     bn_momentum: float = 0.0  # BatchNorm moving-average momentum of the backbone; 0: the backbone's own (0.99)
     sbi: str = "offline"  # online: a fresh self-blended fake of each real face per draw | offline | none
+    swap_fraction: float = 0.0  # sbi=online: this share of the fresh fakes are swaps with another identity's face
+    select_epoch: str = "last"  # last | val_loss: export the epoch with the lowest validation loss
 
     def validate(self) -> TrainConfig:
         _check_types(self)
@@ -169,6 +172,11 @@ class TrainConfig:
         _need(0.0 <= self.bn_momentum < 1.0,
               f"bn_momentum must be in [0, 1) (0: the backbone's own), got {self.bn_momentum}")
         _need(self.sbi in SBI_MODES, f"sbi must be one of {SBI_MODES}, got {self.sbi!r}")
+        _need(0.0 <= self.swap_fraction <= 1.0, f"swap_fraction must be in [0, 1], got {self.swap_fraction}")
+        _need(self.swap_fraction == 0.0 or self.sbi == "online",
+              f"swap_fraction > 0 needs sbi=online (swaps are made online), got sbi={self.sbi!r}")
+        _need(self.select_epoch in SELECT_EPOCH,
+              f"select_epoch must be one of {SELECT_EPOCH}, got {self.select_epoch!r}")
         _need(self.sbi != "online" or self.batch_size % 2 == 0,
               f"batch_size must be even with sbi=online (each real next to its fake), got {self.batch_size}")
         return self

@@ -141,10 +141,10 @@ def make_dataset(
 
 
 def parse_record(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
-    """The features training reads: image, label, method and landmarks (-1s when absent)."""
+    """The features training reads: image, label, method, group and landmarks (-1s when absent)."""
     spec = features.parse_spec()
-    return tf.io.parse_single_example(
-        serialized, {k: spec[k] for k in (features.IMAGE, features.LABEL, features.METHOD, features.LANDMARKS)})
+    keys = (features.IMAGE, features.LABEL, features.METHOD, features.GROUP_ID, features.LANDMARKS)
+    return tf.io.parse_single_example(serialized, {k: spec[k] for k in keys})
 
 
 def augment_seeds(seed: int) -> tf.data.Dataset:

@@ -6,6 +6,12 @@ parameters (mask deformation, blend ratio, colour and frequency transforms), thr
 ``tf.numpy_function``. The real and its fake travel as one pair, so they always sit next to each other
 in the same batch (``batch_size`` is even; pairs are never split, also not across replicas).
 
+With ``train.swap_fraction`` > 0 that share of the fakes are instead landmark face swaps
+(``skyhawk.synth.swap.swap_crop``, the swap of ``skyhawk synth``): the real face gets the face of
+another training face of a **different group** (identity), drawn from a second, independently shuffled
+pass over the train split; a draw whose donor is of the same group, or that cannot be swapped, falls
+back to SBI. Pre-made swap fakes are then left out as well.
+
 Examples that cannot be paired (labelled fakes of the dataset, reals without landmarks) are paired
 with each other (two at a time; an odd one out per epoch is dropped). Pre-made SBI fakes
 (``method == "sbi"``) are left out: online SBI replaces them. Both images of a pair are augmented
@@ -24,11 +30,23 @@ AUTOTUNE = tf.data.AUTOTUNE
 TRIES = 3  # fresh parameter draws before a face that cannot be blended is paired with itself as real
 
 
-def blend_rgb(image_rgb: np.ndarray, landmarks: np.ndarray, seed: np.int64) -> tuple[np.ndarray, np.bool_]:
-    """(fake uint8 RGB crop, ok) for ``tf.numpy_function``; not ok: the input back (the face was too small)."""
+def blend_rgb(image_rgb: np.ndarray, landmarks: np.ndarray, seed: np.int64, donor_rgb: np.ndarray | None = None,
+              donor_landmarks: np.ndarray | None = None, swap: np.bool_ = False) -> tuple[np.ndarray, np.bool_]:
+    """(fake uint8 RGB crop, ok) for ``tf.numpy_function``; not ok: the input back (the face was too small).
+
+    ``swap``: a landmark swap with the donor's face, falling back to SBI when it cannot be made.
+    """
     from skyhawk.synth import sbi
+    from skyhawk.synth import swap as face_swap
 
     bgr = np.ascontiguousarray(image_rgb[..., ::-1])
+    if swap and donor_rgb is not None and donor_landmarks is not None:
+        try:
+            donor = np.ascontiguousarray(donor_rgb[..., ::-1])
+            fake = face_swap.swap_crop(bgr, landmarks, donor, donor_landmarks, int(seed))
+            return np.ascontiguousarray(fake[..., ::-1]), np.bool_(True)
+        except (ValueError, cv2.error):
+            pass
     for k in range(TRIES):
         try:
             fake = sbi.blend_crop(bgr, landmarks, int(seed) + k)
@@ -39,16 +57,24 @@ def blend_rgb(image_rgb: np.ndarray, landmarks: np.ndarray, seed: np.int64) -> t
 
 
 def make_pair(images: tf.Tensor, labels: tf.Tensor, landmarks: tf.Tensor, is_pair: tf.Tensor, seed: tf.Tensor,
-              cfg: TrainConfig) -> tuple[tf.Tensor, tf.Tensor]:
-    """(float32 [2, S, S, 3], int64 [2]): a real and its fresh SBI fake, or two unpaired examples."""
+              cfg: TrainConfig, donor: tf.Tensor | None = None, donor_landmarks: tf.Tensor | None = None,
+              may_swap: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor]:
+    """(float32 [2, S, S, 3], int64 [2]): a real and its fresh fake (SBI, or a swap with the donor's face when
+    ``may_swap`` and a ``cfg.swap_fraction`` draw say so), or two unpaired examples."""
     from skyhawk_model.data import augment, to_size
 
     size = cfg.image_size
-    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=3)
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=4)
     first = tf.io.decode_image(images[0], channels=3, expand_animations=False)
 
     def fake():
-        out, ok = tf.numpy_function(blend_rgb, [first, landmarks, seeds[0][0]], [tf.uint8, tf.bool], stateful=False)
+        if donor is None or cfg.swap_fraction <= 0.0:
+            args = [first, landmarks, seeds[0][0]]
+        else:
+            draw = tf.random.stateless_uniform([], seed=seeds[3]) < cfg.swap_fraction
+            donor_rgb = tf.io.decode_image(donor, channels=3, expand_animations=False)
+            args = [first, landmarks, seeds[0][0], donor_rgb, donor_landmarks, tf.logical_and(may_swap, draw)]
+        out, ok = tf.numpy_function(blend_rgb, args, [tf.uint8, tf.bool], stateful=False)
         out, ok = tf.ensure_shape(out, [None, None, 3]), tf.ensure_shape(ok, [])
         return to_size(out, size), tf.where(ok, tf.constant(features.FAKE, tf.int64), features.REAL)
 
@@ -69,8 +95,13 @@ def online_sbi_dataset(records: tf.data.Dataset, cfg: TrainConfig, batch_size: i
     if batch_size % 2:
         raise ValueError(f"online SBI needs an even batch size (real + fake pairs), got {batch_size}")
     n_points = 2 * features.N_LANDMARKS
+    swaps = cfg.swap_fraction > 0.0
+
     def not_premade(ex) -> tf.Tensor:
-        return tf.not_equal(ex[features.METHOD], b"sbi")
+        premade = tf.equal(ex[features.METHOD], b"sbi")
+        if swaps:
+            premade = tf.logical_or(premade, tf.equal(ex[features.METHOD], b"swap"))
+        return tf.logical_not(premade)
 
     parsed = records.map(parse_record, num_parallel_calls=AUTOTUNE, deterministic=True).filter(not_premade)
 
@@ -78,17 +109,26 @@ def online_sbi_dataset(records: tf.data.Dataset, cfg: TrainConfig, batch_size: i
         return tf.logical_and(tf.equal(ex[features.LABEL], features.REAL),
                               tf.reduce_min(ex[features.LANDMARKS]) >= 0.0)
 
-    def as_pair(ex):
+    def as_pair(ex, donor):
         labels = tf.constant([features.REAL, features.FAKE], tf.int64)
-        return tf.stack([ex[features.IMAGE], ex[features.IMAGE]]), labels, ex[features.LANDMARKS], tf.constant(True)
+        return (tf.stack([ex[features.IMAGE], ex[features.IMAGE]]), labels, ex[features.LANDMARKS], tf.constant(True),
+                donor[features.IMAGE], donor[features.LANDMARKS],
+                tf.not_equal(ex[features.GROUP_ID], donor[features.GROUP_ID]))
 
     def unpaired(ex) -> tf.Tensor:
         return tf.logical_not(pairable(ex))
 
     def as_two(ex):
-        return ex[features.IMAGE], ex[features.LABEL], tf.zeros([n_points], tf.float32), tf.constant(False)
+        return (ex[features.IMAGE], ex[features.LABEL], tf.zeros([n_points], tf.float32), tf.constant(False),
+                tf.constant(b""), tf.zeros([n_points], tf.float32), tf.constant(False))
 
-    pairs = parsed.filter(pairable).map(as_pair)
+    reals = parsed.filter(pairable)
+    if swaps:  # donors: a second pass over the train faces, shuffled independently, endless
+        donors = reals.shuffle(1024, seed=cfg.seed + 1, reshuffle_each_iteration=True).repeat()
+    else:  # never used (no swaps): a constant stands in
+        donors = tf.data.Dataset.from_tensors({features.IMAGE: tf.constant(b""), features.GROUP_ID: tf.constant(b""),
+                                               features.LANDMARKS: tf.zeros([n_points], tf.float32)}).repeat()
+    pairs = tf.data.Dataset.zip((reals, donors)).map(as_pair)
     singles = parsed.filter(unpaired).batch(2, drop_remainder=True).map(as_two)
     ds = tf.data.Dataset.sample_from_datasets([pairs, singles], weights=[0.5, 0.5], seed=cfg.seed,
                                               stop_on_empty_dataset=False)
@@ -98,7 +138,8 @@ def online_sbi_dataset(records: tf.data.Dataset, cfg: TrainConfig, batch_size: i
     size = cfg.image_size
 
     def build(elem, seed):
-        return make_pair(*elem, seed, cfg)
+        images, labels, landmarks, is_pair, donor, donor_landmarks, may_swap = elem
+        return make_pair(images, labels, landmarks, is_pair, seed, cfg, donor, donor_landmarks, may_swap)
 
     def flatten(x, y):
         return tf.reshape(x, [-1, size, size, 3]), tf.reshape(y, [-1])

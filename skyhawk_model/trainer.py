@@ -16,6 +16,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -127,6 +128,24 @@ class BudgetStop(tf_keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class BestEpoch(tf_keras.callbacks.Callback):
+    """Keeps (in memory) the weights of the epoch with the lowest validation loss (``train.select_epoch``).
+
+    Only the epochs trained in this process count: after a resume, the restored epochs are not candidates.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.best = float("inf")
+        self.epoch: int | None = None  # 1-based
+        self.weights: list[Any] | None = None
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
+        loss = (logs or {}).get("val_loss")
+        if loss is not None and math.isfinite(float(loss)) and float(loss) < self.best:
+            self.best, self.epoch, self.weights = float(loss), epoch + 1, self.model.get_weights()
+
+
 class HistoryWriter(tf_keras.callbacks.Callback):
     """Collects per-epoch metrics; with ``progress_path`` also saves them after every epoch, so that a
     resumed training (restored by BackupAndRestore) continues the history of the epochs it keeps."""
@@ -211,14 +230,18 @@ def fit(
     run_dir: str | None = None,
     backup_dir: str | None = None,
     chief: bool = True,
+    best: BestEpoch | None = None,
 ) -> dict[str, Any]:
     """``model.fit`` with Skyhawk's stop rules, TensorBoard logs (chief) and per-epoch checkpoints in
-    ``backup_dir`` (restored when present); returns the history summary."""
+    ``backup_dir`` (restored when present); returns the history summary. ``best`` (a ``BestEpoch``)
+    records the epoch of the lowest validation loss; the caller decides whether to use its weights."""
     stop = TargetAccuracyStop(cfg.target_accuracy)
     budget = BudgetStop(cfg.max_steps, cfg.time_budget_minutes * 60.0)
     progress = os.path.join(backup_dir, PROGRESS_FILE) if backup_dir and chief else None
     writer = HistoryWriter(progress)
     callbacks: list[Any] = [stop, budget, writer]  # the writer saves progress before the checkpoint
+    if best is not None:
+        callbacks.append(best)
     if backup_dir:
         callbacks.append(tf_keras.callbacks.BackupAndRestore(backup_dir))
     if run_dir and chief:
@@ -335,9 +358,19 @@ def train_and_export(
         use_mixed_precision(cfg), strategy.num_replicas_in_sync, batch, cfg.max_epochs,
         steps_per_epoch or "one pass", backup_dir or "off",
     )
+    best = BestEpoch() if cfg.select_epoch == "val_loss" else None
     history = fit(model, train_ds, eval_ds, cfg, steps_per_epoch, validation_steps,
-                  run_dir=fn_args.model_run_dir, backup_dir=backup_dir, chief=chief)
-    history.update(replicas=strategy.num_replicas_in_sync, global_batch=batch, warm_start=warm)
+                  run_dir=fn_args.model_run_dir, backup_dir=backup_dir, chief=chief, best=best)
+    history.update(replicas=strategy.num_replicas_in_sync, global_batch=batch, warm_start=warm,
+                   select_epoch=cfg.select_epoch, selected_epoch=history["epochs"], last_epoch_model=None)
+    if best is not None and best.weights is not None and best.epoch != history["epochs"]:
+        if chief and fn_args.model_run_dir:  # the last epoch's model too, for comparison
+            last_dir = os.path.join(fn_args.model_run_dir, "last_epoch")
+            export_model(model, last_dir, cfg, history, crop=crop)
+            history["last_epoch_model"] = last_dir
+        model.set_weights(best.weights)
+        history["selected_epoch"] = best.epoch
+        log.info("select_epoch=val_loss: exporting epoch %d (val_loss %.4f)", best.epoch, best.best)
     if chief:
         export_model(model, fn_args.serving_model_dir, cfg, history, crop=crop)
     else:
@@ -360,6 +393,6 @@ def run_fn(fn_args) -> None:
 
 
 __all__: Sequence[str] = (
-    "BudgetStop", "HistoryWriter", "TargetAccuracyStop", "checkpoint_dir", "fit", "is_chief",
+    "BestEpoch", "BudgetStop", "HistoryWriter", "TargetAccuracyStop", "checkpoint_dir", "fit", "is_chief",
     "make_strategy", "run_fn", "strategy_kind", "train_and_export", "train_config",
 )

@@ -262,3 +262,18 @@ def test_splits_stay_put_when_groups_are_added():
         rank = sorted(before, key=lambda g: datasets._unit(g, salt))
         evals = [g for g in rank if after[g] == "eval"]
         assert evals == rank[:len(evals)]  # old eval groups are still the lowest-ranked ones
+
+
+def test_swap_donors_come_from_the_same_split_and_another_group():
+    items = datasets.assign_splits(_groups(20, REAL, "r") + _groups(3, FAKE, "f"), 0.2, "donors")
+    by_uri = {it.uri: it for it in items}
+    reals = [it for it in datasets.assign_donors(items) if it.label == REAL]
+    assert {it.split for it in reals} == {"train", "eval"}
+    for it in reals:
+        donor = by_uri[it.donor]
+        assert donor.label == REAL and donor.group_id != it.group_id
+        assert donor.split == it.split  # a train fake never shows an eval identity's face
+    # a split with one group borrows a donor from another split rather than having none
+    lone = [datasets.VideoItem(uri="/v/a.mp4", video_id="a", label=REAL, group_id="a", split="eval"),
+            datasets.VideoItem(uri="/v/b.mp4", video_id="b", label=REAL, group_id="b", split="train")]
+    assert [it.donor for it in datasets.assign_donors(lone)] == ["/v/b.mp4", "/v/a.mp4"]

@@ -31,7 +31,7 @@ from skyhawk_model.export import (  # noqa: E402
     read_metadata,
 )
 from skyhawk_model.model import build_model, use_mixed_precision  # noqa: E402
-from skyhawk_model.trainer import TargetAccuracyStop, run_fn, train_config  # noqa: E402
+from skyhawk_model.trainer import BestEpoch, TargetAccuracyStop, run_fn, train_config  # noqa: E402
 
 SIZE = 75
 THRESHOLD = 0.3
@@ -205,6 +205,26 @@ def test_target_accuracy_stop(target, epochs):
     hist = model.fit(x, y, epochs=4, verbose=0, callbacks=[stop])
     assert len(hist.history["accuracy"]) == epochs
     assert stop.stopped_epoch == (1 if target == 0.0 else None)
+
+
+def test_best_epoch_keeps_the_lowest_validation_loss():
+    """Validation labels are the training labels flipped: val_loss rises as training fits, so the first
+    epoch is the best one, and its weights (not the last ones) are kept."""
+    tf_keras.utils.set_random_seed(0)
+    model = tf_keras.Sequential([tf_keras.Input((3,)), tf_keras.layers.Dense(2, activation="softmax")])
+    model.compile(tf_keras.optimizers.legacy.Adam(0.1), "sparse_categorical_crossentropy")
+    x = np.random.default_rng(0).normal(size=(16, 3)).astype("float32")
+    y = (x[:, 0] > 0).astype("int64")
+    after: list[list[np.ndarray]] = []
+    keep = tf_keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: after.append(model.get_weights()))
+    best = BestEpoch()
+    hist = model.fit(x, y, validation_data=(x, 1 - y), epochs=5, verbose=0, callbacks=[best, keep])
+    losses = hist.history["val_loss"]
+    assert losses[-1] > losses[0]  # the set-up works: validation gets worse
+    assert best.epoch == int(np.argmin(losses)) + 1 and best.best == pytest.approx(min(losses))
+    for kept, want in zip(best.weights, after[best.epoch - 1], strict=True):
+        np.testing.assert_array_equal(kept, want)
+    assert not np.array_equal(best.weights[0], model.get_weights()[0])
 
 
 # --- model --------------------------------------------------------------------------------------------

@@ -133,12 +133,54 @@ def test_blend_crop_clips_landmarks_into_the_crop(extracted: Path):
     np.testing.assert_array_equal(sbi.blend_crop(crop, pts, seed=1), fake)  # a seed is one fake
 
 
+def _one_group_copy(extracted: Path, tmp: Path) -> Path:
+    """The train split again, with every example in one group (one identity)."""
+    import tensorflow as tf
+
+    out = tmp / "Split-train"
+    out.mkdir(parents=True)
+    files = [str(p) for p in sorted((extracted / "Split-train").glob("*.gz"))]
+    with tf.io.TFRecordWriter(str(out / "one-group.gz"), options="GZIP") as w:
+        for r in tf.data.TFRecordDataset(files, compression_type="GZIP"):
+            ex = tf.train.Example.FromString(r.numpy())
+            ex.features.feature[features.GROUP_ID].bytes_list.value[:] = [b"everyone"]
+            w.write(ex.SerializeToString())
+    return tmp
+
+
+def test_online_swaps_take_the_face_of_another_identity(extracted: Path, tmp_path: Path):
+    (plain,) = _batches(extracted)
+    (swapped,) = _batches(extracted, swap_fraction=1.0)
+    assert len(plain) == len(swapped)
+    changed = 0
+    for (xa, ya), (xb, yb) in zip(plain, swapped, strict=True):
+        np.testing.assert_array_equal(ya, yb)
+        np.testing.assert_array_equal(xa[0::2], xb[0::2])  # the same reals, in the same order
+        for real, fake, sbi_fake in zip(xb[0::2], xb[1::2], xa[1::2], strict=True):
+            diff = np.abs(real - fake).max(axis=-1)
+            assert diff.max() > 20 and diff[:4, :4].max() == 0 and diff[-4:, -4:].max() == 0
+            changed += not np.array_equal(fake, sbi_fake)
+    assert changed >= len(np.concatenate([y for _, y in swapped])) // 4  # most fakes are swaps now
+    # every face of one identity: no donor of another group exists, each draw falls back to the same SBI
+    one_group = _one_group_copy(extracted, tmp_path)
+    (plain1,) = _batches(one_group)
+    (swapped1,) = _batches(one_group, swap_fraction=1.0)
+    for (xa, _), (xb, _) in zip(plain1, swapped1, strict=True):
+        np.testing.assert_array_equal(xa, xb)
+
+
 def test_train_sbi_is_validated():
     with pytest.raises(ConfigError, match="sbi must be one of"):
         from_dict(TrainConfig, {"sbi": "sometimes"})
     with pytest.raises(ConfigError, match="batch_size must be even"):
         from_dict(TrainConfig, {"sbi": "online", "batch_size": 7})
     assert TrainConfig().sbi == "offline"
+    with pytest.raises(ConfigError, match="swap_fraction > 0 needs sbi=online"):
+        from_dict(TrainConfig, {"swap_fraction": 0.5})
+    with pytest.raises(ConfigError, match="swap_fraction must be in"):
+        from_dict(TrainConfig, {"sbi": "online", "swap_fraction": 1.5})
+    with pytest.raises(ConfigError, match="select_epoch must be one of"):
+        from_dict(TrainConfig, {"select_epoch": "best"})
 
 
 def test_folder_labels_take_only_the_named_folders(tmp_path: Path):

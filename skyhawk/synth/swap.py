@@ -125,3 +125,20 @@ def face_swap(frame_bgr: np.ndarray, landmarks: np.ndarray, donor_bgr: np.ndarra
     full = np.zeros((h, w), np.float32)
     full[y0:y1, x0:x1] = alpha
     return out, full
+
+
+def swap_crop(crop_bgr: np.ndarray, landmarks: np.ndarray, donor_bgr: np.ndarray, donor_landmarks: np.ndarray,
+              seed: int) -> np.ndarray:
+    """A fresh landmark swap on one face crop (uint8 BGR, same shape): the donor crop's face in its place.
+
+    Both landmark sets are 68 points in their own crop's pixels (clipped into the crop); the parameters
+    are drawn from seed. Online swaps in the Trainer call this with a new donor and seed per draw.
+    Raises ValueError (or cv2.error) when the face is too small or degenerate to swap.
+    """
+    def clip(points: np.ndarray, img: np.ndarray) -> np.ndarray:
+        h, w = img.shape[:2]
+        return np.clip(np.asarray(points, np.float32).reshape(68, 2), 0.0, [w - 1.0, h - 1.0]).astype(np.float32)
+
+    p = draw_params(np.random.default_rng(int(seed) & (2**63 - 1)))
+    return face_swap(crop_bgr, clip(landmarks, crop_bgr), donor_bgr, clip(donor_landmarks, donor_bgr), p)[0]
+
