@@ -48,7 +48,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from infra.procs import free_port, log_tail, wait_ready
+from infra.procs import free_port, log_tail, stop_process, wait_ready
 
 DEFAULT_PROJECT = "skyhawk-local"
 
@@ -139,13 +139,7 @@ class GCSEmulator:
 
     def stop(self) -> None:
         if self._proc is not None:
-            if self._proc.poll() is None:
-                self._proc.terminate()
-                try:
-                    self._proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    self._proc.kill()
-                    self._proc.wait()
+            stop_process(self._proc, timeout=5)
             self._proc = None
         for k, v in self._saved_env.items():
             if v is None:

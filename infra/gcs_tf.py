@@ -60,7 +60,7 @@ import threading
 import time
 from pathlib import Path
 
-from infra import netns
+from infra import netns, procs
 
 GOOGLE_HOSTS = ("www.googleapis.com", "storage.googleapis.com")
 TEST_TOKEN = "skyhawk-emulator-token"  # GOOGLE_AUTH_TOKEN_FOR_TESTING: the emulator accepts any token
@@ -262,13 +262,7 @@ class GCSNamespace:
     def close(self) -> None:
         """Stops the servers, deletes the namespace, /etc/netns/<ns> and the temp folder."""
         if self._proc is not None:
-            if self._proc.poll() is None:
-                self._proc.send_signal(signal.SIGTERM)
-                try:
-                    self._proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    self._proc.kill()
-                    self._proc.wait()
+            procs.stop_process(self._proc, timeout=10)
             self._proc = None
         if self._made:
             netns.kill_pids(self.ns)  # anything a client left running in there (we started all of it)

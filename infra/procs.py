@@ -1,5 +1,6 @@
 """Helpers for the local services infra/ starts as subprocesses (Beam job service and worker pool,
-fake-gcs-server): a free port, waiting until a service answers, and the tail of its log for errors."""
+fake-gcs-server): a free port, waiting until a service answers, the tail of its log for errors, and
+stopping one."""
 from __future__ import annotations
 
 import socket
@@ -45,3 +46,15 @@ def wait_ready(proc: subprocess.Popen, ready: Callable[[], bool], what: str, tim
             return
         time.sleep(poll)
     raise error(f"{what} not ready after {timeout:.0f} s:\n{log_tail(log)}")
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 5.0) -> None:
+    """SIGTERM, wait up to ``timeout`` seconds, then SIGKILL; returns once the process is reaped."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
