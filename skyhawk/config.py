@@ -143,6 +143,7 @@ class TrainConfig:
     sbi: str = "offline"  # online: a fresh self-blended fake of each real face per draw | offline | none
     swap_fraction: float = 0.0  # sbi=online: this share of the fresh fakes are swaps with another identity's face
     select_epoch: str = "last"  # last | val_loss: export the epoch with the lowest validation loss
+    export_epochs: bool = False  # also export every epoch's model to <model_run_dir>/epochs/<N> (learning curves)
 
     def validate(self) -> TrainConfig:
         _check_types(self)

@@ -146,6 +146,22 @@ class BestEpoch(tf_keras.callbacks.Callback):
             self.best, self.epoch, self.weights = float(loss), epoch + 1, self.model.get_weights()
 
 
+class EpochExporter(tf_keras.callbacks.Callback):
+    """``train.export_epochs``: every epoch's model as a SavedModel in ``<folder>/<epoch>`` (1-based, zero-padded),
+    to score outside data (e.g. ``skyhawk evaluate``) along the training; chief only."""
+
+    def __init__(self, folder: str, cfg: TrainConfig, crop: Mapping[str, Any] | None) -> None:
+        super().__init__()
+        self.folder, self.cfg, self.crop = folder, cfg, crop
+        self.exported: list[str] = []
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
+        path = os.path.join(self.folder, f"{epoch + 1:03d}")
+        export_model(self.model, path, self.cfg, {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}},
+                     crop=self.crop)
+        self.exported.append(path)
+
+
 class HistoryWriter(tf_keras.callbacks.Callback):
     """Collects per-epoch metrics; with ``progress_path`` also saves them after every epoch, so that a
     resumed training (restored by BackupAndRestore) continues the history of the epochs it keeps."""
@@ -231,6 +247,7 @@ def fit(
     backup_dir: str | None = None,
     chief: bool = True,
     best: BestEpoch | None = None,
+    extra_callbacks: Sequence[Any] = (),
 ) -> dict[str, Any]:
     """``model.fit`` with Skyhawk's stop rules, TensorBoard logs (chief) and per-epoch checkpoints in
     ``backup_dir`` (restored when present); returns the history summary. ``best`` (a ``BestEpoch``)
@@ -242,6 +259,7 @@ def fit(
     callbacks: list[Any] = [stop, budget, writer]  # the writer saves progress before the checkpoint
     if best is not None:
         callbacks.append(best)
+    callbacks.extend(extra_callbacks)
     if backup_dir:
         callbacks.append(tf_keras.callbacks.BackupAndRestore(backup_dir))
     if run_dir and chief:
@@ -359,8 +377,13 @@ def train_and_export(
         steps_per_epoch or "one pass", backup_dir or "off",
     )
     best = BestEpoch() if cfg.select_epoch == "val_loss" else None
+    epochs = (EpochExporter(os.path.join(fn_args.model_run_dir, "epochs"), cfg, crop)
+              if cfg.export_epochs and chief and fn_args.model_run_dir else None)
     history = fit(model, train_ds, eval_ds, cfg, steps_per_epoch, validation_steps,
-                  run_dir=fn_args.model_run_dir, backup_dir=backup_dir, chief=chief, best=best)
+                  run_dir=fn_args.model_run_dir, backup_dir=backup_dir, chief=chief, best=best,
+                  extra_callbacks=[epochs] if epochs else [])
+    if epochs:
+        history["epoch_models"] = epochs.exported
     history.update(replicas=strategy.num_replicas_in_sync, global_batch=batch, warm_start=warm,
                    select_epoch=cfg.select_epoch, selected_epoch=history["epochs"], last_epoch_model=None)
     if best is not None and best.weights is not None and best.epoch != history["epochs"]:
@@ -393,6 +416,6 @@ def run_fn(fn_args) -> None:
 
 
 __all__: Sequence[str] = (
-    "BestEpoch", "BudgetStop", "HistoryWriter", "TargetAccuracyStop", "checkpoint_dir", "fit", "is_chief",
-    "make_strategy", "run_fn", "strategy_kind", "train_and_export", "train_config",
+    "BestEpoch", "BudgetStop", "EpochExporter", "HistoryWriter", "TargetAccuracyStop", "checkpoint_dir", "fit",
+    "is_chief", "make_strategy", "run_fn", "strategy_kind", "train_and_export", "train_config",
 )

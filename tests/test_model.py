@@ -44,6 +44,7 @@ TRAIN_CFG = {
     "target_accuracy": 0.0,  # reached after the first epoch: the stop rule must end training there
     "threshold": THRESHOLD,
     "seed": 7,
+    "export_epochs": True,
 }
 
 
@@ -190,6 +191,17 @@ def test_load_scorer(trained, loaded, eval_inputs):
     np.testing.assert_allclose(p, ref, atol=1e-5)
     assert scorer.threshold == pytest.approx(THRESHOLD) and scorer.image_size == SIZE
     assert scorer([]).shape == (0,)
+
+
+def test_export_epochs_writes_each_epochs_model(trained, eval_inputs):
+    """train.export_epochs: one SavedModel per epoch; the one epoch trained here is the final model."""
+    _, jpegs = eval_inputs
+    history = json.loads((Path(trained.serving_model_dir) / "assets.extra" / "history.json").read_text())
+    epoch_dir = Path(trained.model_run_dir) / "epochs" / "001"
+    assert history["epoch_models"] == [str(epoch_dir)]
+    assert sorted(p.name for p in epoch_dir.parent.iterdir()) == ["001"]
+    np.testing.assert_allclose(load_scorer(str(epoch_dir))(jpegs), load_scorer(trained.serving_model_dir)(jpegs),
+                               atol=1e-6)
 
 
 # --- stop rule ----------------------------------------------------------------------------------------
