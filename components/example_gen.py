@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import logging
 import posixpath
-import re
 from typing import Any, Sequence
 
 import apache_beam as beam
@@ -37,7 +36,6 @@ from skyhawk import datasets, fileio
 from skyhawk.config import ExtractConfig, from_dict, replace, to_dict
 
 SPAN_PATTERN = "span-{SPAN}/*"
-SPAN_RE = re.compile(r"span-(\d+)")
 SPAN_KEY, VERSION_KEY = "span", "version"  # tfx.components.example_gen.utils.{SPAN,VERSION}_PROPERTY_NAME
 
 
@@ -47,11 +45,6 @@ def span_labels(config: ExtractConfig, root: str) -> ExtractConfig:
     if mode != "csv" or fileio.is_remote(path) or posixpath.isabs(path):
         return config
     return replace(config, labels="csv:" + fileio.join(root, path))
-
-
-def list_spans(input_base: str) -> list[int]:
-    """The span numbers of the ``span-N/`` folders under input_base, ascending."""
-    return sorted(int(m[1]) for p in _subfolders(input_base) if (m := SPAN_RE.fullmatch(p)))
 
 
 def pack_config(config: ExtractConfig) -> example_gen_pb2.CustomConfig:
@@ -132,7 +125,7 @@ def data_splits(input_base: str, config: ExtractConfig, use_spans: bool = False)
     """
     root = input_base
     if use_spans:
-        spans = list_spans(input_base)
+        spans = datasets.list_spans(input_base)
         if not spans:
             return [datasets.TRAIN, datasets.EVAL]
         root = fileio.join(input_base, f"span-{max(spans)}")
@@ -144,14 +137,6 @@ def data_splits(input_base: str, config: ExtractConfig, use_spans: bool = False)
     except datasets.LabelError as e:  # e.g. the manifest is written later: the run reports it again
         logging.getLogger(__name__).warning("FaceExampleGen: cannot read the data yet (%s); declaring train, eval", e)
         return [datasets.TRAIN, datasets.EVAL]
-
-
-def _subfolders(path: str) -> set[str]:
-    if not fileio.isdir(path):
-        return set()
-    prefix = path.rstrip("/" if fileio.is_remote(path) else "/\\")
-    return {p[len(prefix) + 1:].replace("\\", "/").split("/")[0] for p in fileio.list_files(path)
-            if p.startswith(prefix)} - {""}
 
 
 def FaceExampleGen(input_base: str, config: ExtractConfig, use_spans: bool = False,

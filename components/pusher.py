@@ -23,6 +23,8 @@ from tfx.dsl.components.base import executor_spec
 from tfx.types import standard_artifacts
 from tfx.utils import path_utils
 
+from components.spans import span_of
+
 PUSHED_FILE, NOT_PUSHED_FILE = "PUSHED.json", "NOT_PUSHED.json"
 
 
@@ -106,18 +108,15 @@ def data_lineage(eval_examples: Any, training: List[Any]) -> Dict[str, Any]:
     """The spans trained on, the eval span and each span's examples and input fingerprint (``training``: the
     window's Examples, the eval span's included; an artifact listed twice counts once)."""
     training = list({a.id or id(a): a for a in training}.values())
-    def span(a: Any) -> int:
-        return int(a.span or a.get_int_custom_property("span") or 0)
-
-    rows = sorted(({"span": span(a), "version": a.get_int_custom_property("version"),
+    rows = sorted(({"span": span_of(a), "version": a.get_int_custom_property("version"),
                     "input_fingerprint": a.get_string_custom_property("input_fingerprint"),
                     "examples_uri": a.uri} for a in training), key=lambda r: r["span"])
     return {
         "examples_uri": eval_examples.uri,
-        "span": span(eval_examples),
+        "span": span_of(eval_examples),
         "version": eval_examples.get_int_custom_property("version"),
         "input_fingerprint": eval_examples.get_string_custom_property("input_fingerprint"),
-        "eval_span": span(eval_examples),
+        "eval_span": span_of(eval_examples),
         "spans": [r["span"] for r in rows],
         "training_data": rows,
     }

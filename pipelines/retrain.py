@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import time
 from typing import Any
 
 EXIT_PUSHED, EXIT_ERROR, EXIT_NO_NEW_SPAN, EXIT_NOT_PUSHED = 0, 1, 3, 4
-SPAN_RE = re.compile(r"span-(\d+)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,17 +32,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def spans_on_disk(data_root: str) -> list[int]:
-    """The span numbers of data_root/span-N/ folders, ascending (local listing without Beam or TFX)."""
-    from skyhawk import fileio
+    """The span numbers of data_root/span-N/ folders, ascending (without Beam, TFX or TensorFlow)."""
+    from skyhawk import datasets, fileio
 
     if fileio.is_remote(data_root):
-        from components.example_gen import list_spans
-
-        return list_spans(data_root)
-    if not os.path.isdir(data_root):
+        return datasets.list_spans(data_root)
+    if not os.path.isdir(data_root):  # local: one directory listing, not a walk of every video
         return []
     return sorted(int(m[1]) for name in os.listdir(data_root)
-                  if (m := SPAN_RE.fullmatch(name)) and os.path.isdir(os.path.join(data_root, name)))
+                  if (m := datasets.SPAN_RE.fullmatch(name)) and os.path.isdir(os.path.join(data_root, name)))
 
 
 def decided_spans(cfg: Any) -> dict[int, str]:

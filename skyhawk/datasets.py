@@ -439,3 +439,17 @@ def assign_donors(items: Iterable[VideoItem]) -> list[VideoItem]:
         ring = [r for r in ring if r.split == it.split] + [r for r in ring if r.split != it.split]
         donors[it.video_id] = next((r.uri for r in ring if r.group_id != it.group_id), "")
     return [replace(it, donor=donors[it.video_id]) if it.video_id in donors else it for it in items]
+
+
+SPAN_RE = re.compile(r"span-(\d+)")  # a data span's folder: data_root/span-N/
+
+
+def list_spans(input_base: str) -> list[int]:
+    """The span numbers of the ``span-N/`` folders under input_base that hold files, ascending (local or
+    remote; object stores have no empty folders, so a folder counts once something is in it)."""
+    if not fileio.isdir(input_base):
+        return []
+    prefix = input_base.rstrip("/" if fileio.is_remote(input_base) else "/\\")
+    tops = {p[len(prefix) + 1:].replace("\\", "/").split("/")[0] for p in fileio.list_files(input_base)
+            if p.startswith(prefix)}
+    return sorted(int(m[1]) for name in tops if (m := SPAN_RE.fullmatch(name)))
