@@ -13,7 +13,6 @@ Not a test: it prints numbers, it asserts nothing.
 from __future__ import annotations
 
 import glob
-import json
 import os
 import sys
 
@@ -29,10 +28,10 @@ def main(ep_dir: str, out: str, eval_glob: str, decay: float = 0.8) -> None:
 
     from skyhawk import features
     from skyhawk.config import TrainConfig, from_dict
-    from skyhawk_model.export import export_model, load_scorer
+    from skyhawk_model.export import export_model, load_scorer, read_metadata
 
     epochs = sorted(d for d in os.listdir(ep_dir) if d.isdigit())
-    meta = json.load(open(os.path.join(ep_dir, epochs[-1], "assets.extra", "skyhawk_model.json")))
+    meta = read_metadata(os.path.join(ep_dir, epochs[-1]))
     cfg = from_dict(TrainConfig, meta["train_config"])
     half = len(epochs) // 2
     ema = total = model = None

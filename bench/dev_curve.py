@@ -20,6 +20,7 @@ from pathlib import Path
 
 import skyhawk  # noqa: F401  (legacy Keras before TensorFlow loads)
 from components.evaluate import run_evaluation
+from skyhawk_model.export import read_history
 from skyhawk_model.model_ref import resolve
 
 
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     for e in chosen:
         model_dir = os.path.join(args.epochs_dir, e)
-        hist = json.loads(Path(model_dir, "assets.extra", "history.json").read_text())
+        hist = read_history(model_dir)
         ev = run_evaluation(args.input, args.labels, resolve(model_dir), os.path.join(args.output, e),
                             frames=args.frames)
         m = ev["metrics"]

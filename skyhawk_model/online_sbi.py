@@ -57,8 +57,8 @@ def blend_rgb(image_rgb: np.ndarray, landmarks: np.ndarray, seed: np.int64, dono
 
 
 def make_pair(images: tf.Tensor, labels: tf.Tensor, landmarks: tf.Tensor, is_pair: tf.Tensor, seed: tf.Tensor,
-              cfg: TrainConfig, donor: tf.Tensor | None = None, donor_landmarks: tf.Tensor | None = None,
-              may_swap: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor]:
+              cfg: TrainConfig, donor: tf.Tensor, donor_landmarks: tf.Tensor, may_swap: tf.Tensor
+              ) -> tuple[tf.Tensor, tf.Tensor]:
     """(float32 [2, S, S, 3], int64 [2]): a real and its fresh fake (SBI, or a swap with the donor's face when
     ``may_swap`` and a ``cfg.swap_fraction`` draw say so), or two unpaired examples."""
     from skyhawk_model.data import augment, to_size
@@ -68,7 +68,7 @@ def make_pair(images: tf.Tensor, labels: tf.Tensor, landmarks: tf.Tensor, is_pai
     first = tf.io.decode_image(images[0], channels=3, expand_animations=False)
 
     def fake():
-        if donor is None or cfg.swap_fraction <= 0.0:
+        if cfg.swap_fraction <= 0.0:
             args = [first, landmarks, seeds[0][0]]
         else:
             draw = tf.random.stateless_uniform([], seed=seeds[3]) < cfg.swap_fraction

@@ -246,19 +246,16 @@ def fit(
     run_dir: str | None = None,
     backup_dir: str | None = None,
     chief: bool = True,
-    best: BestEpoch | None = None,
     extra_callbacks: Sequence[Any] = (),
 ) -> dict[str, Any]:
     """``model.fit`` with Skyhawk's stop rules, TensorBoard logs (chief) and per-epoch checkpoints in
-    ``backup_dir`` (restored when present); returns the history summary. ``best`` (a ``BestEpoch``)
-    records the epoch of the lowest validation loss; the caller decides whether to use its weights."""
+    ``backup_dir`` (restored when present); returns the history summary. ``extra_callbacks`` (e.g. a
+    ``BestEpoch``, an ``EpochExporter``) run after the stop rules and the history writer."""
     stop = TargetAccuracyStop(cfg.target_accuracy)
     budget = BudgetStop(cfg.max_steps, cfg.time_budget_minutes * 60.0)
     progress = os.path.join(backup_dir, PROGRESS_FILE) if backup_dir and chief else None
     writer = HistoryWriter(progress)
     callbacks: list[Any] = [stop, budget, writer]  # the writer saves progress before the checkpoint
-    if best is not None:
-        callbacks.append(best)
     callbacks.extend(extra_callbacks)
     if backup_dir:
         callbacks.append(tf_keras.callbacks.BackupAndRestore(backup_dir))
@@ -380,8 +377,8 @@ def train_and_export(
     epochs = (EpochExporter(os.path.join(fn_args.model_run_dir, "epochs"), cfg, crop)
               if cfg.export_epochs and chief and fn_args.model_run_dir else None)
     history = fit(model, train_ds, eval_ds, cfg, steps_per_epoch, validation_steps,
-                  run_dir=fn_args.model_run_dir, backup_dir=backup_dir, chief=chief, best=best,
-                  extra_callbacks=[epochs] if epochs else [])
+                  run_dir=fn_args.model_run_dir, backup_dir=backup_dir, chief=chief,
+                  extra_callbacks=[c for c in (best, epochs) if c is not None])
     if epochs:
         history["epoch_models"] = epochs.exported
     history.update(replicas=strategy.num_replicas_in_sync, global_batch=batch, warm_start=warm,

@@ -200,6 +200,15 @@ def blend_crop(crop_bgr: np.ndarray, landmarks: np.ndarray, seed: int) -> np.nda
     Trainer calls this with a new seed each time a real face is drawn; it is ``self_blend`` on the crop.
     Raises ValueError when the face is too small or the landmarks do not cover any pixel.
     """
-    h, w = crop_bgr.shape[:2]
-    lms = np.clip(np.asarray(landmarks, np.float32).reshape(68, 2), 0.0, [w - 1.0, h - 1.0]).astype(np.float32)
-    return self_blend(crop_bgr, lms, draw_params(np.random.default_rng(int(seed) & (2**63 - 1))))[0]
+    return self_blend(crop_bgr, crop_landmarks(landmarks, crop_bgr), draw_params(seeded_rng(seed)))[0]
+
+
+def crop_landmarks(landmarks: np.ndarray, crop: np.ndarray) -> np.ndarray:
+    """float32 (68, 2) landmarks (flat or not) clipped into the crop's pixels."""
+    h, w = crop.shape[:2]
+    return np.clip(np.asarray(landmarks, np.float32).reshape(68, 2), 0.0, [w - 1.0, h - 1.0]).astype(np.float32)
+
+
+def seeded_rng(seed: int) -> np.random.Generator:
+    """The generator a per-draw seed (any int, e.g. from TF's int64 seeds) stands for."""
+    return np.random.default_rng(int(seed) & (2**63 - 1))

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 from scipy.spatial import Delaunay
 
-from skyhawk.synth.sbi import face_geometry, face_roi, hull_mask, odd
+from skyhawk.synth.sbi import crop_landmarks, face_geometry, face_roi, hull_mask, odd, seeded_rng
 
 
 @dataclass(frozen=True)
@@ -135,10 +135,5 @@ def swap_crop(crop_bgr: np.ndarray, landmarks: np.ndarray, donor_bgr: np.ndarray
     are drawn from seed. Online swaps in the Trainer call this with a new donor and seed per draw.
     Raises ValueError (or cv2.error) when the face is too small or degenerate to swap.
     """
-    def clip(points: np.ndarray, img: np.ndarray) -> np.ndarray:
-        h, w = img.shape[:2]
-        return np.clip(np.asarray(points, np.float32).reshape(68, 2), 0.0, [w - 1.0, h - 1.0]).astype(np.float32)
-
-    p = draw_params(np.random.default_rng(int(seed) & (2**63 - 1)))
-    return face_swap(crop_bgr, clip(landmarks, crop_bgr), donor_bgr, clip(donor_landmarks, donor_bgr), p)[0]
-
+    target, donor = crop_landmarks(landmarks, crop_bgr), crop_landmarks(donor_landmarks, donor_bgr)
+    return face_swap(crop_bgr, target, donor_bgr, donor, draw_params(seeded_rng(seed)))[0]
