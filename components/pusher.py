@@ -45,9 +45,9 @@ def RegistryPusher(
     from tfx.components.util import model_utils
 
     from components.golden import load_golden
+    from skyhawk import artifact
     from skyhawk.registry import Registry, RegistryError
     from skyhawk_model.evaluation import BASELINE, CANDIDATE, failure_text, load_evaluation
-    from skyhawk_model.export import read_history, read_metadata
 
     blessed = model_utils.is_model_blessed(model_blessing)
     ev = load_evaluation(evaluation.uri)
@@ -78,15 +78,15 @@ def RegistryPusher(
     if same:
         _record_push(pushed_model, same[0], already_published=True)
         return
-    model_meta = read_metadata(serving_dir)
-    warm_start = dict(read_history(serving_dir).get("warm_start") or {})
+    model_meta = artifact.read_metadata(serving_dir)
+    warm_start = dict(artifact.read_history(serving_dir).get("warm_start") or {})
     metadata: Dict[str, Any] = {
         **decision,
         "metrics": ev["models"][CANDIDATE],
         "baseline_metrics": ev["models"].get(BASELINE),
-        "threshold": model_meta.get("threshold"),
-        "image_size": model_meta.get("image_size"),
-        "backbone": model_meta.get("backbone"),
+        "threshold": model_meta.threshold,
+        "image_size": model_meta.image_size,
+        "backbone": model_meta.backbone,
         "data": data,
         "parent_version": parent_version(published, warm_start.get("base_model")),
         "warm_start": warm_start,
@@ -146,7 +146,7 @@ def _record_push(pushed_model: Any, info: Dict[str, Any], already_published: boo
 def _write_json(path: str, data: Dict[str, Any]) -> None:
     from skyhawk import fileio
 
-    fileio.write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str))
+    fileio.write_json(path, data, default=str)
 
 
 class PusherExecutor(RegistryPusher.EXECUTOR_SPEC.executor_class):
