@@ -41,12 +41,12 @@ log = logging.getLogger(__name__)
 
 
 def train_config(custom_config: Mapping[str, Any] | None) -> TrainConfig:
-    """The TrainConfig in ``custom_config["train"]`` (validated), defaults when absent."""
+    """The TrainConfig in ``custom_config["train"]`` (checked when built), defaults when absent."""
     raw = (custom_config or {}).get("train")
     if raw is None:
-        return TrainConfig().validate()
+        return TrainConfig()
     if isinstance(raw, TrainConfig):
-        return raw.validate()
+        return raw
     if isinstance(raw, str):
         raw = json.loads(raw)
     return from_dict(TrainConfig, raw)

@@ -120,9 +120,9 @@ def test_splits_are_group_disjoint_stable_and_nonempty():
 
 def test_config_validation_and_overrides(tmp_path: Path):
     with pytest.raises(ConfigError, match="detector"):
-        ExtractConfig(detector="mtcnn").validate()
+        ExtractConfig(detector="mtcnn")
     with pytest.raises(ConfigError, match="csv:FILE"):
-        ExtractConfig(labels="csv").validate()
+        ExtractConfig(labels="csv")
     path = tmp_path / "c.json"
     path.write_text(json.dumps({"extract": {"frames_per_video": 4, "image_size": 96}, "train": {"image_size": 96}}))
     cfg = load(str(path), {"gate.accuracy_floor": 0.5})
