@@ -104,21 +104,24 @@ def filesystem(path: str) -> tuple[Filesystem, str]:
     return BeamFilesystem(s), path
 
 
+def _on(path: str, method: str, *args: Any) -> Any:
+    """Calls the Filesystem method of path's backend on path (in the backend's form)."""
+    fs, p = filesystem(path)
+    return getattr(fs, method)(p, *args)
+
+
 def exists(path: str) -> bool:
     """True for an existing file or directory (on object stores: an object, or a prefix with objects)."""
-    fs, p = filesystem(path)
-    return fs.exists(p)
+    return _on(path, "exists")
 
 
 def isdir(path: str) -> bool:
     """A local directory, or a remote prefix holding at least one object."""
-    fs, p = filesystem(path)
-    return fs.isdir(p)
+    return _on(path, "isdir")
 
 
 def isfile(path: str) -> bool:
-    fs, p = filesystem(path)
-    return fs.isfile(p)
+    return _on(path, "isfile")
 
 
 def glob(pattern: str) -> list[str]:
@@ -126,32 +129,27 @@ def glob(pattern: str) -> list[str]:
 
     The same rules locally and on object stores; hidden names (``.staging``) match like any other.
     """
-    fs, p = filesystem(pattern)
-    return fs.glob(p)
+    return _on(pattern, "glob")
 
 
 def size(path: str) -> int:
     """Size of a file in bytes."""
-    fs, p = filesystem(path)
-    return fs.size(p)
+    return _on(path, "size")
 
 
 def list_files(root: str) -> list[str]:
     """Every file below root, recursively, sorted (local: broken symlinks included, folders not)."""
-    fs, p = filesystem(root)
-    return fs.list_files(p)
+    return _on(root, "list_files")
 
 
 def listdir(path: str) -> list[str]:
     """Names of the files and folders directly in path, sorted; FileNotFoundError when there is no such folder."""
-    fs, p = filesystem(path)
-    return fs.listdir(p)
+    return _on(path, "listdir")
 
 
 def read_bytes(path: str) -> bytes:
     """A whole file; FileNotFoundError when it does not exist (local or remote)."""
-    fs, p = filesystem(path)
-    return fs.read_bytes(p)
+    return _on(path, "read_bytes")
 
 
 def read_text(path: str) -> str:
@@ -165,8 +163,7 @@ def read_json(path: str) -> Any:
 
 def write_bytes(path: str, data: bytes) -> None:
     """Writes a whole file, atomically: a local file is replaced by rename, an object in one upload."""
-    fs, p = filesystem(path)
-    fs.write_bytes(p, data)
+    _on(path, "write_bytes", data)
 
 
 def write_text(path: str, text: str) -> None:
@@ -194,8 +191,7 @@ def blocking_file(path: str) -> str | None:
 
 def makedirs(path: str) -> None:
     """Creates a local directory and its parents; object stores have no folders (no-op)."""
-    fs, p = filesystem(path)
-    fs.makedirs(p)
+    _on(path, "makedirs")
 
 
 def copy_file(src: str, dst: str) -> None:
@@ -211,8 +207,7 @@ def copy_file(src: str, dst: str) -> None:
 
 def remove(path: str, recursive: bool = False) -> None:
     """Deletes a file, or with recursive a folder (remote: every object under the prefix); missing is fine."""
-    fs, p = filesystem(path)
-    fs.remove(p, recursive)
+    _on(path, "remove", recursive)
 
 
 @contextlib.contextmanager
