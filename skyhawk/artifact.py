@@ -79,6 +79,55 @@ def has_saved_model(model_dir: str) -> bool:
     return any(fileio.isfile(fileio.join(model_dir, name)) for name in SAVED_MODEL_FILES)
 
 
+def saved_model_problem(model_dir: str) -> str | None:
+    """Why model_dir cannot be served (one line), or None: no graph file, an unreadable one, or a
+    saved_model.pb that is not a serialized SavedModel with a MetaGraph (e.g. truncated). Reads the graph file
+    but not the variables, and needs no TensorFlow."""
+    pb = fileio.join(model_dir, SAVED_MODEL_PB)
+    if not fileio.isfile(pb):
+        text = fileio.join(model_dir, SAVED_MODEL_FILES[1])
+        if fileio.isfile(text):
+            return None
+        return f"no {SAVED_MODEL_PB} in {model_dir}"
+    try:
+        data = fileio.read_bytes(pb)
+    except OSError as e:
+        return f"{pb} is unreadable ({e.strerror or e})"
+    if not _is_saved_model_proto(data):
+        return f"{pb} is not a SavedModel graph (empty, truncated or corrupt)"
+    return None
+
+
+def _varint(data: bytes, i: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[i]  # IndexError when truncated
+        value |= (byte & 0x7F) << shift
+        i, shift = i + 1, shift + 7
+        if not byte & 0x80:
+            return value, i
+
+
+def _is_saved_model_proto(data: bytes) -> bool:
+    """The protobuf wire format of ``tensorflow.SavedModel``: field 1 (schema version, varint) and at least one
+    field 2 (a MetaGraphDef, length-delimited), nothing else, every length inside the data."""
+    i, graphs = 0, 0
+    try:
+        while i < len(data):
+            key, i = _varint(data, i)
+            if key == (1 << 3 | 0):
+                _, i = _varint(data, i)
+            elif key == (2 << 3 | 2):
+                length, i = _varint(data, i)
+                i += length
+                graphs += 1
+            else:
+                return False
+    except IndexError:
+        return False
+    return i == len(data) and graphs > 0
+
+
 def write_metadata(model_dir: str, meta: ModelMetadata) -> None:
     fileio.write_json(meta_path(model_dir), meta.to_dict())
 

@@ -49,6 +49,9 @@ class ModelRef:
 
 
 def _from_folder(uri: str, label: str, registry_meta: dict[str, Any] | None = None) -> ModelRef:
+    problem = artifact.saved_model_problem(uri)
+    if problem:
+        raise ModelRefError(f"cannot score with {label}: unusable model ({problem})")
     try:
         meta = artifact.read_metadata(uri)
     except FileNotFoundError:
