@@ -24,6 +24,7 @@ from tfx.types import standard_artifacts
 from tfx.utils import path_utils
 
 from components.spans import span_of
+from skyhawk import fileio
 
 PUSHED_FILE, NOT_PUSHED_FILE = "PUSHED.json", "NOT_PUSHED.json"
 
@@ -67,7 +68,7 @@ def RegistryPusher(
     pushed_model.set_string_custom_property("pipeline_run_id", pipeline_run_id)
     if not blessed:
         pushed_model.set_int_custom_property("pushed", 0)
-        _write_json(os.path.join(pushed_model.uri, NOT_PUSHED_FILE), decision)
+        fileio.write_json(os.path.join(pushed_model.uri, NOT_PUSHED_FILE), decision, default=str)
         return
     reg = Registry(registry)
     try:
@@ -139,14 +140,8 @@ def _record_push(pushed_model: Any, info: Dict[str, Any], already_published: boo
     pushed_model.set_string_custom_property("pushed_destination", info["uri"])
     pushed_model.set_int_custom_property("pushed_version", int(info["version"]))
     pushed_model.set_int_custom_property("already_published", int(already_published))
-    _write_json(os.path.join(pushed_model.uri, PUSHED_FILE),
-                {"version": info["version"], "uri": info["uri"], "already_published": already_published})
-
-
-def _write_json(path: str, data: Dict[str, Any]) -> None:
-    from skyhawk import fileio
-
-    fileio.write_json(path, data, default=str)
+    fileio.write_json(os.path.join(pushed_model.uri, PUSHED_FILE),
+                      {"version": info["version"], "uri": info["uri"], "already_published": already_published})
 
 
 class PusherExecutor(RegistryPusher.EXECUTOR_SPEC.executor_class):

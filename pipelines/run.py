@@ -57,7 +57,6 @@ def run_local(cfg: PipelineConfig, enable_cache: bool = True) -> dict[str, Any]:
 def latest_outputs(cfg: PipelineConfig) -> dict[str, Any]:
     """The newest PushedModel decision and report of this pipeline, read from MLMD (``reason``: why a model
     was not pushed, from the pusher's NOT_PUSHED.json)."""
-    import json
 
     from tfx.orchestration import metadata
 
@@ -77,7 +76,7 @@ def latest_outputs(cfg: PipelineConfig) -> dict[str, Any]:
             out["eval_span"] = props["eval_span"].int_value if "eval_span" in props else None
             out["spans"] = props["spans"].string_value if "spans" in props else None
             if out["pushed"] is False and fileio.exists(fileio.join(pushed[-1].uri, NOT_PUSHED_FILE)):
-                failures = json.loads(fileio.read_text(fileio.join(pushed[-1].uri, NOT_PUSHED_FILE)))
+                failures = fileio.read_json(fileio.join(pushed[-1].uri, NOT_PUSHED_FILE))
                 out["reason"] = "; ".join(failures.get("gate_failures") or []) or "not blessed"
         reports = sorted(m.store.get_artifacts_by_type(SkyhawkReport.TYPE_NAME), key=lambda a: a.id)
         if reports:
