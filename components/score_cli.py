@@ -6,14 +6,17 @@ import json
 import sys
 
 from components.extract_cli import add_beam_arguments, beam_args_for
-from components.score_output import FORMATS
+from components.score.commit import FORMATS
 from skyhawk.aggregate import AGGREGATIONS
 
 MODEL_HELP = "REGISTRY/NAME (serving version), REGISTRY/NAME/VERSION, or a SavedModel folder; local or gs://"
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, help=MODEL_HELP)
+def _common(p: argparse.ArgumentParser, many_models: bool = False) -> None:
+    if many_models:  # evaluate: repeat --model to compare models on one page
+        p.add_argument("--model", required=True, action="append", help=MODEL_HELP + "; repeat to compare models")
+    else:
+        p.add_argument("--model", required=True, help=MODEL_HELP)
     p.add_argument("--frames", type=int, default=32, help="frames sampled per video")
     p.add_argument("--aggregate", choices=AGGREGATIONS, default="mean",
                    help="frame -> video score: mean, or the DFDC winner's confident rule")
@@ -21,7 +24,9 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def _beam(p: argparse.ArgumentParser) -> None:
     add_beam_arguments(p, workers=1)
-    p.add_argument("--force", action="store_true", help="rescore inputs that already have a row")
+    p.add_argument("--force", action="store_true",
+                   help="rescore inputs that already have a row; rows made with another model or "
+                   "other settings are deleted first")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,6 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--format", choices=FORMATS, default="jsonl")
     s.add_argument("--explain", type=int, default=0, metavar="N",
                    help="write HTML pages for the N highest-scoring videos (OUTPUT/explain/index.html)")
+    s.add_argument("--flush-every", type=int, default=500, metavar="N",
+                   help="commit a part file every N rows (a killed run loses at most N rows per worker)")
     _beam(s)
     s.set_defaults(func=score)
 
@@ -53,19 +60,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--input", required=True, help="folder of labelled videos")
     e.add_argument("--labels", default="folders", help="folders | csv:FILE | ffpp | dfdc | celebdf")
     e.add_argument("--output", default="out/evaluation", help="folder for scores and the evaluation")
-    _common(e)
+    e.add_argument("--allow-outside-root", action="store_true",
+                   help="a CSV manifest may list videos outside --input")
+    _common(e, many_models=True)
     _beam(e)
     e.set_defaults(func=evaluate)
 
 
 def score(args: argparse.Namespace) -> int:
-    from components.score import run_scoring
+    from components.score.job import run_scoring
     from skyhawk_model.model_ref import resolve
 
     beam_args = beam_args_for(args.workers, args.beam_arg, args.runner)  # a bad profile fails first
     model = resolve(args.model)
     summary = run_scoring(args.input, model, args.output, frames=args.frames, aggregate=args.aggregate,
-                          fmt=args.format, force=args.force, beam_args=beam_args, progress=True)
+                          fmt=args.format, force=args.force, beam_args=beam_args, progress=True,
+                          flush_every=args.flush_every)
     print(f"videos: {summary['videos']} (ok {summary['ok']}, no face {summary['no_face']}, failed "
           f"{summary['failed']}); fake: {summary['fake']}, real: {summary['real']}")
     print(f"scored this run: {summary['scored_this_run']} in {summary['run_seconds']:.1f} s "
@@ -73,7 +83,7 @@ def score(args: argparse.Namespace) -> int:
           f"{summary['threshold']:.4f}")
     print(f"results: {summary['results']}")
     if args.explain > 0:
-        from components.score_pages import write_explain
+        from components.score.pages import write_explain
 
         index = write_explain(args.output, args.explain, model, args.aggregate, args.frames)
         print(f"explain: {index or 'no ok video to explain'}")
@@ -83,7 +93,7 @@ def score(args: argparse.Namespace) -> int:
 def predict(args: argparse.Namespace) -> int:
     import os
 
-    from components.predict import predict_videos
+    from components.score.predict import predict_table, predict_videos
     from skyhawk_model.model_ref import resolve
 
     for v in args.videos:
@@ -95,14 +105,9 @@ def predict(args: argparse.Namespace) -> int:
         for row, _ in results:
             print(json.dumps(row))
     else:
-        print(f"{'file':40s} {'verdict':8s} {'p_fake':>8s} {'faces':>5s}  top frames (frame@s:p)")
-        for row, _ in results:
-            top = " ".join(f"{t['frame']}@{t['seconds']:.1f}s:{t['p_fake']:.3f}" for t in row["top_frames"])
-            verdict = row["verdict"] or row["status"]
-            print(f"{os.path.basename(row['uri'])[:40]:40s} {verdict:8s} {row['p_fake']:8.4f} "
-                  f"{row['faces_scored']:5d}  {top or row['reason']}")
+        print("\n".join(predict_table(results)))
     if args.explain:
-        from components.score_pages import write_explain_pages
+        from components.score.pages import write_explain_pages
 
         records = sorted(({"row": r, "frames": f} for r, f in results), key=lambda r: -r["row"]["p_fake"])
         index = write_explain_pages(args.explain, records, model, args.aggregate, args.frames)
@@ -114,17 +119,14 @@ def predict(args: argparse.Namespace) -> int:
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    from components.evaluate import EVALUATION_HTML, run_evaluation
+    from components.score.evaluate import EVALUATION_HTML, console_lines, evaluate_models
     from skyhawk_model.model_ref import resolve
 
     beam_args = beam_args_for(args.workers, args.beam_arg, args.runner)  # a bad profile fails first
-    model = resolve(args.model)
-    ev = run_evaluation(args.input, args.labels, model, args.output, frames=args.frames, aggregate=args.aggregate,
-                        beam_args=beam_args, force=args.force, progress=True)
-    m = ev["metrics"]
-    print(f"videos: {m['videos']} ({m['videos_real']} real, {m['videos_fake']} fake; scored {m['videos_scored']}, "
-          f"no face {m['videos_no_face']}, failed {m['videos_failed']})")
-    print(f"video AUC {m['video_auc']:.4f}  accuracy@{ev['threshold']:.3f} {m['video_accuracy']:.4f}  "
-          f"log loss {m['video_log_loss']:.4f}  frame AUC {m['frame_auc']:.4f}")
+    models = [resolve(m) for m in args.model]
+    ev = evaluate_models(args.input, args.labels, models, args.output, frames=args.frames, aggregate=args.aggregate,
+                         beam_args=beam_args, force=args.force, progress=True,
+                         allow_outside_root=args.allow_outside_root)
+    print("\n".join(console_lines(ev)))
     print(f"evaluation: {args.output}/{EVALUATION_HTML}")
     return 0
