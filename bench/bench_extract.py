@@ -297,8 +297,8 @@ def sweep(videos: list[str], frames: int, repeat: int) -> list[tuple[str, float,
 def e2e(videos: list[str], frames: int, repeat: int) -> dict[int, float]:
     """min wall seconds of run_extraction per worker count; runs alternate 1, 2, 2, 1, ..."""
     from components.extract import run_extraction
-    from components.extract_cli import beam_args_for
     from skyhawk.config import ExtractConfig
+    from skyhawk.runners import beam_args_for
 
     cfg = ExtractConfig(frames_per_video=frames)
     best = {1: float("inf"), 2: float("inf")}

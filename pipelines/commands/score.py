@@ -3,25 +3,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
-from components.extract_cli import add_beam_arguments, beam_args_for
 from components.score_output import FORMATS
-from skyhawk.aggregate import AGGREGATIONS
-
-MODEL_HELP = "REGISTRY/NAME (serving version), REGISTRY/NAME/VERSION, or a SavedModel folder; local or gs://"
-
-
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, help=MODEL_HELP)
-    p.add_argument("--frames", type=int, default=32, help="frames sampled per video")
-    p.add_argument("--aggregate", choices=AGGREGATIONS, default="mean",
-                   help="frame -> video score: mean, or the DFDC winner's confident rule")
-
-
-def _beam(p: argparse.ArgumentParser) -> None:
-    add_beam_arguments(p, workers=1)
-    p.add_argument("--force", action="store_true", help="rescore inputs that already have a row")
+from pipelines.commands import options
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,20 +15,20 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Samples frames, crops faces exactly as the model's training data was "
                                    "cropped, scores them with Beam RunInference and writes one row per input "
                                    "to OUTPUT/results.<format>. Re-running skips inputs already scored.")
-    s.add_argument("--input", required=True, help="folder (recursive), glob, or a text file of URIs; local or gs://")
-    s.add_argument("--output", required=True, help="destination folder (local or gs://)")
-    _common(s)
+    options.add_io(s, "folder (recursive), glob, or a text file of URIs; local or gs://",
+                   "destination folder (local or gs://)")
+    options.add_model(s)
     s.add_argument("--format", choices=FORMATS, default="jsonl")
     s.add_argument("--explain", type=int, default=0, metavar="N",
                    help="write HTML pages for the N highest-scoring videos (OUTPUT/explain/index.html)")
-    _beam(s)
+    _add_beam(s)
     s.set_defaults(func=score)
 
     p = sub.add_parser("predict", help="score a few video files in-process and print verdicts",
                        description="The scoring path of `skyhawk score` without Beam: same crops, model and "
                                    "aggregation, so the same p_fake.")
     p.add_argument("videos", nargs="+", metavar="VIDEO")
-    _common(p)
+    options.add_model(p)
     p.add_argument("--json", action="store_true", help="print one JSON row per video")
     p.add_argument("--explain", metavar="DIR", help="write explanation pages for these videos to DIR")
     p.set_defaults(func=predict)
@@ -53,16 +39,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--input", required=True, help="folder of labelled videos")
     e.add_argument("--labels", default="folders", help="folders | csv:FILE | ffpp | dfdc | celebdf")
     e.add_argument("--output", default="out/evaluation", help="folder for scores and the evaluation")
-    _common(e)
-    _beam(e)
+    options.add_model(e)
+    _add_beam(e)
     e.set_defaults(func=evaluate)
+
+
+def _add_beam(p: argparse.ArgumentParser) -> None:
+    options.add_beam(p, workers=1)
+    p.add_argument("--force", action="store_true", help="rescore inputs that already have a row")
 
 
 def score(args: argparse.Namespace) -> int:
     from components.score import run_scoring
     from skyhawk_model.model_ref import resolve
 
-    beam_args = beam_args_for(args.workers, args.beam_arg, args.runner)  # a bad profile fails first
+    beam_args = options.beam_args(args)  # a bad profile fails first
     model = resolve(args.model)
     summary = run_scoring(args.input, model, args.output, frames=args.frames, aggregate=args.aggregate,
                           fmt=args.format, force=args.force, beam_args=beam_args, progress=True)
@@ -81,8 +72,6 @@ def score(args: argparse.Namespace) -> int:
 
 
 def predict(args: argparse.Namespace) -> int:
-    import os
-
     from components.predict import predict_videos
     from skyhawk_model.model_ref import resolve
 
@@ -117,7 +106,7 @@ def evaluate(args: argparse.Namespace) -> int:
     from components.evaluate import EVALUATION_HTML, run_evaluation
     from skyhawk_model.model_ref import resolve
 
-    beam_args = beam_args_for(args.workers, args.beam_arg, args.runner)  # a bad profile fails first
+    beam_args = options.beam_args(args)  # a bad profile fails first
     model = resolve(args.model)
     ev = run_evaluation(args.input, args.labels, model, args.output, frames=args.frames, aggregate=args.aggregate,
                         beam_args=beam_args, force=args.force, progress=True)
