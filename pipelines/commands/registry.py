@@ -38,24 +38,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     acts = p.add_subparsers(dest="registry_command", metavar="ACTION")
     acts.required = True
     common = _common(False)
-    a = acts.add_parser("list", parents=[common], help="models, or the versions of one model")
-    a.add_argument("name", nargs="?", help="model name")
-    a.set_defaults(func=list_)
-    a = acts.add_parser("show", parents=[common], help="metadata of a version (default: the serving one)")
-    a.add_argument("ref", metavar="NAME[@VERSION]")
-    a.set_defaults(func=show)
-    a = acts.add_parser("pin", parents=[common], help="serve exactly this version")
-    a.add_argument("ref", metavar="NAME@VERSION")
-    a.set_defaults(func=pin)
-    a = acts.add_parser("unpin", parents=[common], help="serve the latest published version again")
-    a.add_argument("name", metavar="NAME")
-    a.set_defaults(func=unpin)
-    a = acts.add_parser("rollback", parents=[common], help="pin the version before the serving one")
-    a.add_argument("name", metavar="NAME")
-    a.set_defaults(func=rollback)
-    acts.add_parser("config", parents=[common], help="(re)write and print models.config for TF Serving"
-                    ).set_defaults(func=config)
-
+    actions = (  # (action, handler, help, its positional argument: (dest, metavar, nargs) or None)
+        ("list", list_, "models, or the versions of one model", ("name", "NAME", "?")),
+        ("show", show, "metadata of a version (default: the serving one)", ("ref", "NAME[@VERSION]", None)),
+        ("pin", pin, "serve exactly this version", ("ref", "NAME@VERSION", None)),
+        ("unpin", unpin, "serve the latest published version again", ("name", "NAME", None)),
+        ("rollback", rollback, "pin the version before the serving one", ("name", "NAME", None)),
+        ("config", config, "(re)write and print models.config for TF Serving", None),
+    )
+    for action, handler, help, positional in actions:
+        a = acts.add_parser(action, parents=[common], help=help)
+        if positional:
+            dest, metavar, nargs = positional
+            a.add_argument(dest, metavar=metavar, nargs=nargs)
+        a.set_defaults(func=handler)
 
 def parse_ref(ref: str, need_version: bool) -> tuple[str, int | None]:
     name, sep, version = ref.partition("@")
