@@ -45,8 +45,10 @@ def export_model(out: Path, size: int) -> str:
 
 
 def videos(limit: int) -> list[Path]:
-    found = sorted((MEDIA / "real_videos").glob("*.mp4")) + sorted(
-        p for p in (MEDIA / "dev_videos").rglob("*") if p.suffix in (".mp4", ".webm"))
+    from skyhawk.datasets import is_media
+
+    found = sorted(p for p in (MEDIA / "real_videos").glob("*") if is_media(str(p))) + sorted(
+        p for p in (MEDIA / "dev_videos").rglob("*") if is_media(str(p)))
     return found[:limit] if limit else found
 
 

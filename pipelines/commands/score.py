@@ -3,30 +3,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
-from components.extract_cli import add_beam_arguments, beam_args_for
 from components.score.commit import FORMATS
-from skyhawk.aggregate import AGGREGATIONS
-
-MODEL_HELP = "REGISTRY/NAME (serving version), REGISTRY/NAME/VERSION, or a SavedModel folder; local or gs://"
-
-
-def _common(p: argparse.ArgumentParser, many_models: bool = False) -> None:
-    if many_models:  # evaluate: repeat --model to compare models on one page
-        p.add_argument("--model", required=True, action="append", help=MODEL_HELP + "; repeat to compare models")
-    else:
-        p.add_argument("--model", required=True, help=MODEL_HELP)
-    p.add_argument("--frames", type=int, default=32, help="frames sampled per video")
-    p.add_argument("--aggregate", choices=AGGREGATIONS, default="mean",
-                   help="frame -> video score: mean, or the DFDC winner's confident rule")
-
-
-def _beam(p: argparse.ArgumentParser) -> None:
-    add_beam_arguments(p, workers=1)
-    p.add_argument("--force", action="store_true",
-                   help="rescore inputs that already have a row; rows made with another model or "
-                   "other settings are deleted first")
+from pipelines.commands import options
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,22 +15,22 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Samples frames, crops faces exactly as the model's training data was "
                                    "cropped, scores them with Beam RunInference and writes one row per input "
                                    "to OUTPUT/results.<format>. Re-running skips inputs already scored.")
-    s.add_argument("--input", required=True, help="folder (recursive), glob, or a text file of URIs; local or gs://")
-    s.add_argument("--output", required=True, help="destination folder (local or gs://)")
-    _common(s)
+    options.add_io(s, "folder (recursive), glob, or a text file of URIs; local or gs://",
+                   "destination folder (local or gs://)")
+    options.add_model(s)
     s.add_argument("--format", choices=FORMATS, default="jsonl")
     s.add_argument("--explain", type=int, default=0, metavar="N",
                    help="write HTML pages for the N highest-scoring videos (OUTPUT/explain/index.html)")
     s.add_argument("--flush-every", type=int, default=500, metavar="N",
                    help="commit a part file every N rows (a killed run loses at most N rows per worker)")
-    _beam(s)
+    _add_beam(s)
     s.set_defaults(func=score)
 
     p = sub.add_parser("predict", help="score a few video files in-process and print verdicts",
                        description="The scoring path of `skyhawk score` without Beam: same crops, model and "
                                    "aggregation, so the same p_fake.")
     p.add_argument("videos", nargs="+", metavar="VIDEO")
-    _common(p)
+    options.add_model(p)
     p.add_argument("--json", action="store_true", help="print one JSON row per video")
     p.add_argument("--explain", metavar="DIR", help="write explanation pages for these videos to DIR")
     p.set_defaults(func=predict)
@@ -62,16 +43,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--output", default="out/evaluation", help="folder for scores and the evaluation")
     e.add_argument("--allow-outside-root", action="store_true",
                    help="a CSV manifest may list videos outside --input")
-    _common(e, many_models=True)
-    _beam(e)
+    options.add_model(e, many=True)
+    _add_beam(e)
     e.set_defaults(func=evaluate)
+
+
+def _add_beam(p: argparse.ArgumentParser) -> None:
+    options.add_beam(p, workers=1)
+    p.add_argument("--force", action="store_true",
+                   help="rescore inputs that already have a row; rows made with another model or "
+                   "other settings are deleted first")
 
 
 def score(args: argparse.Namespace) -> int:
     from components.score.job import run_scoring
     from skyhawk_model.model_ref import resolve
 
-    beam_args = beam_args_for(args.workers, args.beam_arg, args.runner)  # a bad profile fails first
+    beam_args = options.beam_args(args)  # a bad profile fails first
     model = resolve(args.model)
     summary = run_scoring(args.input, model, args.output, frames=args.frames, aggregate=args.aggregate,
                           fmt=args.format, force=args.force, beam_args=beam_args, progress=True,
@@ -91,8 +79,6 @@ def score(args: argparse.Namespace) -> int:
 
 
 def predict(args: argparse.Namespace) -> int:
-    import os
-
     from components.score.predict import predict_table, predict_videos
     from skyhawk_model.model_ref import resolve
 
@@ -122,7 +108,7 @@ def evaluate(args: argparse.Namespace) -> int:
     from components.score.evaluate import EVALUATION_HTML, console_lines, evaluate_models
     from skyhawk_model.model_ref import resolve
 
-    beam_args = beam_args_for(args.workers, args.beam_arg, args.runner)  # a bad profile fails first
+    beam_args = options.beam_args(args)  # a bad profile fails first
     models = [resolve(m) for m in args.model]
     ev = evaluate_models(args.input, args.labels, models, args.output, frames=args.frames, aggregate=args.aggregate,
                          beam_args=beam_args, force=args.force, progress=True,
