@@ -2,7 +2,6 @@
 
 The CLI, the TFX components and the pipelines all read their defaults from these dataclasses; nothing
 else defines a default. A config file is JSON with the same nested shape (see ``skyhawk/configs/``).
-
 A config object is checked when it is built (``__post_init__``: field types, ranges, cross-field rules), so
 every ``ExtractConfig``/``TrainConfig``/``GateConfig``/``PipelineConfig`` in existence is valid, however it was
 made (constructor, ``from_dict``, ``replace``, ``load``); nothing else re-validates. ``load`` is the one way
@@ -19,6 +18,8 @@ import typing
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Mapping, Type, TypeVar
+
+from skyhawk import fileio
 
 T = TypeVar("T")
 
@@ -254,11 +255,8 @@ class PipelineConfig(_Checked):
               f"{', '.join(SCHEDULE_PRESETS)} or \"\" (manual runs only), got {self.schedule!r}")
         for name in _SECTIONS:  # each section checked itself when it was built
             _need(isinstance(getattr(self, name), _SECTIONS[name]), f"{name} must be a {_SECTIONS[name].__name__}")
-        if self.extract.image_size != self.train.image_size:
-            raise ConfigError(
-                f"extract.image_size ({self.extract.image_size}) must equal train.image_size "
-                f"({self.train.image_size})"
-            )
+        _need(self.extract.image_size == self.train.image_size, f"extract.image_size ({self.extract.image_size}) "
+              f"must equal train.image_size ({self.train.image_size})")
 
     def beam_pipeline_args(self) -> list[str]:
         """The Beam flags of every Beam-powered step: the runner profile's, then beam_args."""
@@ -335,8 +333,6 @@ def load(path: str | None = None, overrides: Mapping[str, Any] | None = None,
     every local path made absolute relative to ``base`` (default: the working directory)."""
     data: dict[str, Any] = {}
     if path:
-        from skyhawk import fileio
-
         try:
             data = fileio.read_json(path)
         except FileNotFoundError:
@@ -353,8 +349,6 @@ def load(path: str | None = None, overrides: Mapping[str, Any] | None = None,
 
 
 def _absolute(path: str, base: str) -> str:
-    from skyhawk import fileio
-
     if not path or fileio.is_remote(path) or os.path.isabs(path):
         return path
     return os.path.normpath(os.path.join(base, path))
@@ -387,12 +381,9 @@ def _absolute_paths(cfg: PipelineConfig, base: str | None = None) -> PipelineCon
 def check_inputs(cfg: PipelineConfig) -> None:
     """The inputs a run reads exist; else one ConfigError naming the key (``config: data_root: no such folder:
     ...``). Called once, before a run starts (validation itself never touches the disk)."""
-    from skyhawk import fileio
-
-    def need(key: str, path: str, folder: bool) -> None:
-        found = fileio.isdir(path) if folder else fileio.isfile(path)
-        if not found:
-            raise ConfigError(f"config: {key}: no such {'folder' if folder else 'file'}: {path}")
+    def need(key: str, path: str, folder: bool, found: bool | None = None, hint: str = "") -> None:
+        if not (found if found is not None else fileio.isdir(path) if folder else fileio.isfile(path)):
+            raise ConfigError(f"config: {key}: no such {'folder' if folder else 'file'}: {path}{hint}")
 
     need("data_root", cfg.data_root, folder=True)
     labels = cfg.extract.labels
@@ -404,6 +395,6 @@ def check_inputs(cfg: PipelineConfig) -> None:
         if cfg.gate.golden_labels.startswith("csv:"):
             need("gate.golden_labels", cfg.gate.golden_labels[4:], folder=False)
     weights = cfg.train.weights
-    if weights not in ("imagenet", "none") and not (fileio.isfile(weights) or fileio.isfile(weights + ".index")):
-        raise ConfigError(f"config: train.weights: no such file: {weights} (imagenet, none or a weights file; a "
-                          f"TF checkpoint prefix counts)")
+    if weights not in ("imagenet", "none"):  # a weights file, or a TF checkpoint prefix (weights.index)
+        need("train.weights", weights, False, fileio.isfile(weights) or fileio.isfile(weights + ".index"),
+             " (imagenet, none or a weights file)")

@@ -13,9 +13,8 @@ Layout (see docs/registry.md)::
         .staging/<uuid>/             uploads in progress (ignored by readers and by TF Serving)
         .claims/<N>                  object stores only: create-if-absent marker reserving version N
 
-A published version is *usable* when its SavedModel graph is there and readable
-(``skyhawk.artifact.saved_model_problem``): listings carry ``usable`` and ``problem`` for each version, and
-pinning, models.config and model resolution refuse an unusable version with one line.
+A version is *usable* when its SavedModel graph is readable (``artifact.saved_model_problem``); listings carry
+``usable``/``problem``, and pin, models.config and model resolution refuse an unusable version with one line.
 
 All I/O goes through ``skyhawk.fileio``; the only exceptions are the atomic steps it cannot express:
 ``os.rename`` of the staging folder on local paths and the create-if-absent (``ifGenerationMatch=0``)
@@ -62,11 +61,6 @@ def _json_default(o: Any) -> Any:
 
 def _dumps(obj: Any) -> bytes:
     return (json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n").encode()
-
-
-def _split_gs(path: str) -> tuple[str, str]:
-    bucket, _, name = path[len("gs://"):].partition("/")
-    return bucket, name
 
 
 class Registry:
@@ -158,13 +152,12 @@ class Registry:
     def _checked(meta: dict) -> dict:
         """meta with ``usable``/``problem`` from its version folder's SavedModel graph."""
         problem = artifact.saved_model_problem(meta["uri"])
-        meta.update(usable=problem is None, problem=problem)
-        return meta
+        return meta.update(usable=problem is None, problem=problem) or meta
 
-    def _require_usable(self, model_name: str, meta: dict, action: str) -> None:
-        if not self._checked(meta)["usable"]:
-            raise RegistryError(f"cannot {action} {model_name}@{meta['version']}: unusable version "
-                                f"({meta['problem']})")
+    @classmethod
+    def _require_usable(cls, model_name: str, meta: dict, action: str) -> None:
+        if not cls._checked(meta)["usable"]:
+            raise RegistryError(f"cannot {action} {model_name}@{meta['version']}: unusable version ({meta['problem']})")
 
     def _pin(self, model_name: str) -> dict | None:
         path = self._join(model_name, SERVING)
@@ -306,7 +299,7 @@ class Registry:
             from apache_beam.io.gcp.gcsio import GcsIO
             from google.api_core.exceptions import PreconditionFailed
 
-            bucket, name = _split_gs(path)
+            bucket, _, name = path[len("gs://"):].partition("/")
             try:
                 GcsIO().client.bucket(bucket).blob(name).upload_from_string(
                     body, content_type="application/json", if_generation_match=0)
