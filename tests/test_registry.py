@@ -369,7 +369,8 @@ def _break(reg: Registry, name: str, version: int, how: str) -> None:
 
 @pytest.mark.parametrize("how, problem", [("missing", "no saved_model.pb"), ("garbage", "not a SavedModel graph"),
                                           ("truncated", "not a SavedModel graph")])
-def test_a_broken_version_is_listed_unusable_and_never_pinned_or_served(tmp_path, saved_model, how, problem):
+def test_a_broken_version_is_listed_unusable_and_never_pinned_or_served(tmp_path, saved_model, how, problem,
+                                                                      capsys):
     """Issue 17.6: a version folder without a readable saved_model.pb is marked, and pin, models.config and
     model resolution refuse it with one line."""
     from skyhawk_model.model_ref import ModelRefError, resolve
@@ -383,6 +384,12 @@ def test_a_broken_version_is_listed_unusable_and_never_pinned_or_served(tmp_path
     assert [listed[v]["usable"] for v in (1, 2, 3)] == [True, False, True]
     assert listed[1]["problem"] is None and problem in listed[2]["problem"]
     assert reg.show("m", 2)["usable"] is False and reg.show("m")["usable"] is True
+    assert main(["registry", "--root", root, "list", "m"]) == 0
+    listing = capsys.readouterr().out
+    assert f"! version 2 is unusable: {listed[2]['problem']}" in listing
+    assert [line.split()[:2] for line in listing.splitlines() if line.startswith("!")][0] == ["!", "2"]
+    assert main(["registry", "--root", root, "pin", "m@2"]) == 1
+    assert "unusable version" in capsys.readouterr().err
     with pytest.raises(RegistryError, match=r"cannot pin m@2: unusable version \(.*" + problem) as e:
         reg.pin("m", 2)
     assert "\n" not in str(e.value) and reg.pinned("m") is None
