@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from needs import require
 
 from components import score_output as out
 from infra import netns
@@ -65,9 +66,7 @@ def _kill(proc: subprocess.Popen) -> None:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory) -> Iterator[tuple[netns.TestHosts, dict]]:
-    why = netns.unavailable()
-    if why:
-        pytest.skip(f"no network namespaces here: {why}")
+    require(netns.unavailable(), "needs network namespaces for the worker host")
     logs = tmp_path_factory.mktemp("cluster-logs")
     with netns.TestHosts(["jobs", "workers"]) as hosts:
         jobs = _start(hosts, "jobs", [sys.executable, "-m", JOB_SERVICE, f"--port={JOB_PORT}"], logs / "jobs.log")
