@@ -114,18 +114,18 @@ class ExtractFacesFn(beam.DoFn):
         """(synthesizer, donor) for a real video when synthesis is on, else (None, None).
 
         A swap takes its source face from the item's donor video (another identity's real video,
-        chosen by ``prepare_items``); a donor without a face fails this video's synthesis loudly.
+        chosen by ``prepare_items``); a donor without a face fails this video's synthesis loudly. An item
+        without a donor (a lone train identity: ``datasets.assign_donors``) gets SBI fakes instead.
         """
         if self._cfg.synthesize == "none" or item.label != features.REAL:
             return None, None
         from skyhawk.synth import SynthError, donor_from_image, make_synthesizer
         from skyhawk.video import iter_sampled_frames, local_copy
 
-        synth = make_synthesizer(self._cfg.synthesize, self._cfg.synth_seed, item.video_id)
-        if self._cfg.synthesize != "swap":
+        method = "sbi" if self._cfg.synthesize == "swap" and not item.donor else self._cfg.synthesize
+        synth = make_synthesizer(method, self._cfg.synth_seed, item.video_id)
+        if method != "swap":
             return synth, None
-        if not item.donor:
-            raise SynthError("face swap needs a donor video of another identity; none available")
         with local_copy(item.donor) as path:
             for _, frame in iter_sampled_frames(path, 8):
                 try:
