@@ -61,9 +61,9 @@ def _files(disk: Path) -> list[str]:
 def test_extract_onto_a_full_disk_says_so_in_one_line_and_leaves_nothing(full_disk: Path, tmp_path: Path,
                                                                           shared_media: Path):
     out = full_disk / "faces"
-    done = subprocess.run([SKYHAWK, "extract", "--input", str(_videos(tmp_path / "videos", shared_media)),
-                           "--output", str(out), "--frames", "2", "--image-size", "200", "--labels", "folders", "--eval-fraction", "0.5",
-                           "--workers", "2"],
+    videos = _videos(tmp_path / "videos", shared_media)
+    done = subprocess.run([SKYHAWK, "extract", "--input", str(videos), "--output", str(out), "--frames", "2",
+                           "--image-size", "200", "--eval-fraction", "0.5", "--workers", "2"],  # Beam's workers
                           capture_output=True, text=True, timeout=900)
     assert done.returncode != 0
     assert done.stderr.splitlines() == [f"skyhawk extract: error: no space left on device writing {out}"], \
