@@ -6,6 +6,7 @@ standalone ``skyhawk extract`` pipeline (``run_extraction``). DoFns hold no loca
 """
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -25,6 +26,7 @@ NAMESPACE = "skyhawk"
 REPORT_TAG = "report"
 REPORT_FILE = "extraction_report.jsonl"
 SUMMARY_FILE = "summary.json"
+STAGING = ".partial"  # run_extraction's Beam output before it is published
 OK, NO_FACE, FAILED = "ok", "no_face", "failed"
 
 _log = logging.getLogger(__name__)
@@ -112,18 +114,18 @@ class ExtractFacesFn(beam.DoFn):
         """(synthesizer, donor) for a real video when synthesis is on, else (None, None).
 
         A swap takes its source face from the item's donor video (another identity's real video,
-        chosen by ``prepare_items``); a donor without a face fails this video's synthesis loudly.
+        chosen by ``prepare_items``); a donor without a face fails this video's synthesis loudly. An item
+        without a donor (a lone train identity: ``datasets.assign_donors``) gets SBI fakes instead.
         """
         if self._cfg.synthesize == "none" or item.label != features.REAL:
             return None, None
         from skyhawk.synth import SynthError, donor_from_image, make_synthesizer
         from skyhawk.video import iter_sampled_frames, local_copy
 
-        synth = make_synthesizer(self._cfg.synthesize, self._cfg.synth_seed, item.video_id)
-        if self._cfg.synthesize != "swap":
+        method = "sbi" if self._cfg.synthesize == "swap" and not item.donor else self._cfg.synthesize
+        synth = make_synthesizer(method, self._cfg.synth_seed, item.video_id)
+        if method != "swap":
             return synth, None
-        if not item.donor:
-            raise SynthError("face swap needs a donor video of another identity; none available")
         with local_copy(item.donor) as path:
             for _, frame in iter_sampled_frames(path, 8):
                 try:
@@ -283,16 +285,35 @@ def run_extraction(input_root: str, output_dir: str, config: ExtractConfig,
     """Standalone Beam pipeline: videos under input_root -> output_dir/Split-*/ TFRecords + report.
 
     The layout is the one TFX ExampleGen writes, so the output can be imported as Examples. The inputs
-    and the output folder are checked before Beam starts (see ``prepare_items``, ``check_output_dir``);
-    a run that yields no face for train or eval raises ``ExtractionError`` after writing its summary.
-    Returns the summary (also written to output_dir/summary.json).
+    and the output folder are checked before Beam starts (see ``prepare_items``, ``check_output_dir``).
+    Beam writes into output_dir/.partial/ (its beam-temp files too), which is published entry by entry
+    once the summary is written and deleted whatever happens, so a failed run (a full disk: an ``OSError``
+    ENOSPC naming output_dir) leaves no partial output. A run that yields no face for train or eval
+    raises ``ExtractionError`` after publishing its summary. Returns the summary (also output_dir/summary.json).
     """
+    items = prepare_items(input_root, config)
+    check_output_dir(output_dir, overwrite, input_root)
+    staging = fileio.join(output_dir, STAGING)
+    try:
+        summary = _extract_into(staging, items, config, beam_args, progress)
+        publish(staging, output_dir)
+    except Exception as e:
+        if is_disk_full(e):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), output_dir) from None
+        raise
+    finally:
+        fileio.remove(staging, recursive=True)
+    check_result(summary, output_dir)
+    return summary
+
+
+def _extract_into(out: str, items: list[VideoItem], config: ExtractConfig, beam_args: Sequence[str] | None,
+                  progress: bool) -> dict[str, Any]:
+    """The Beam job: items -> out/Split-*/ + report, then out/summary.json."""
     from apache_beam.options.pipeline_options import PipelineOptions
     from tfx.components.example_gen.write_split import WriteSplit
     from tfx.proto import example_gen_pb2
 
-    items = prepare_items(input_root, config)
-    check_output_dir(output_dir, overwrite, input_root)
     splits = output_split_names(items)
     start = time.monotonic()
     with beam.Pipeline(options=PipelineOptions(list(beam_args or []))) as p:
@@ -300,11 +321,29 @@ def run_extraction(input_root: str, output_dir: str, config: ExtractConfig,
         per_split = result["examples"] | "Split" >> PartitionBySplit(splits)
         for name, records in per_split.items():
             _ = records | f"Write[{name}]" >> WriteSplit(
-                fileio.join(output_dir, f"Split-{name}"), example_gen_pb2.FORMAT_TFRECORDS_GZIP)
-        _ = result["report"] | "Report" >> WriteReport(fileio.join(output_dir, REPORT_FILE))
-    summary = write_summary(output_dir, seconds=round(time.monotonic() - start, 2), splits=splits)
-    check_result(summary, output_dir)
-    return summary
+                fileio.join(out, f"Split-{name}"), example_gen_pb2.FORMAT_TFRECORDS_GZIP)
+        _ = result["report"] | "Report" >> WriteReport(fileio.join(out, REPORT_FILE))
+    return write_summary(out, seconds=round(time.monotonic() - start, 2), splits=splits)
+
+
+def publish(staging: str, output_dir: str) -> None:
+    """Moves staging's contents into output_dir, summary.json last (local: one rename per entry; remote: copies)."""
+    if not fileio.is_remote(staging):
+        src, dst = fileio.local_path(staging), fileio.local_path(output_dir)
+        for name in sorted(os.listdir(src), key=lambda n: n == SUMMARY_FILE):
+            os.replace(os.path.join(src, name), os.path.join(dst, name))
+        return
+    for f in sorted(fileio.list_files(staging), key=lambda f: f.endswith("/" + SUMMARY_FILE)):
+        fileio.copy_file(f, fileio.join(output_dir, fileio.relpath(f, staging)))
+
+
+def is_disk_full(exc: BaseException | None) -> bool:
+    """Whether exc (or what it wraps) is ENOSPC; Beam's runners re-raise worker errors as text."""
+    while exc is not None:
+        if (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or os.strerror(errno.ENOSPC) in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def write_summary(output_dir: str, **extra: Any) -> dict[str, Any]:

@@ -8,21 +8,32 @@ from skyhawk import env
 
 env.quiet()  # before the imports below load Beam, TensorFlow and Google's client libraries
 
+import argparse  # noqa: E402
+import errno  # noqa: E402
 import logging  # noqa: E402
 import sys  # noqa: E402
 
 from pipelines.commands import build_parser  # noqa: E402
 
-QUIET_LOGGERS = ("apache_beam", "absl", "tensorflow")  # library chatter hidden without --verbose
+# library chatter hidden without --verbose; their errors too (the command raises them: one line below)
+QUIET_LOGGERS = ("apache_beam", "absl", "tensorflow")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.verbose:
+        return _run(args)
+    with env.worker_stderr_filtered():  # Beam workers' tracebacks: the error is printed once, below
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Runs the parsed command: its exit code, or 1 with one error line (130 when interrupted)."""
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     if not args.verbose:  # TFX resolver notes, Beam and TensorFlow start-up messages
         for name in QUIET_LOGGERS:
-            logging.getLogger(name).setLevel(logging.ERROR)
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
@@ -31,8 +42,15 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # one clear line for the user; --verbose shows the traceback
         if args.verbose:
             raise
-        print(f"skyhawk {args.command}: error: {e}", file=sys.stderr)
+        print(f"skyhawk {args.command}: error: {error_line(e)}", file=sys.stderr)
         return 1
+
+
+def error_line(e: Exception) -> str:
+    """The one line printed for e (a full disk names the path being written)."""
+    if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+        return f"no space left on device writing {e.filename or '(unknown path)'}"
+    return str(e)
 
 
 if __name__ == "__main__":

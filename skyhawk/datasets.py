@@ -428,15 +428,16 @@ def assign_splits(items: Iterable[VideoItem], eval_fraction: float, salt: str = 
 def assign_donors(items: Iterable[VideoItem]) -> list[VideoItem]:
     """Gives each real item a swap donor: the next real item (sorted by id) of another group, in its own split.
 
-    A donor of the same split keeps the splits apart (a train fake never shows an eval identity's face,
-    and eval swaps are between held-out identities); only a split with a single group borrows from another.
+    A donor of the same split keeps the splits apart (a train fake never shows a held-out identity's face,
+    and eval swaps are between held-out identities). An eval or test split with a single group borrows
+    from train; a train item never borrows (no donor: extraction falls back to SBI for it).
     """
     items = list(items)
     reals = sorted((it for it in items if it.label == REAL and not it.error), key=lambda it: it.video_id)
     donors = {}
     for i, it in enumerate(reals):
         ring = reals[i + 1:] + reals[:i]
-        ring = [r for r in ring if r.split == it.split] + [r for r in ring if r.split != it.split]
+        ring = [r for r in ring if r.split == it.split] + [r for r in ring if it.split != TRAIN and r.split == TRAIN]
         donors[it.video_id] = next((r.uri for r in ring if r.group_id != it.group_id), "")
     return [replace(it, donor=donors[it.video_id]) if it.video_id in donors else it for it in items]
 

@@ -2,14 +2,19 @@
 
 ``apply()`` sets the defaults (never overriding what the user already set) in ``os.environ``, so this
 process and every subprocess it starts (Beam workers, the TFX CLI, SDK harnesses) see them. ``quiet()``
-also hides warnings known to be noise. Importing ``skyhawk`` applies the defaults (``skyhawk/__init__.py``),
-so TensorFlow always loads the Keras 2 (``tf_keras``) the models are built with.
+also hides warnings known to be noise; ``worker_stderr_filtered()`` hides what Beam's SDK worker
+processes print (their tracebacks repeat the error the command reports in one line). Importing ``skyhawk``
+applies the defaults (``skyhawk/__init__.py``), so TensorFlow always loads the Keras 2 (``tf_keras``) the models
+are built with.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+import threading
 import warnings
-from typing import MutableMapping
+from typing import Iterator, MutableMapping
 
 DEFAULTS: dict[str, str] = {
     "TF_USE_LEGACY_KERAS": "1",  # Keras 2 (tf_keras): the models, SavedModels and TFMA all use it
@@ -33,3 +38,38 @@ def quiet() -> None:
     apply()
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\..*")
     warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"tensorflow_model_analysis\..*")
+
+
+@contextlib.contextmanager
+def worker_stderr_filtered(keep: str = "skyhawk") -> Iterator[None]:
+    """Inside: what other processes and C libraries write to file descriptor 2 passes only when a line
+    starts with keep (the workers' progress lines); this process's ``sys.stderr`` writes straight through.
+
+    A no-op when ``sys.stderr`` is not descriptor 2 (a test capturing it, an embedding program).
+    """
+    try:
+        if sys.stderr.fileno() != 2:
+            raise ValueError
+    except (AttributeError, OSError, ValueError):
+        yield
+        return
+    sys.stderr.flush()
+    direct = os.fdopen(os.dup(2), "w", buffering=1)
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+
+    def pump() -> None:
+        with os.fdopen(read_end, "rb") as lines:
+            for line in lines:
+                if line.startswith(keep.encode()):
+                    direct.write(line.decode(errors="replace"))
+                    direct.flush()
+
+    threading.Thread(target=pump, name="stderr-filter", daemon=True).start()
+    before, sys.stderr = sys.stderr, direct
+    try:
+        yield
+    finally:
+        sys.stderr = before
+        os.dup2(direct.fileno(), 2)  # closes the pipe here; the pump ends when the last worker has exited

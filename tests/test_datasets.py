@@ -273,10 +273,12 @@ def test_swap_donors_come_from_the_same_split_and_another_group():
         donor = by_uri[it.donor]
         assert donor.label == REAL and donor.group_id != it.group_id
         assert donor.split == it.split  # a train fake never shows an eval identity's face
-    # a split with one group borrows a donor from another split rather than having none
-    lone = [datasets.VideoItem(uri="/v/a.mp4", video_id="a", label=REAL, group_id="a", split="eval"),
-            datasets.VideoItem(uri="/v/b.mp4", video_id="b", label=REAL, group_id="b", split="train")]
-    assert [it.donor for it in datasets.assign_donors(lone)] == ["/v/b.mp4", "/v/a.mp4"]
+    # a lone eval or test group borrows from train; a lone train item never borrows (extraction uses SBI)
+    lone = [datasets.VideoItem(uri=f"/v/{n}.mp4", video_id=n, label=REAL, group_id=n, split=s)
+            for n, s in (("a", "eval"), ("b", "train"), ("c", "test"))]
+    assert [it.donor for it in datasets.assign_donors(lone)] == ["/v/b.mp4", "", "/v/b.mp4"]
+    two_eval = lone[:2] + [datasets.VideoItem(uri="/v/e.mp4", video_id="e", label=REAL, group_id="e", split="eval")]
+    assert [it.donor for it in datasets.assign_donors(two_eval)] == ["/v/e.mp4", "", "/v/a.mp4"]
 
 
 def test_span_folders_are_span_n_without_leading_zeros(tmp_path: Path):

@@ -196,3 +196,20 @@ def test_synthesized_fakes_follow_their_real_video(method: str, real_only: Path,
     assert {next(iter(s)) for s in split_of_group.values()} == {"train", "eval"}
     assert summary["faces_per_split"] == {
         s: sum(r["split"] == s for r in rows) for s in ("train", "eval")}
+
+
+def test_a_real_video_without_a_swap_donor_gets_sbi_fakes(shared_media: Path):
+    """A lone train identity has no donor (``datasets.assign_donors``): its fakes are SBI, not a failure."""
+    from skyhawk.datasets import VideoItem
+
+    cfg = ExtractConfig(frames_per_video=2, image_size=64, synthesize="swap")
+    fn = extract.ExtractFacesFn(extract.to_dict(cfg))
+    fn.setup()
+    item = VideoItem(uri=str(shared_media / "real_videos" / REAL[0]), video_id="lone", label=features.REAL,
+                     group_id="lone", split="train", donor="")
+    out = list(fn.process(item))
+    report = out[-1].value
+    assert report["status"] == "ok" and report["synthetic_faces_written"] == 2, report
+    fakes = [tf.train.Example.FromString(b) for _, b in out[:-1]]
+    methods = {e.features.feature[features.METHOD].bytes_list.value[0].decode() for e in fakes}
+    assert methods == {item.method, "sbi"}

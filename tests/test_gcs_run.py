@@ -5,7 +5,8 @@ Everything runs against a real fake-gcs-server process inside a network namespac
 SavedModel export) reaches it as www.googleapis.com / storage.googleapis.com through the namespace's
 /etc/hosts and a throwaway CA; google-cloud-storage and Beam's gs:// reach it the same way. The namespace
 has only loopback, so nothing leaves it. Only MLMD's SQLite file is local. The namespace and its
-/etc/netns folder are deleted at the end; without root (or `ip`) the module is skipped.
+/etc/netns folder are deleted at the end; without root (or `ip`) the module is skipped, and fails under
+CI=true (tests/needs.py).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from gcs import inside, list_objects, read_object, write_object
+from needs import require
 
 from infra import netns
 from infra.gcs_tf import GCSNamespace
@@ -50,9 +52,7 @@ def _local_files(folder: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def gns():
-    why = netns.unavailable()
-    if why:
-        pytest.skip(f"needs a network namespace for the GCS emulator: {why}")
+    require(netns.unavailable(), "needs a network namespace for the GCS emulator")
     with GCSNamespace(bucket=BUCKET) as space:
         yield space
     assert space.ns not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout

@@ -198,6 +198,24 @@ def test_export_epochs_writes_each_epochs_model(trained, eval_inputs):
                                atol=1e-6)
 
 
+def test_export_epochs_writes_one_model_per_epoch_of_two(tmp_path: Path, examples_dir: Path, eval_inputs):
+    """Two epochs: two SavedModels, each the model after its epoch (they differ; the second is the final one)."""
+    _, jpegs = eval_inputs
+    fn_args = FnArgs(
+        working_dir=str(tmp_path / "work"), train_files=[str(examples_dir / "Split-train" / "*")],
+        eval_files=[str(examples_dir / "Split-eval" / "*")], train_steps=None, eval_steps=None,
+        serving_model_dir=str(tmp_path / "Format-Serving"), model_run_dir=str(tmp_path / "model_run"),
+        custom_config={"train": {**TRAIN_CFG, "max_epochs": 2, "target_accuracy": 1.01, "select_epoch": "last"}},
+    )
+    run_fn(fn_args)
+    folder = tmp_path / "model_run" / "epochs"
+    assert read_history(fn_args.serving_model_dir)["epoch_models"] == [str(folder / "001"), str(folder / "002")]
+    assert sorted(p.name for p in folder.iterdir()) == ["001", "002"]
+    first, second = (load_scorer(str(folder / n))(jpegs) for n in ("001", "002"))
+    assert np.abs(first - second).max() > 1e-4  # the second epoch's model is not the first one's
+    np.testing.assert_allclose(second, load_scorer(fn_args.serving_model_dir)(jpegs), atol=1e-6)
+
+
 # --- stop rule ----------------------------------------------------------------------------------------
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from needs import require
 
 from components.score import commit as out
 from infra import netns
@@ -65,9 +66,7 @@ def _kill(proc: subprocess.Popen) -> None:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory) -> Iterator[tuple[netns.TestHosts, dict]]:
-    why = netns.unavailable()
-    if why:
-        pytest.skip(f"no network namespaces here: {why}")
+    require(netns.unavailable(), "needs network namespaces for the worker host")
     logs = tmp_path_factory.mktemp("cluster-logs")
     with netns.TestHosts(["jobs", "workers"]) as hosts:
         jobs = _start(hosts, "jobs", [sys.executable, "-m", JOB_SERVICE, f"--port={JOB_PORT}"], logs / "jobs.log")
@@ -123,14 +122,21 @@ def _examples(out_dir: Path) -> list[tuple]:
     return sorted(rows)
 
 
+def started_workers(state: dict) -> int:
+    """SDK worker processes the pool has started so far (its log names each one's command)."""
+    return (state["logs"] / "pool.log").read_text().count("Starting worker with command")
+
+
 def test_extraction_on_remote_workers_matches_direct_runner(cluster, archive: Path, tmp_path: Path):
-    hosts, _ = cluster
+    hosts, state = cluster
     common = ["extract", "--input", str(archive), "--frames", "3", "--image-size", "64", "--eval-fraction", "0.5"]
     direct = subprocess.run([SKYHAWK, *common, "--output", str(tmp_path / "direct"), "--workers", "1"],
                             capture_output=True, text=True, env=service_env())
     assert direct.returncode == 0, direct.stderr[-3000:]
+    before = started_workers(state)
     remote = run_in(hosts, "jobs", [SKYHAWK, *common, "--output", str(tmp_path / "remote"), *portable(hosts)])
     assert remote.returncode == 0, remote.stderr[-3000:]
+    assert started_workers(state) > before  # the pool's SDK workers ran the job (not a local DirectRunner)
     got, want = _examples(tmp_path / "remote"), _examples(tmp_path / "direct")
     assert got == want and len(got) >= 9
 
@@ -141,8 +147,10 @@ def test_scoring_on_remote_workers_then_pool_killed_mid_run(cluster, archive: Pa
     direct = subprocess.run([SKYHAWK, *score, "--output", str(tmp_path / "direct")], capture_output=True,
                             text=True, env=service_env())
     assert direct.returncode == 0, direct.stderr[-3000:]
+    before = started_workers(state)
     remote = run_in(hosts, "jobs", [SKYHAWK, *score, "--output", str(tmp_path / "remote"), *portable(hosts)])
     assert remote.returncode == 0, remote.stderr[-3000:]
+    assert started_workers(state) > before
 
     def rows(d: Path) -> list[tuple]:
         return sorted((r["uri"], r["status"], r["p_fake"], r["verdict"], json.dumps(r["top_frames"]))

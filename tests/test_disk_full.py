@@ -1,0 +1,72 @@
+"""A full disk (issue 17.7): the real ``skyhawk`` command onto a real 2 MB tmpfs that is nearly full.
+
+The command must say so in one line and exit non-zero, leave nothing partial as output and remove Beam's
+temp files. Mounting needs root: elsewhere the module is skipped, under CI=true it fails (tests/needs.py).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from media import FACE_VIDEOS
+from needs import require
+
+pytestmark = pytest.mark.e2e
+
+SKYHAWK = str(Path(sys.executable).with_name("skyhawk"))
+FREE_KB = 16  # left free on the 2 MB disk: less than the face crops of the run below (about 80 KB)
+
+
+def _why_no_mount() -> str | None:
+    if os.geteuid() != 0:
+        return "mounting a tmpfs needs root"
+    if shutil.which("mount") is None or shutil.which("umount") is None:
+        return "mount/umount are not installed"
+    return None
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 2 MB tmpfs with FREE_KB left (the rest is taken by one filler file); unmounted afterwards."""
+    require(_why_no_mount(), "needs a small tmpfs")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], check=True)
+    try:
+        free = shutil.disk_usage(disk).free
+        (disk / "filler").write_bytes(b"\0" * (free - FREE_KB * 1024))
+        yield disk
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+
+
+def _videos(root: Path, shared_media: Path) -> Path:
+    for label in ("real", "fake"):
+        for i, name in enumerate(FACE_VIDEOS[:2]):
+            p = root / label / f"{label}{i}.mp4"
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.symlink_to(shared_media / "real_videos" / name)
+    return root
+
+
+def _files(disk: Path) -> list[str]:
+    return sorted(str(p.relative_to(disk)) for p in disk.rglob("*") if not p.is_dir())
+
+
+def test_extract_onto_a_full_disk_says_so_in_one_line_and_leaves_nothing(full_disk: Path, tmp_path: Path,
+                                                                          shared_media: Path):
+    out = full_disk / "faces"
+    videos = _videos(tmp_path / "videos", shared_media)
+    done = subprocess.run([SKYHAWK, "extract", "--input", str(videos), "--output", str(out), "--frames", "2",
+                           "--image-size", "200", "--eval-fraction", "0.5", "--workers", "2"],  # Beam's workers
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode != 0
+    assert done.stderr.splitlines() == [f"skyhawk extract: error: no space left on device writing {out}"], \
+        done.stderr[-3000:]
+    assert done.stdout == ""
+    assert _files(full_disk) == ["filler"]  # no shard, report, summary or beam-temp file left
