@@ -22,9 +22,11 @@ LABEL_MODES = ("folders", "csv", "ffpp", "dfdc", "celebdf")
 DETECTORS = ("hog", "cnn")
 FACE_MODES = ("largest", "all")
 SYNTH_METHODS = ("none", "sbi", "swap")
-BACKBONES = ("inception_resnet_v2", "xception", "efficientnet_b4")
+BACKBONES = ("inception_resnet_v2", "xception", "efficientnet_b4", "meso4", "mesoinception4")
+MESO_BACKBONES = ("meso4", "mesoinception4")  # MesoNet: 256 px only, no ImageNet weights
 SBI_MODES = ("online", "offline", "none")  # train.sbi
 SELECT_EPOCH = ("last", "val_loss")  # train.select_epoch
+LR_SCHEDULES = ("exponential", "cosine")  # train.lr_schedule
 
 
 class ConfigError(ValueError):
@@ -144,6 +146,10 @@ class TrainConfig:
     swap_fraction: float = 0.0  # sbi=online: this share of the fresh fakes are swaps with another identity's face
     select_epoch: str = "last"  # last | val_loss: export the epoch with the lowest validation loss
     export_epochs: bool = False  # also export every epoch's model to <model_run_dir>/epochs/<N> (learning curves)
+    frozen_layers: int = 0  # fine-tuning: the backbone's first N layers with weights stay as loaded
+    val_fraction: float = 0.15  # select_epoch=val_loss: share of TRAIN groups held out to select the epoch on
+    data_share: float = 0.0  # sbi=online: share of training pairs that are a real + a dataset fake (vs real + SBI)
+    lr_schedule: str = "exponential"  # exponential (decay_steps/decay_rate) | cosine: to 0 over the planned steps
 
     def validate(self) -> TrainConfig:
         _check_types(self)
@@ -151,6 +157,17 @@ class TrainConfig:
         _need(self.weights in ("imagenet", "none") or _weights_file_exists(self.weights),
               f"weights must be imagenet|none|<existing weights file>, got {self.weights!r} (no such file)")
         _need(self.image_size >= 75, f"image_size must be >= 75, got {self.image_size}")
+        _need(self.backbone not in MESO_BACKBONES or self.image_size == 256,
+              f"backbone {self.backbone} needs image_size 256, got {self.image_size}")
+        _need(self.backbone not in MESO_BACKBONES or self.weights != "imagenet",
+              f"backbone {self.backbone} has no ImageNet weights: weights must be none or a file")
+        _need(self.frozen_layers >= 0, f"frozen_layers must be >= 0, got {self.frozen_layers}")
+        _need(0.0 < self.val_fraction < 1.0, f"val_fraction must be in (0, 1), got {self.val_fraction}")
+        _need(0.0 <= self.data_share <= 1.0, f"data_share must be in [0, 1], got {self.data_share}")
+        _need(self.data_share == 0.0 or self.sbi == "online",
+              f"data_share > 0 needs sbi=online (it mixes dataset fakes with online ones), got sbi={self.sbi!r}")
+        _need(self.lr_schedule in LR_SCHEDULES,
+              f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
         _need(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
         _need(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
         _need(self.max_epochs >= 1, f"max_epochs must be >= 1, got {self.max_epochs}")

@@ -87,12 +87,48 @@ def _compression(files: Sequence[str]) -> str:
     raise ValueError("mixed gzipped and plain TFRecord files in one split")
 
 
+FIT, VAL, ALL = "fit", "val", "all"  # parts of a split: train groups minus the validation slice, the slice, all
+_BUCKETS = 10_000
+
+
+def in_val_slice(group_id: tf.Tensor, fraction: float) -> tf.Tensor:
+    """True for the groups (identities / source videos) of the validation slice carved from the train split:
+    a stable hash of the group, so a group is wholly on one side."""
+    return tf.strings.to_hash_bucket_fast(group_id, _BUCKETS) < int(round(fraction * _BUCKETS))
+
+
+def select_part(ds: tf.data.Dataset, cfg: TrainConfig, part: str) -> tf.data.Dataset:
+    """Serialized records of one part (FIT, VAL or ALL) of a split (``cfg.val_fraction`` of its groups is VAL)."""
+    if part == ALL:
+        return ds
+    want_val = tf.constant(part == VAL)
+    return ds.filter(lambda r: tf.equal(in_val_slice(parse_record(r)[features.GROUP_ID], cfg.val_fraction), want_val))
+
+
+def count_examples(file_patterns: Sequence[str] | str, cfg: TrainConfig, part: str = ALL) -> dict[str, int]:
+    """{"real", "fake", "pairable"} counts of a split's part as training reads it (pre-made SBI fakes left out
+    with online SBI; pairable: reals with landmarks)."""
+    files = record_files(file_patterns)
+    ds = select_part(tf.data.TFRecordDataset(files, compression_type=_compression(files)), cfg, part)
+
+    def row(r):
+        ex = parse_record(r)
+        kept = tf.logical_or(tf.equal(cfg.sbi, "offline"), tf.not_equal(ex[features.METHOD], b"sbi"))
+        real = tf.equal(ex[features.LABEL], features.REAL)
+        pairable = tf.logical_and(real, tf.reduce_min(ex[features.LANDMARKS]) >= 0.0)
+        return tf.cast(tf.stack([kept & real, kept & ~real, kept & pairable]), tf.int64)
+
+    total = ds.map(row, num_parallel_calls=AUTOTUNE).reduce(tf.zeros([3], tf.int64), lambda a, b: a + b).numpy()
+    return {"real": int(total[0]), "fake": int(total[1]), "pairable": int(total[2])}
+
+
 def make_dataset(
     file_patterns: Sequence[str] | str,
     cfg: TrainConfig,
     training: bool,
     batch_size: int | None = None,
     repeat: bool = False,
+    part: str = ALL,
 ) -> tf.data.Dataset:
     """Batches of (float32 [B, S, S, 3] pixels in [0, 255], int64 [B] label 0 real / 1 fake).
 
@@ -100,7 +136,9 @@ def make_dataset(
     ``cfg.sbi`` online or none, the pre-made SBI fakes (``method == "sbi"``) are left out, and online
     SBI puts a fresh fake of each real face right after it (``skyhawk_model.online_sbi``).
     ``repeat``: repeat forever (for a fixed number of steps per epoch); otherwise one pass.
-    Evaluation (``training=False``) reads every example as written.
+    Evaluation (``training=False``) reads every example as written, except that with online SBI the VAL
+    part gets the same SBI fake of each real every epoch (a fixed selection signal, no augmentation).
+    ``part``: FIT / VAL reads only the train groups outside / inside the validation slice (``select_part``).
     """
     files = record_files(file_patterns)
     size = cfg.image_size
@@ -109,12 +147,13 @@ def make_dataset(
         files = list(files)
         random.Random(cfg.seed).shuffle(files)
     ds = tf.data.TFRecordDataset(files, compression_type=_compression(files), num_parallel_reads=min(4, len(files)))
+    ds = select_part(ds, cfg, part)
     if training:
         ds = ds.shuffle(max(4 * batch_size, 256), seed=cfg.seed, reshuffle_each_iteration=True)
-    if training and cfg.sbi == "online":
+    if cfg.sbi == "online" and (training or part == VAL):
         from skyhawk_model.online_sbi import online_sbi_dataset
 
-        return online_sbi_dataset(ds, cfg, batch_size, repeat)
+        return online_sbi_dataset(ds, cfg, batch_size, repeat, fixed=not training)
     if training and cfg.sbi == "none":
         def not_premade(serialized: tf.Tensor) -> tf.Tensor:
             return tf.not_equal(parse_record(serialized)[features.METHOD], b"sbi")
@@ -147,10 +186,10 @@ def parse_record(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
     return tf.io.parse_single_example(serialized, {k: spec[k] for k in keys})
 
 
-def augment_seeds(seed: int) -> tf.data.Dataset:
-    """Endless int64 [2] seeds, deterministic for a seed and different every epoch."""
-    return tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+def augment_seeds(seed: int, fixed: bool = False) -> tf.data.Dataset:
+    """Endless int64 [2] seeds, deterministic for a seed and different every epoch (``fixed``: the same every epoch)."""
+    return tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=not fixed).batch(2)
 
 
-__all__ = ["augment", "augment_seeds", "decode_batch", "decode_image", "make_dataset", "parse_record", "record_files",
-           "to_size"]
+__all__ = ["ALL", "FIT", "VAL", "augment", "augment_seeds", "count_examples", "decode_batch", "decode_image",
+           "in_val_slice", "make_dataset", "parse_record", "record_files", "select_part", "to_size"]

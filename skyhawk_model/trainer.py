@@ -28,7 +28,7 @@ import tf_keras  # noqa: E402
 
 import skyhawk  # noqa: E402,F401  (applies skyhawk/env.py: legacy Keras before TensorFlow loads)
 from skyhawk.config import TrainConfig, from_dict, to_dict  # noqa: E402
-from skyhawk_model.data import make_dataset, record_files  # noqa: E402
+from skyhawk_model.data import ALL, FIT, VAL, count_examples, make_dataset, record_files  # noqa: E402
 from skyhawk_model.export import export_model, write_json  # noqa: E402
 from skyhawk_model.model import build_model, use_mixed_precision  # noqa: E402
 
@@ -310,6 +310,22 @@ def _shardable(ds: tf.data.Dataset) -> tf.data.Dataset:
     return ds.with_options(options)
 
 
+def _planned_steps(train_files: Any, cfg: TrainConfig, steps_per_epoch: int | None, batch: int,
+                   part: str) -> int | None:
+    """Optimizer steps the run plans (for lr_schedule=cosine; None otherwise): epochs x steps per epoch,
+    counting one pass over the train part when no step count is set, capped by max_steps."""
+    if cfg.lr_schedule != "cosine":
+        return None
+    if not steps_per_epoch:
+        n = count_examples(train_files, cfg, part)
+        images = n["real"] + n["fake"]
+        if cfg.sbi == "online" and not cfg.data_share:  # each pairable real also brings its online fake
+            images += n["pairable"]
+        steps_per_epoch = max(1, math.ceil(images / batch))
+    total = steps_per_epoch * cfg.max_epochs
+    return min(total, cfg.max_steps) if cfg.max_steps else total
+
+
 def warm_start_base(fn_args, cfg: TrainConfig) -> tuple[str | None, dict[str, Any]]:
     """(SavedModel to start from or None, the choice as recorded in the history).
 
@@ -349,10 +365,14 @@ def train_and_export(
     steps_per_epoch = fn_args.train_steps or cfg.steps_per_epoch or None
     validation_steps = fn_args.eval_steps or cfg.eval_steps or None
     batch = _global_batch(cfg, strategy)
+    # select_epoch=val_loss selects on a slice of the TRAIN groups: the gate's eval split never steers training.
+    carve = cfg.select_epoch == "val_loss"
+    val_files = fn_args.train_files if carve else fn_args.eval_files
     train_ds = _shardable(make_dataset(fn_args.train_files, cfg, training=True, batch_size=batch,
-                                       repeat=bool(steps_per_epoch)))
-    eval_ds = _shardable(make_dataset(fn_args.eval_files, cfg, training=False, batch_size=batch,
-                                      repeat=bool(validation_steps)))
+                                       repeat=bool(steps_per_epoch), part=FIT if carve else ALL))
+    eval_ds = _shardable(make_dataset(val_files, cfg, training=False, batch_size=batch,
+                                      repeat=bool(validation_steps), part=VAL if carve else ALL))
+    planned_steps = _planned_steps(fn_args.train_files, cfg, steps_per_epoch, batch, FIT if carve else ALL)
     base, warm = warm_start_base(fn_args, cfg)
     backup_dir = checkpoint_dir(cfg, fn_args.model_run_dir, {
         "train": record_files(fn_args.train_files), "eval": record_files(fn_args.eval_files),
@@ -361,11 +381,12 @@ def train_and_export(
     })
     with strategy.scope():
         if base:  # the weights come from the blessed model: no ImageNet download
-            model = build_model(dataclasses.replace(cfg, weights="none"))
-            model.set_weights(tf_keras.models.load_model(base, compile=False).get_weights())
+            planned_steps = planned_steps and planned_steps // cfg.max_epochs * cfg.warm_start_epochs
             cfg = dataclasses.replace(cfg, max_epochs=cfg.warm_start_epochs)
+            model = build_model(dataclasses.replace(cfg, weights="none"), planned_steps)
+            model.set_weights(tf_keras.models.load_model(base, compile=False).get_weights())
         else:
-            model = build_model(cfg)
+            model = build_model(cfg, planned_steps)
     log.info("warm start: %s", warm)
     log.info(
         "training %s (image_size=%d, weights=%s, mixed_precision=%s, replicas=%d, global batch=%d) for <= %d "
@@ -382,7 +403,9 @@ def train_and_export(
     if epochs:
         history["epoch_models"] = epochs.exported
     history.update(replicas=strategy.num_replicas_in_sync, global_batch=batch, warm_start=warm,
-                   select_epoch=cfg.select_epoch, selected_epoch=history["epochs"], last_epoch_model=None)
+                   select_epoch=cfg.select_epoch, selected_epoch=history["epochs"], last_epoch_model=None,
+                   validation=(f"train groups, val_fraction {cfg.val_fraction}" if carve else "eval split"),
+                   planned_steps=planned_steps)
     if best is not None and best.weights is not None and best.epoch != history["epochs"]:
         if chief and fn_args.model_run_dir:  # the last epoch's model too, for comparison
             last_dir = os.path.join(fn_args.model_run_dir, "last_epoch")
