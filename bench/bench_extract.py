@@ -44,7 +44,7 @@ import cv2  # noqa: E402
 
 import skyhawk.faces as sk_faces  # noqa: E402
 from skyhawk import features  # noqa: E402
-from skyhawk.config import ExtractConfig  # noqa: E402
+from skyhawk.config import VIDEO_EXTENSIONS, ExtractConfig  # noqa: E402
 from skyhawk.faces import FaceDetector, FaceTracker, crop_face, encode_jpeg  # noqa: E402
 from skyhawk.video import count_frames, iter_sampled_frames, open_capture, sample_indices  # noqa: E402
 
@@ -297,8 +297,8 @@ def sweep(videos: list[str], frames: int, repeat: int) -> list[tuple[str, float,
 def e2e(videos: list[str], frames: int, repeat: int) -> dict[int, float]:
     """min wall seconds of run_extraction per worker count; runs alternate 1, 2, 2, 1, ..."""
     from components.extract import run_extraction
-    from components.extract_cli import beam_args_for
     from skyhawk.config import ExtractConfig
+    from skyhawk.runners import beam_args_for
 
     cfg = ExtractConfig(frames_per_video=frames)
     best = {1: float("inf"), 2: float("inf")}
@@ -334,8 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sweep", action="store_true", help="try tracker/detector settings (prototype)")
     args = ap.parse_args(argv)
 
-    videos = sorted(str(p) for p in Path(args.videos).rglob("*")
-                    if p.suffix.lower() in (".mp4", ".avi", ".mov", ".mkv", ".webm"))
+    videos = sorted(str(p) for p in Path(args.videos).rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS)
     if not videos:
         print(f"no videos under {args.videos}", file=sys.stderr)
         return 1

@@ -4,7 +4,7 @@ All parts are measured in one run on the same machine (these machines are noisy;
 
 1. Over ../shared/media/real_videos + dev_videos at 32 frames, one worker, an Inception-ResNet-V2 export
    at 299 px (random weights: speed does not depend on them):
-   (a) extraction only: ``components.score.sample_video`` in-process (decode, detect, track, crop, JPEG);
+   (a) extraction only: ``components.score.sample.sample_video`` in-process (decode, detect, track, crop, JPEG);
    (b) the model's inference only, on the same crops, batched in-process (model load included);
    (c) end-to-end ``run_scoring`` (DirectRunner, one worker, in this process).
    Target: (c) <= 1.15 x ((a) + (b)). Also prints the CPU inference images/s.
@@ -45,13 +45,17 @@ def export_model(out: Path, size: int) -> str:
 
 
 def videos(limit: int) -> list[Path]:
-    found = sorted((MEDIA / "real_videos").glob("*.mp4")) + sorted(
-        p for p in (MEDIA / "dev_videos").rglob("*") if p.suffix in (".mp4", ".webm"))
+    from skyhawk.datasets import is_media
+
+    found = sorted(p for p in (MEDIA / "real_videos").glob("*") if is_media(str(p))) + sorted(
+        p for p in (MEDIA / "dev_videos").rglob("*") if is_media(str(p)))
     return found[:limit] if limit else found
 
 
 def part_one(model_dir: str, vids: list[Path], work: Path, frames: int) -> None:
-    from components.score import run_scoring, sample_video, stat_input
+    from components.score.discover import stat_input
+    from components.score.job import run_scoring
+    from components.score.sample import sample_video
     from skyhawk.faces import FaceDetector
     from skyhawk_model.export import load_scorer
     from skyhawk_model.model_ref import resolve
@@ -111,7 +115,7 @@ def concat_video(sources: list[Path], out: Path, seconds: float, size: tuple[int
 def part_two(model_dir: str, work: Path, frames: int) -> None:
     import cv2
 
-    from components.predict import Predictor
+    from components.score.predict import Predictor
     from skyhawk.video import SampledFrames
     from skyhawk_model.model_ref import resolve
 

@@ -19,7 +19,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import skyhawk  # noqa: F401  (legacy Keras before TensorFlow loads)
-from components.evaluate import run_evaluation
+from components.score.evaluate import run_evaluation
 from skyhawk_model.export import read_history
 from skyhawk_model.model_ref import resolve
 

@@ -4,7 +4,7 @@ The Evaluator compares candidate and baseline on the newest span's eval split. T
 
 - scores the candidate (and the baseline, the latest blessed model) on the fixed labelled folder
   ``gate.golden_root`` with the same scoring and metrics as ``skyhawk evaluate``
-  (``components.evaluate.run_evaluation``); the candidate fails when its video accuracy there is lower
+  (``components.score.evaluate.run_evaluation``); the candidate fails when its video accuracy there is lower
   than the baseline's by more than ``gate.max_regression``;
 - with ``gate.block_on_drift``, fails a candidate whose span drifted from the previous one
   (``components.drift``).
@@ -28,7 +28,7 @@ from tfx.types import standard_artifacts
 from components.drift import SkyhawkDrift
 
 GOLDEN_FILE = "golden.json"
-GOLDEN_METRIC = "video_accuracy"  # of ``skyhawk evaluate`` (components/score_pages.py)
+GOLDEN_METRIC = "video_accuracy"  # of ``skyhawk evaluate`` (components/score/metrics.py)
 COPIED_PROPERTIES = ("current_model", "current_model_id", "baseline_model", "baseline_model_id")
 
 
@@ -57,7 +57,7 @@ def score_golden(model_uri: str, golden_root: str, labels: str, output: str, fra
     """``skyhawk evaluate`` of one Trainer model artifact on the golden set; its metrics dict."""
     from tfx.utils import path_utils
 
-    from components.evaluate import run_evaluation
+    from components.score.evaluate import run_evaluation
     from skyhawk_model.model_ref import resolve
 
     ref = resolve(path_utils.serving_model_path(model_uri))

@@ -97,12 +97,20 @@ def _confusion(confusion: Dict[str, float] | None) -> bytes | None:
 
 def roc_png(roc: Dict[str, Any] | None, title: str = f"ROC curve (faces, {SCORE_OUTPUT})") -> bytes | None:
     """ROC plot of {fpr, tpr[, auc]}; None without at least two points."""
-    if not roc or len(roc.get("fpr") or []) < 2:
+    return rocs_png([("ROC", roc)], title)
+
+
+def rocs_png(curves: Sequence[tuple[str, Dict[str, Any] | None]], title: str) -> bytes | None:
+    """ROC curves {fpr, tpr[, auc]} overlaid, one per (name, curve); None when none has two points."""
+    curves = [(name, roc) for name, roc in curves if roc and len(roc.get("fpr") or []) >= 2]
+    if not curves:
         return None
     fig = figure(4.4, 4.0)
     ax = fig.add_subplot(1, 1, 1)
-    auc = roc.get("auc")
-    ax.plot(roc["fpr"], roc["tpr"], "-", lw=2, label="ROC (AUC = " + (f"{auc:.4f})" if auc is not None else "n/a)"))
+    for name, roc in curves:
+        auc = roc.get("auc")
+        ax.plot(roc["fpr"], roc["tpr"], "-", lw=2, label=f"{name} (AUC = " + (f"{auc:.4f})" if auc is not None
+                                                                                 else "n/a)"))
     ax.plot([0, 1], [0, 1], ":", color="grey", label="chance")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.02)
@@ -110,7 +118,7 @@ def roc_png(roc: Dict[str, Any] | None, title: str = f"ROC curve (faces, {SCORE_
     ax.set_ylabel("true positive rate")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
+    ax.legend(loc="lower right", fontsize=8)
     return png(fig)
 
 

@@ -1,8 +1,6 @@
-"""The ``skyhawk`` command: one entry point over every stage (``setup.py`` console script).
+"""The ``skyhawk`` command's entry point (``setup.py`` console script): logging, errors, exit code.
 
-It sits on the top floor so that it imports what it dispatches to plainly. Each subcommand lives next
-to the code it drives and exposes ``register(subparsers)``, which adds its parser and sets ``func``;
-this module only collects them (in help order) and handles logging and errors.
+The commands themselves are defined in ``pipelines.commands`` (one module per command family).
 """
 from __future__ import annotations
 
@@ -10,38 +8,12 @@ from skyhawk import env
 
 env.quiet()  # before the imports below load Beam, TensorFlow and Google's client libraries
 
-import argparse  # noqa: E402
 import logging  # noqa: E402
 import sys  # noqa: E402
 
-from components import extract_cli, score_cli  # noqa: E402
-from pipelines import cli as pipeline_cli  # noqa: E402
-from pipelines import retrain  # noqa: E402
-from skyhawk import demo, registry_cli  # noqa: E402
-from skyhawk.synth import cli as synth_cli  # noqa: E402
+from pipelines.commands import build_parser  # noqa: E402
 
-# Modules that contribute subcommands (each has ``register(subparsers)``), in help order; a new command
-# module is one import above and one line here.
-COMMAND_MODULES = (
-    extract_cli,  # extract
-    score_cli,  # score, predict, evaluate
-    synth_cli,  # synth
-    demo,  # demo-data
-    pipeline_cli,  # run, demo
-    retrain,  # retrain
-    registry_cli,  # registry
-)
 QUIET_LOGGERS = ("apache_beam", "absl", "tensorflow")  # library chatter hidden without --verbose
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="skyhawk", description="Deepfake-video detection pipeline.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level, with tracebacks")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.required = True
-    for module in COMMAND_MODULES:
-        module.register(sub)
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,46 +1,75 @@
-"""``skyhawk retrain --config FILE``: run the pipeline only when a new span has arrived; print the decision.
+"""Retrain's decisions (``skyhawk retrain``): is there a new span to run on, and what did a run decide.
 
-The config must have ``use_spans: true`` (videos in ``data_root/span-N/``). The newest span on disk is
-compared with the newest span a model was already decided on (blessed and pushed, or rejected): the
-``eval_span`` the RegistryPusher records on its PushedModel artifacts in MLMD and in every registry
-version's ``metadata.json``. If no span is newer, one line is printed and the command exits with
-``EXIT_NO_NEW_SPAN`` without starting any TFX work (no TensorFlow or TFX import). Otherwise the pipeline
-runs (``pipelines.run.run_local``) and the decision is printed.
+The config must have ``use_spans: true`` (videos in ``data_root/span-N/``). The newest span on disk
+(``datasets.list_spans``, the one span listing: a ``span-*`` folder that is not ``span-N`` is an error) is
+compared with the newest span a model was already decided on: the ``eval_span`` the RegistryPusher records
+on its PushedModel artifacts in MLMD and in every registry version's ``metadata.json``. ``pending_span``
+answers without any TFX work (no TensorFlow or TFX import); ``run_decision`` reads a run's outcome.
 
-Exit codes: 0 a model was pushed; 3 no new span (nothing to do); 4 the candidate was not pushed (gate,
-golden set or drift; the reason is printed); 1 an error (bad config, failed run).
+Exit codes: 0 a model was pushed; 3 no new span (nothing to do); 4 not pushed (gate, golden set or drift,
+or a newest span without a readable video: the reason is given); 1 an error (bad config, failed run).
 """
 from __future__ import annotations
 
-import argparse
 import os
-import time
+from dataclasses import dataclass
 from typing import Any
+
+from skyhawk import datasets, fileio
 
 EXIT_PUSHED, EXIT_ERROR, EXIT_NO_NEW_SPAN, EXIT_NOT_PUSHED = 0, 1, 3, 4
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("retrain", help="run the pipeline if a new data span arrived (exit 3: nothing new)",
-                       description="Runs the pipeline when data_root has a span-N/ newer than the newest span a "
-                                   "model was decided on; exit codes: 0 pushed, 3 no new span, 4 not pushed, "
-                                   "1 error. See docs/retraining.md.")
-    p.add_argument("--config", required=True, help="pipeline config JSON (with use_spans: true)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value, e.g. --set train.span_window=4 (repeatable)")
-    p.set_defaults(func=retrain)
+@dataclass(frozen=True)
+class Decision:
+    """What retrain reports: its exit code and the one line that says why."""
+
+    code: int
+    message: str
 
 
-def spans_on_disk(data_root: str) -> list[int]:
-    """The span numbers of data_root/span-N/ folders, ascending (without Beam, TFX or TensorFlow)."""
-    from skyhawk import datasets, fileio
+def pending_span(cfg: Any) -> tuple[int, Decision | None]:
+    """(the newest span, None) when the pipeline should run on it, else (span, the decision without a run).
 
-    if fileio.is_remote(data_root):
-        return datasets.list_spans(data_root)
-    if not os.path.isdir(data_root):  # local: one directory listing, not a walk of every video
-        return []
-    return sorted(int(m[1]) for name in os.listdir(data_root)
-                  if (m := datasets.SPAN_RE.fullmatch(name)) and os.path.isdir(os.path.join(data_root, name)))
+    ValueError (exit 1) without use_spans, without any span folder, or with a ``span-*`` folder that is no span.
+    """
+    if not cfg.use_spans:
+        raise ValueError("retrain needs use_spans: true (videos in data_root/span-N/ folders)")
+    spans = datasets.list_spans(cfg.data_root)
+    if not spans:
+        raise ValueError(f"no span-N/ folder under {cfg.data_root}")
+    newest = spans[-1]
+    decided = decided_spans(cfg)
+    if decided and newest <= max(decided):
+        last = max(decided)
+        return newest, Decision(EXIT_NO_NEW_SPAN, f"no new span: span-{newest} is the newest under {cfg.data_root}; "
+                                                  f"span-{last} already has a decision ({decided[last]})")
+    root = fileio.join(cfg.data_root, f"span-{newest}")
+    if not has_readable_media(root):
+        return newest, Decision(EXIT_NOT_PUSHED, f"span-{newest}: nothing trained, nothing pushed: no readable "
+                                                 f"video or photo under {root}")
+    return newest, None
+
+
+def has_readable_media(root: str) -> bool:
+    """Whether a video or photo under root can be read (an empty or all-unreadable span has none)."""
+    return any(datasets.is_media(p) and (fileio.is_remote(p) or os.access(p, os.R_OK))
+               for p in fileio.list_files(root))
+
+
+def run_decision(cfg: Any, newest: int, outcome: dict[str, Any]) -> Decision:
+    """The decision of a pipeline run on span ``newest`` from its outcome (``pipelines.run.latest_outputs``);
+    a push decision about another span (TFX ran on an older one) is not this span's: not pushed."""
+    spans = outcome.get("spans") or "?"
+    judged = outcome.get("eval_span")
+    if judged is not None and judged != newest:
+        return Decision(EXIT_NOT_PUSHED, f"span-{newest}: nothing pushed: the run's newest decision is about "
+                                         f"span-{judged} (spans {spans}), not span-{newest}")
+    if outcome.get("pushed"):
+        return Decision(EXIT_PUSHED, f"span-{newest}: model pushed: {cfg.registry}/{cfg.model_name}/"
+                                     f"{outcome['version']} (trained on spans {spans})")
+    return Decision(EXIT_NOT_PUSHED, f"span-{newest}: model NOT pushed (trained on spans {spans}): "
+                                     f"{outcome.get('reason') or 'not blessed'}")
 
 
 def decided_spans(cfg: Any) -> dict[int, str]:
@@ -90,45 +119,3 @@ def _registry_versions(cfg: Any) -> list[dict[str, Any]]:
         return reg.versions(cfg.model_name) if reg.exists() and cfg.model_name in reg.models() else []
     except RegistryError:
         return []
-
-
-def retrain(args: argparse.Namespace) -> int:
-    from pipelines.cli import _parse_set
-    from pipelines.run import load_config
-
-    cfg = load_config(args.config, _parse_set(args.set))
-    if not cfg.use_spans:
-        raise ValueError("retrain needs use_spans: true (videos in data_root/span-N/ folders)")
-    spans = spans_on_disk(cfg.data_root)
-    if not spans:
-        raise ValueError(f"no span-N/ folder under {cfg.data_root}")
-    newest = spans[-1]
-    decided = decided_spans(cfg)
-    if decided and newest <= max(decided):
-        last = max(decided)
-        print(f"no new span: span-{newest} is the newest under {cfg.data_root}; span-{last} already has a "
-              f"decision ({decided[last]})")
-        return EXIT_NO_NEW_SPAN
-    return _run(cfg, newest, verbose=getattr(args, "verbose", False))
-
-
-def _run(cfg: Any, newest: int, verbose: bool) -> int:
-    from pipelines.progress import component_progress
-    from pipelines.run import run_local
-
-    start = time.monotonic()
-    with component_progress(verbose=verbose):
-        outcome = run_local(cfg)
-    spans = outcome.get("spans") or "?"
-    if outcome["pushed"]:
-        print(f"span-{newest}: model pushed: {cfg.registry}/{cfg.model_name}/{outcome['version']} "
-              f"(trained on spans {spans})")
-        code = EXIT_PUSHED
-    else:
-        print(f"span-{newest}: model NOT pushed (trained on spans {spans}): {outcome.get('reason') or 'not blessed'}")
-        code = EXIT_NOT_PUSHED
-    if outcome["report"]:
-        print(f"report: {outcome['report']}")
-    print(f"registry: skyhawk registry --root {cfg.registry} list {cfg.model_name}")
-    print(f"pipeline: {cfg.pipeline_name} in {time.monotonic() - start:.0f} s")
-    return code

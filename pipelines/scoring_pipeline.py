@@ -10,7 +10,7 @@ from typing import Sequence
 
 from tfx.orchestration import pipeline as tfx_pipeline
 
-from components.score_component import BatchScorer, registry_model_importer
+from components.score.component import BatchScorer, registry_model_importer
 
 
 def create_scoring_pipeline(

@@ -69,3 +69,32 @@ def accuracy(labels: Sequence[int], scores: Sequence[float], threshold: float) -
     if y.size == 0:
         return float("nan")
     return float(np.mean((np.asarray(scores) >= threshold).astype(np.int64) == y))
+
+
+BOOTSTRAP_RESAMPLES = 1000  # resamples of the videos for the AUC confidence interval
+BOOTSTRAP_SEED = 0
+
+
+def bootstrap_auc_ci(labels: Sequence[int], scores: Sequence[float], resamples: int = BOOTSTRAP_RESAMPLES,
+                     seed: int = BOOTSTRAP_SEED, level: float = 0.95) -> tuple[float, float] | None:
+    """Percentile bootstrap interval of ROC AUC: resample the items (videos) with replacement.
+
+    Resamples that hold one class only are drawn again. The seed is fixed, so the same labels give
+    the same resamples (two models on the same videos are compared on the same draws). None when
+    only one class is present.
+    """
+    y = np.asarray(labels, dtype=np.int64)
+    s = np.asarray(scores, dtype=np.float64)
+    if y.size == 0 or np.unique(y).size < 2:
+        return None
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(seed)
+    aucs = []
+    while len(aucs) < resamples:
+        idx = rng.integers(0, y.size, y.size)
+        if np.unique(y[idx]).size == 2:
+            aucs.append(roc_auc_score(y[idx], s[idx]))
+    tail = (1.0 - level) / 2 * 100
+    lo, hi = np.percentile(aucs, [tail, 100 - tail])
+    return float(lo), float(hi)

@@ -1,4 +1,4 @@
-"""``skyhawk demo-data``: a tiny offline real/fake video dataset made only from photos that ship with
+"""A tiny offline real/fake video dataset (``skyhawk demo-data``) made only from photos that ship with
 installed packages (matplotlib's ``grace_hopper.jpg`` and scikit-image's ``astronaut``).
 
 Real "videos" are short clips of one still photo under a moving virtual camera (pan, zoom, small
@@ -11,11 +11,9 @@ deepfakes.
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import os
 import tempfile
-import time
 
 import cv2
 import numpy as np
@@ -135,27 +133,3 @@ def make_demo_data(output: str, seed: int = 0, clips: int = 4, frames: int = 24,
         f.write(README)
     return manifest
 
-
-def _handler(args: argparse.Namespace) -> int:
-    start = time.monotonic()
-    manifest = make_demo_data(args.output, seed=args.seed, clips=args.clips, frames=args.frames, size=args.size)
-    n = 2 * args.clips
-    print(f"demo-data: {n} real and {2 * n} fake clips ({args.frames} frames, {args.size} px) in "
-          f"{time.monotonic() - start:.1f} s; manifest: {manifest}")
-    print("note: a model learns these clips; they say nothing about detection quality on real deepfakes")
-    return 0
-
-
-def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "demo-data", help="make a tiny offline real/fake dataset from packaged photos (learnable, not real deepfakes)",
-        description="Make real clips (camera motion over matplotlib's Grace Hopper and scikit-image's astronaut "
-                    "photos) and their SBI and face-swap fakes, with a manifest. A model learns them; they "
-                    "say nothing about detection quality on real deepfakes.",
-    )
-    p.add_argument("--output", required=True, metavar="DIR")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--clips", type=int, default=4, help="clips per identity (default 4)")
-    p.add_argument("--frames", type=int, default=24, help="frames per clip (default 24)")
-    p.add_argument("--size", type=int, default=256, help="frame side in pixels (default 256)")
-    p.set_defaults(func=_handler)

@@ -49,3 +49,15 @@ def runner_args(runner: str, args: Sequence[str]) -> list[str]:
         raise RunnerError(f"the {runner} runner needs {', '.join(m + '=...' for m in missing)}")
     head = [] if given else [f"--runner={RUNNERS[runner]}"]
     return head + list(args)
+
+
+def beam_args_for(workers: int, extra: Sequence[str] | None = None, runner: str = "direct") -> list[str]:
+    """Beam flags for a command: the local DirectRunner with N worker processes (0: one per core), or another
+    runner profile (its required flags must be among the raw flags), plus the raw flags, which win."""
+    if runner != "direct":
+        return runner_args(runner, list(extra or []))
+    if workers == 1:
+        args = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
+    else:  # 0: Beam's fn_runner turns --direct_num_workers=0 into one worker per core
+        args = ["--direct_running_mode=multi_processing", f"--direct_num_workers={max(workers, 0)}"]
+    return runner_args("direct", args + list(extra or []))

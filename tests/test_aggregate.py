@@ -34,3 +34,26 @@ def test_auc_log_loss_accuracy():
     assert aggregate.log_loss([1], [0.0]) == pytest.approx(-math.log(0.01))
     assert aggregate.log_loss([0, 1], [0.2, 0.7]) == pytest.approx(-(math.log(0.8) + math.log(0.7)) / 2)
     assert aggregate.accuracy([0, 1, 1], [0.4, 0.6, 0.3], 0.5) == pytest.approx(2 / 3)
+
+
+def test_bootstrap_auc_ci_resamples_videos_with_a_fixed_seed():
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    y = np.array([0] * 40 + [1] * 40)
+    s = np.concatenate([rng.normal(0.4, 0.15, 40), rng.normal(0.6, 0.15, 40)])
+    lo, hi = aggregate.bootstrap_auc_ci(y, s)
+    point = aggregate.auc(y, s)
+    assert 0.5 < lo < point < hi < 1.0
+    assert (lo, hi) == aggregate.bootstrap_auc_ci(y, s)  # fixed seed: the same interval every time
+    # by hand: the same resamples of the videos, percentiles 2.5 / 97.5
+    draws, gen = [], np.random.default_rng(aggregate.BOOTSTRAP_SEED)
+    while len(draws) < 200:
+        idx = gen.integers(0, y.size, y.size)
+        if len(set(y[idx])) == 2:
+            draws.append(aggregate.auc(y[idx], s[idx]))
+    assert aggregate.bootstrap_auc_ci(y, s, resamples=200) == pytest.approx(tuple(np.percentile(draws, [2.5, 97.5])))
+    # more videos, a narrower interval; one class: no interval
+    wide = aggregate.bootstrap_auc_ci(y[::4], s[::4])
+    assert wide[1] - wide[0] > hi - lo
+    assert aggregate.bootstrap_auc_ci([1, 1, 1], [0.2, 0.5, 0.9]) is None

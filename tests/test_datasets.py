@@ -277,3 +277,20 @@ def test_swap_donors_come_from_the_same_split_and_another_group():
     lone = [datasets.VideoItem(uri="/v/a.mp4", video_id="a", label=REAL, group_id="a", split="eval"),
             datasets.VideoItem(uri="/v/b.mp4", video_id="b", label=REAL, group_id="b", split="train")]
     assert [it.donor for it in datasets.assign_donors(lone)] == ["/v/b.mp4", "/v/a.mp4"]
+
+
+def test_span_folders_are_span_n_without_leading_zeros(tmp_path: Path):
+    """One span parser (retrain's pre-check and the pipeline's): ``span-N`` folders, empty ones too."""
+    assert datasets.list_spans(str(tmp_path / "missing")) == []
+    for name in ("span-0", "span-2", "span-10", "notes"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "span-10" / "a.mp4").write_bytes(b"\0")
+    (tmp_path / "span-3.csv").write_text("a file is no span folder")
+    assert datasets.list_spans(str(tmp_path)) == [0, 2, 10]
+    assert datasets.span_number("span-7") == 7 and datasets.span_number("videos") is None
+    for bad in ("span-04", "span-x", "span--1", "span-1a"):
+        with pytest.raises(ValueError, match=f"^{bad}: not a span folder"):
+            datasets.span_number(bad)
+    (tmp_path / "span-04").mkdir()
+    with pytest.raises(ValueError, match="^span-04: not a span folder"):
+        datasets.list_spans(str(tmp_path))

@@ -20,9 +20,9 @@ import pytest
 import tensorflow as tf
 
 from components import extract
-from components.extract_cli import beam_args_for
 from skyhawk import features
 from skyhawk.config import ExtractConfig
+from skyhawk.runners import beam_args_for
 
 REPO = Path(__file__).resolve().parents[1]
 REAL = ["AliaksandrSiarohin__first-order-model__demo_old__00.mp4",

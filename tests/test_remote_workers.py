@@ -17,7 +17,7 @@ from typing import Iterator
 
 import pytest
 
-from components import score_output as out
+from components.score import commit as out
 from infra import netns
 from infra.beam import service_env
 

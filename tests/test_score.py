@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -17,8 +18,9 @@ import numpy as np
 import pytest
 from media import IN_MEMORY
 
-from components import score_output as out
-from components.score import ScoreError, run_scoring
+from components.score import ScoreError
+from components.score import commit as out
+from components.score.job import run_scoring
 from pipelines.main import main
 from skyhawk_model.model_ref import ModelRefError, resolve
 
@@ -140,6 +142,58 @@ def test_rerun_scores_only_new_or_changed_inputs(scored, archive: Path, test_mod
     assert forced["scored_this_run"] == 2 and len(_rows(dest)) == 9
 
 
+def test_a_folder_holds_one_model_and_one_set_of_settings(archive: Path, test_model, tmp_path: Path, capsys):
+    """Rows of another model version or other settings are refused with one line; --force replaces them."""
+    src, dest = str(archive / "blank.mp4"), tmp_path / "dest"
+    base = ["score", "--input", src, "--output", str(dest), "--frames", "2"]
+    assert main([*base, "--model", test_model.ref + "/1"]) == 0
+    capsys.readouterr()
+    for extra, named in [(["--model", test_model.ref + "/2"], "model skyhawk-test/1 -> skyhawk-test/2"),
+                         (["--model", test_model.ref + "/1", "--frames", "3", "--aggregate", "confident"],
+                          "frames_per_video 2 -> 3; aggregate mean -> confident")]:
+        assert main([*base, *extra]) == 1
+        err = capsys.readouterr().err.strip()
+        assert named in err and "--force" in err and len(err.splitlines()) == 1, err
+    assert {r["model"] for r in _rows(dest)} == {"skyhawk-test/1"}  # nothing was mixed in
+    assert main([*base, "--model", test_model.ref + "/2", "--force"]) == 0
+    (row,) = _rows(dest)
+    summary = json.loads((dest / "summary.json").read_text())
+    assert row["model"] == summary["model"] == "skyhawk-test/2" and summary["threshold"] == 0.99
+    assert {r["model"] for r in out.read_records(str(dest))} == {"skyhawk-test/2"}
+    # crop settings are part of a folder's settings too
+    model = resolve(test_model.ref + "/2")
+    moved = replace(model, crop={**model.crop, "margin": 0.5})
+    with pytest.raises(ScoreError, match=r"crop margin .* -> 0.5"):
+        out.check_settings(str(dest), out.settings_of(moved, 2, "mean"), force=False)
+
+
+def test_broken_links_get_a_row_and_listed_paths_are_normalised(archive: Path, test_model, tmp_path: Path, capsys):
+    folder = tmp_path / "scan"
+    folder.mkdir()
+    (folder / "blank.mp4").symlink_to(archive / "blank.mp4")
+    (folder / "dangling.mp4").symlink_to(tmp_path / "nowhere.mp4")
+    (folder / "loop1.mp4").symlink_to(folder / "loop2.mp4")
+    (folder / "loop2.mp4").symlink_to(folder / "loop1.mp4")
+    model = resolve(test_model.saved_model)
+    s = run_scoring(str(folder), model, str(tmp_path / "d1"), frames=2, beam_args=IN_MEMORY)
+    rows = {Path(r["uri"]).name: r for r in _rows(tmp_path / "d1")}
+    assert s["videos"] == 4 and set(rows) == {"blank.mp4", "dangling.mp4", "loop1.mp4", "loop2.mp4"}
+    assert rows["dangling.mp4"]["status"] == "failed" and "dangling symbolic link" in rows["dangling.mp4"]["reason"]
+    assert all(rows[n]["status"] == "failed" and rows[n]["reason"] == "symbolic link loop"
+               for n in ("loop1.mp4", "loop2.mp4"))
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"{folder}/blank.mp4\n{folder}/../scan/blank.mp4\nscan/./blank.mp4\n{folder}/loop1.mp4\n")
+    s = run_scoring(str(listing), model, str(tmp_path / "d2"), frames=2, beam_args=IN_MEMORY)
+    assert s["scored_this_run"] == 2 and sorted(r["uri"] for r in _rows(tmp_path / "d2")) == [
+        str(folder / "blank.mp4"), str(folder / "loop1.mp4")]
+    # a newline in a file name stays on its line in predict's table
+    odd = tmp_path / "new\nline.mp4"
+    odd.symlink_to(archive / "blank.mp4")
+    assert main(["predict", "--model", test_model.saved_model, "--frames", "2", str(odd)]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert len(table) == 2 and table[1].startswith("new\\nline.mp4 ") and "no_face" in table[1]
+
+
 def test_formats_and_discovery_by_glob_and_listing(archive: Path, test_model, tmp_path: Path):
     import pyarrow.parquet as pq
 
@@ -225,7 +279,7 @@ def test_bad_src_model_and_dest_are_one_line_errors(archive: Path, test_model, t
 
 
 def test_explain_pages(scored, test_model):
-    from components.score_pages import write_explain
+    from components.score.pages import write_explain
 
     dest, _ = scored
     index = write_explain(str(dest), 2, resolve(test_model.saved_model), "mean", FRAMES)
@@ -237,31 +291,32 @@ def test_explain_pages(scored, test_model):
     assert "data:image/png;base64," in page and "<script" not in page
 
 
-def test_sigkill_then_rerun_gives_the_uninterrupted_rows(archive: Path, test_model, tmp_path: Path):
-    """A real `skyhawk score` subprocess killed with SIGKILL part-way, then re-run into the same destination."""
+def _committed(dest: Path) -> list[dict]:
+    parts = sorted((dest / out.PARTS_DIR).glob("*.jsonl"))
+    return [json.loads(line) for p in parts for line in p.read_text().splitlines()]
+
+
+def test_sigkill_after_the_first_part_then_rerun_scores_exactly_the_rest(archive: Path, test_model, tmp_path: Path):
+    """A real `skyhawk score` subprocess (a part file per row) killed with SIGKILL once it has committed a row."""
     videos = _videos(archive)
-    listing = tmp_path / "all.txt"
-    listing.write_text("\n".join(videos) + "\n")
-    first_half = tmp_path / "half.txt"
-    first_half.write_text("\n".join(videos[:3]) + "\n")
-    model = resolve(test_model.saved_model)
-    whole = tmp_path / "whole"
-    run_scoring(str(listing), model, str(whole), frames=FRAMES, beam_args=IN_MEMORY)
     dest = tmp_path / "dest"
-    run_scoring(str(first_half), model, str(dest), frames=FRAMES, beam_args=IN_MEMORY)  # committed before the kill
-    cmd = [sys.executable, "-m", "pipelines.main", "score", "--input", str(listing), "--model", test_model.saved_model,
-           "--output", str(dest), "--frames", str(FRAMES)]
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-                            start_new_session=True)
-    for line in proc.stderr:  # killed once it has started scoring videos
-        if "skyhawk score: 1/" in line:
-            break
+    cmd = [sys.executable, "-m", "pipelines.main", "score", "--input", str(archive), "--model", test_model.saved_model,
+           "--output", str(dest), "--frames", "32", "--flush-every", "1"]
+    proc = subprocess.Popen(cmd, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True)
+    while not list((dest / out.PARTS_DIR).glob("*.jsonl")):
+        assert proc.poll() is None, "skyhawk score ended before committing a row"
+        time.sleep(0.02)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
-    rerun = run_scoring(str(listing), model, str(dest), frames=FRAMES, beam_args=IN_MEMORY)
-    assert rerun["scored_this_run"] == len(videos) - 3  # the committed half is not scored again
-    assert _comparable(_rows(dest)) == _comparable(_rows(whole))
+    before = _committed(dest)
+    assert 1 <= len(before) < len(videos)  # rows are committed while later videos are still being decoded
+    rerun = run_scoring(str(archive), resolve(test_model.saved_model), str(dest), frames=32, beam_args=IN_MEMORY)
+    assert rerun["scored_this_run"] == len(videos) - len(before)  # exactly the rest
+    after = _committed(dest)
+    assert sorted(r["row"]["uri"] for r in after) == videos  # every video once: no duplicate, none lost
+    assert [r for r in after if r["key"] in {b["key"] for b in before}] == before  # committed rows kept as they were
+    assert sorted(r["uri"] for r in _rows(dest)) == videos and rerun["videos"] == len(videos)
     assert not [p for p in (dest / out.PARTS_DIR).iterdir() if not p.name.endswith(".jsonl")]
 
 
@@ -293,33 +348,106 @@ def _rows_of_single(path: Path, test_model, tmp_path: Path) -> dict:
     return row
 
 
-def test_evaluate_matches_auc_computed_by_hand(shared_media: Path, test_model, tmp_path: Path, capsys):
+def _labelled(tmp_path: Path, shared_media: Path, picked: list[str], extra: str = "") -> Path:
+    """Symlinks of dev videos under tmp_path plus labels.csv (path,label,group,source_repo)."""
     dev = shared_media / "dev_videos"
-    picked = ["real/dfl__Albica_Johns_0__left_real.mp4", "real/ghost__dance.mp4",
-              "fake/dfl__Albica_Johns_0__right_fake.mp4", "fake/dfl__Dean_Wiesel_0__right_fake.mp4"]
-    manifest = tmp_path / "labels.csv"
     lines = ["path,label,group,source_repo"]
     for rel in picked:
         (tmp_path / rel).parent.mkdir(exist_ok=True)
         (tmp_path / rel).symlink_to(dev / rel)
         label = rel.split("/")[0]
         lines.append(f"{rel},{label},{Path(rel).stem.split('__')[1]},{'ghost' if 'ghost' in rel else 'dfl'}")
-    manifest.write_text("\n".join(lines) + "\n")
+    manifest = tmp_path / "labels.csv"
+    manifest.write_text("\n".join(lines) + "\n" + extra)
+    return manifest
+
+
+def _strict_json(path: Path) -> dict:
+    def refuse(name: str):
+        raise ValueError(f"not strict JSON: {name}")
+
+    return json.loads(path.read_text(), parse_constant=refuse)
+
+
+EV_PICKED = ["real/dfl__Albica_Johns_0__left_real.mp4", "real/ghost__dance.mp4",
+             "fake/dfl__Albica_Johns_0__right_fake.mp4", "fake/dfl__Dean_Wiesel_0__right_fake.mp4"]
+
+
+def test_evaluate_matches_auc_computed_by_hand(shared_media: Path, test_model, tmp_path: Path, capsys):
+    manifest = _labelled(tmp_path, shared_media, EV_PICKED)
     out_dir = tmp_path / "ev"
     assert main(["evaluate", "--input", str(tmp_path), "--labels", f"csv:{manifest}", "--model",
                  test_model.saved_model, "--output", str(out_dir), "--frames", str(FRAMES)]) == 0
-    assert "video AUC" in capsys.readouterr().out
-    ev = json.loads((out_dir / "evaluation.json").read_text())
+    printed = capsys.readouterr().out
+    assert "video AUC" in printed and "95% CI" in printed and "missing from disk: 0" in printed
+    (ev,) = _strict_json(out_dir / "evaluation.json")["models"]
     vids = ev["videos"]
     assert len(vids) == 4
     pos = [v["p_fake"] for v in vids if v["label"] == 1]
     neg = [v["p_fake"] for v in vids if v["label"] == 0]
     by_hand = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg) / (len(pos) * len(neg))
-    assert ev["metrics"]["video_auc"] == pytest.approx(by_hand)
+    m = ev["metrics"]
+    assert m["video_auc"] == pytest.approx(by_hand)
+    lo, hi = m["video_auc_ci95"]
+    assert 0.0 <= lo <= by_hand <= hi <= 1.0 and m["bootstrap"] == {"resamples": 1000, "seed": 0, "unit": "video"}
     acc = np.mean([(v["p_fake"] >= 0.5) == (v["label"] == 1) for v in vids])
-    assert ev["metrics"]["video_accuracy"] == pytest.approx(acc)
+    assert m["video_accuracy"] == pytest.approx(acc)
     clip = np.clip([v["p_fake"] for v in vids], 0.01, 0.99)
     y = np.array([v["label"] for v in vids])
-    assert ev["metrics"]["video_log_loss"] == pytest.approx(-np.mean(y * np.log(clip) + (1 - y) * np.log(1 - clip)))
+    assert m["video_log_loss"] == pytest.approx(-np.mean(y * np.log(clip) + (1 - y) * np.log(1 - clip)))
     assert {s["name"] for s in ev["per_source"]} == {"dfl", "ghost"}
     assert "<img" in (out_dir / "evaluation.html").read_text()
+
+
+def test_evaluate_accounts_for_unknown_labels_missing_files_and_one_class(shared_media: Path, test_model,
+                                                                          tmp_path: Path, capsys):
+    reals = [p for p in EV_PICKED if p.startswith("real/")]
+    manifest = _labelled(tmp_path, shared_media, reals, extra="real/gone.mp4,real,gone,dfl\n")
+    out_dir = tmp_path / "ev"
+    argv = ["evaluate", "--input", str(tmp_path), "--labels", f"csv:{manifest}", "--model", test_model.saved_model,
+            "--output", str(out_dir), "--frames", "2"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "missing from disk: 1" in printed and "video AUC n/a" in printed
+    ev = _strict_json(out_dir / "evaluation.json")  # no bare NaN
+    assert ev["videos_missing"] == 1 and ev["missing"][0]["uri"] == str(tmp_path / "real" / "gone.mp4")
+    m = ev["models"][0]["metrics"]
+    assert m["video_auc"] is None and m["video_auc_ci95"] is None and m["videos"] == 2
+    assert m["undefined"]["video_auc"] == "AUC needs both classes (2 real, 0 fake)"
+    page = (out_dir / "evaluation.html").read_text()
+    assert "1 missing from disk" in page and "gone.mp4" in page and "AUC needs both classes" in page
+    # an unknown label word is an error naming the line; no silent drop
+    manifest.write_text(manifest.read_text() + "real/other.mp4,genuine,x,dfl\n")
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert "line 5: unknown label 'genuine'" in err and len(err.splitlines()) == 1, err
+    # evaluate accepts the flag its error suggests
+    (tmp_path / "other").mkdir()
+    outside = tmp_path / "outside.csv"
+    outside.write_text(f"path,label\n{tmp_path / reals[0]},real\n")
+    argv[2], argv[4] = str(tmp_path / "other"), f"csv:{outside}"
+    assert main(argv) == 1 and "allow with --allow-outside-root" in capsys.readouterr().err
+    assert main([*argv, "--allow-outside-root"]) == 0
+
+
+def test_evaluate_compares_models_on_one_page_sharing_decode(shared_media: Path, test_model, tmp_path: Path,
+                                                             capsys):
+    manifest = _labelled(tmp_path, shared_media, EV_PICKED)
+    out_dir = tmp_path / "ev"
+    v1, v2 = test_model.ref + "/1", test_model.ref + "/2"
+    assert main(["evaluate", "--input", str(tmp_path), "--labels", f"csv:{manifest}", "--model", v1, "--model", v2,
+                 "--output", str(out_dir), "--frames", str(FRAMES)]) == 0
+    printed = capsys.readouterr().out
+    ev = _strict_json(out_dir / "evaluation.json")
+    names = [f"{test_model.name}/1", f"{test_model.name}/2"]
+    assert [m["model"] for m in ev["models"]] == names and all(n + ": video AUC" in printed for n in names)
+    assert ev["shared_scoring_jobs"] == 1  # same crop settings: one decode + face detection for both
+    one, two = ev["models"]
+    assert [v["p_fake"] for v in one["videos"]] == [v["p_fake"] for v in two["videos"]]  # same weights
+    assert (one["threshold"], two["threshold"]) == (0.5, 0.99)
+    assert one["metrics"]["video_auc_ci95"] == two["metrics"]["video_auc_ci95"]  # same resamples of the videos
+    page = (out_dir / "evaluation.html").read_text()
+    assert all(f"Per source: {n}" in page for n in names) and page.count("data:image/png;base64,") >= 3
+    for n, d in zip(names, ("skyhawk-test-1", "skyhawk-test-2"), strict=True):
+        rows = _rows(out_dir / "scores" / d)
+        assert len(rows) == 4 and {r["model"] for r in rows} == {n}

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from components.score_component import ScoringResults
+from components.score.component import ScoringResults
 from skyhawk.config import PipelineConfig
 
 pytest_plugins = ["score_model"]

@@ -14,7 +14,7 @@ from skyhawk import datasets
 from skyhawk.faces import FaceDetector, FaceTracker, LandmarkPredictor
 from skyhawk.features import FAKE
 from skyhawk.synth import SynthError, donor_from_image, make_synthesizer
-from skyhawk.synth import cli as synth_cli
+from skyhawk.synth import folder as synth_folder
 from skyhawk.video import open_capture, read_frames, write_video
 
 PHOTOS = (0, 13, 16)  # real_faces indices with one face HOG finds (720 px, 400 px, 394 px)
@@ -188,7 +188,7 @@ def test_cli_swap_takes_donor_from_another_item(tmp_path, real_faces, real_video
     assert len(fakes) == 4 and all(detector.detect(f, upsample=1) for f in fakes)
 
     # The donor is the next input (sorted, wrapping) with a face; the other photo is not it.
-    items = synth_cli.list_inputs(str(inp))
+    items = synth_folder.list_inputs(str(inp))
     i = next(k for k, it in enumerate(items) if it.is_video)
     donor = donor_from_image(cv2.imread(items[(i + 1) % 3].path), detector, predictor)
     other = donor_from_image(cv2.imread(items[(i + 2) % 3].path), detector, predictor)

@@ -3,7 +3,7 @@
 Its input is the Model artifact it scores with (in the scoring pipeline: a registry version imported
 by ``tfx.dsl.Importer``, so MLMD links every result to the exact published model); its output is a
 ``skyhawk.ScoringResults`` directory with the same files ``skyhawk score`` writes (results, frames,
-summary, committed parts). The Beam pipeline comes from TFX, configured with the pipeline's
+summary, settings, committed parts). The Beam pipeline comes from TFX, configured with the pipeline's
 ``beam_pipeline_args``.
 """
 import apache_beam as beam
@@ -13,7 +13,7 @@ from tfx.types.artifact import Artifact
 
 
 class ScoringResults(Artifact):
-    """A scoring destination: results.<format>, frames.jsonl, summary.json, _parts/."""
+    """A scoring destination: results.<format>, frames.jsonl, summary.json, settings.json, _parts/."""
 
     TYPE_NAME = "skyhawk.ScoringResults"  # KFP v2 wants <namespace>.<Title>
 
@@ -29,7 +29,7 @@ def BatchScorer(
     beam_pipeline: tfx.dsl.components.BeamComponentParameter[beam.Pipeline] = None,
 ) -> None:
     """Scores every video under input_uri with the input model; one row per video in results.uri."""
-    from components.score import run_scoring
+    from components.score.job import run_scoring
     from skyhawk_model.model_ref import resolve
 
     ref = resolve(model.uri)

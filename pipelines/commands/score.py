@@ -3,25 +3,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
-from components.extract_cli import add_beam_arguments, beam_args_for
-from components.score_output import FORMATS
-from skyhawk.aggregate import AGGREGATIONS
-
-MODEL_HELP = "REGISTRY/NAME (serving version), REGISTRY/NAME/VERSION, or a SavedModel folder; local or gs://"
-
-
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, help=MODEL_HELP)
-    p.add_argument("--frames", type=int, default=32, help="frames sampled per video")
-    p.add_argument("--aggregate", choices=AGGREGATIONS, default="mean",
-                   help="frame -> video score: mean, or the DFDC winner's confident rule")
-
-
-def _beam(p: argparse.ArgumentParser) -> None:
-    add_beam_arguments(p, workers=1)
-    p.add_argument("--force", action="store_true", help="rescore inputs that already have a row")
+from components.score.commit import FORMATS
+from pipelines.commands import options
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,20 +15,22 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Samples frames, crops faces exactly as the model's training data was "
                                    "cropped, scores them with Beam RunInference and writes one row per input "
                                    "to OUTPUT/results.<format>. Re-running skips inputs already scored.")
-    s.add_argument("--input", required=True, help="folder (recursive), glob, or a text file of URIs; local or gs://")
-    s.add_argument("--output", required=True, help="destination folder (local or gs://)")
-    _common(s)
+    options.add_io(s, "folder (recursive), glob, or a text file of URIs; local or gs://",
+                   "destination folder (local or gs://)")
+    options.add_model(s)
     s.add_argument("--format", choices=FORMATS, default="jsonl")
     s.add_argument("--explain", type=int, default=0, metavar="N",
                    help="write HTML pages for the N highest-scoring videos (OUTPUT/explain/index.html)")
-    _beam(s)
+    s.add_argument("--flush-every", type=int, default=500, metavar="N",
+                   help="commit a part file every N rows (a killed run loses at most N rows per worker)")
+    _add_beam(s)
     s.set_defaults(func=score)
 
     p = sub.add_parser("predict", help="score a few video files in-process and print verdicts",
                        description="The scoring path of `skyhawk score` without Beam: same crops, model and "
                                    "aggregation, so the same p_fake.")
     p.add_argument("videos", nargs="+", metavar="VIDEO")
-    _common(p)
+    options.add_model(p)
     p.add_argument("--json", action="store_true", help="print one JSON row per video")
     p.add_argument("--explain", metavar="DIR", help="write explanation pages for these videos to DIR")
     p.set_defaults(func=predict)
@@ -53,19 +41,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--input", required=True, help="folder of labelled videos")
     e.add_argument("--labels", default="folders", help="folders | csv:FILE | ffpp | dfdc | celebdf")
     e.add_argument("--output", default="out/evaluation", help="folder for scores and the evaluation")
-    _common(e)
-    _beam(e)
+    e.add_argument("--allow-outside-root", action="store_true",
+                   help="a CSV manifest may list videos outside --input")
+    options.add_model(e, many=True)
+    _add_beam(e)
     e.set_defaults(func=evaluate)
 
 
+def _add_beam(p: argparse.ArgumentParser) -> None:
+    options.add_beam(p, workers=1)
+    p.add_argument("--force", action="store_true",
+                   help="rescore inputs that already have a row; rows made with another model or "
+                   "other settings are deleted first")
+
+
 def score(args: argparse.Namespace) -> int:
-    from components.score import run_scoring
+    from components.score.job import run_scoring
     from skyhawk_model.model_ref import resolve
 
-    beam_args = beam_args_for(args.workers, args.beam_arg, args.runner)  # a bad profile fails first
+    beam_args = options.beam_args(args)  # a bad profile fails first
     model = resolve(args.model)
     summary = run_scoring(args.input, model, args.output, frames=args.frames, aggregate=args.aggregate,
-                          fmt=args.format, force=args.force, beam_args=beam_args, progress=True)
+                          fmt=args.format, force=args.force, beam_args=beam_args, progress=True,
+                          flush_every=args.flush_every)
     print(f"videos: {summary['videos']} (ok {summary['ok']}, no face {summary['no_face']}, failed "
           f"{summary['failed']}); fake: {summary['fake']}, real: {summary['real']}")
     print(f"scored this run: {summary['scored_this_run']} in {summary['run_seconds']:.1f} s "
@@ -73,7 +71,7 @@ def score(args: argparse.Namespace) -> int:
           f"{summary['threshold']:.4f}")
     print(f"results: {summary['results']}")
     if args.explain > 0:
-        from components.score_pages import write_explain
+        from components.score.pages import write_explain
 
         index = write_explain(args.output, args.explain, model, args.aggregate, args.frames)
         print(f"explain: {index or 'no ok video to explain'}")
@@ -81,9 +79,7 @@ def score(args: argparse.Namespace) -> int:
 
 
 def predict(args: argparse.Namespace) -> int:
-    import os
-
-    from components.predict import predict_videos
+    from components.score.predict import predict_table, predict_videos
     from skyhawk_model.model_ref import resolve
 
     for v in args.videos:
@@ -95,14 +91,9 @@ def predict(args: argparse.Namespace) -> int:
         for row, _ in results:
             print(json.dumps(row))
     else:
-        print(f"{'file':40s} {'verdict':8s} {'p_fake':>8s} {'faces':>5s}  top frames (frame@s:p)")
-        for row, _ in results:
-            top = " ".join(f"{t['frame']}@{t['seconds']:.1f}s:{t['p_fake']:.3f}" for t in row["top_frames"])
-            verdict = row["verdict"] or row["status"]
-            print(f"{os.path.basename(row['uri'])[:40]:40s} {verdict:8s} {row['p_fake']:8.4f} "
-                  f"{row['faces_scored']:5d}  {top or row['reason']}")
+        print("\n".join(predict_table(results)))
     if args.explain:
-        from components.score_pages import write_explain_pages
+        from components.score.pages import write_explain_pages
 
         records = sorted(({"row": r, "frames": f} for r, f in results), key=lambda r: -r["row"]["p_fake"])
         index = write_explain_pages(args.explain, records, model, args.aggregate, args.frames)
@@ -114,17 +105,14 @@ def predict(args: argparse.Namespace) -> int:
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    from components.evaluate import EVALUATION_HTML, run_evaluation
+    from components.score.evaluate import EVALUATION_HTML, console_lines, evaluate_models
     from skyhawk_model.model_ref import resolve
 
-    beam_args = beam_args_for(args.workers, args.beam_arg, args.runner)  # a bad profile fails first
-    model = resolve(args.model)
-    ev = run_evaluation(args.input, args.labels, model, args.output, frames=args.frames, aggregate=args.aggregate,
-                        beam_args=beam_args, force=args.force, progress=True)
-    m = ev["metrics"]
-    print(f"videos: {m['videos']} ({m['videos_real']} real, {m['videos_fake']} fake; scored {m['videos_scored']}, "
-          f"no face {m['videos_no_face']}, failed {m['videos_failed']})")
-    print(f"video AUC {m['video_auc']:.4f}  accuracy@{ev['threshold']:.3f} {m['video_accuracy']:.4f}  "
-          f"log loss {m['video_log_loss']:.4f}  frame AUC {m['frame_auc']:.4f}")
+    beam_args = options.beam_args(args)  # a bad profile fails first
+    models = [resolve(m) for m in args.model]
+    ev = evaluate_models(args.input, args.labels, models, args.output, frames=args.frames, aggregate=args.aggregate,
+                         beam_args=beam_args, force=args.force, progress=True,
+                         allow_outside_root=args.allow_outside_root)
+    print("\n".join(console_lines(ev)))
     print(f"evaluation: {args.output}/{EVALUATION_HTML}")
     return 0

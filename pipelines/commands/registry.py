@@ -8,7 +8,9 @@
     skyhawk registry config            # (re)write and print REG/models.config for TF Serving
 
 ``--root`` defaults to $SKYHAWK_REGISTRY, else ``out/registry``; it and ``--json`` may also follow the action.
-Errors raise ``RegistryError``; ``pipelines.main.main`` prints ``skyhawk registry: error: ...`` and exits 1.
+One handler per action (``list_models``/``list_versions`` for ``list``, ``show``, ``pin``, ...); each prints a
+table or, with ``--json``, JSON. Errors raise ``RegistryError``; ``pipelines.main.main`` prints
+``skyhawk registry: error: ...`` and exits 1.
 """
 from __future__ import annotations
 
@@ -30,25 +32,26 @@ def _common(defaults: bool) -> argparse.ArgumentParser:
     return p
 
 
-def register(subparsers) -> None:
+def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("registry", parents=[_common(True)], help="versioned model registry",
                               description="Versioned model registry (TF Serving layout); see docs/registry.md.")
     acts = p.add_subparsers(dest="registry_command", metavar="ACTION")
     acts.required = True
     common = _common(False)
-    a = acts.add_parser("list", parents=[common], help="models, or the versions of one model")
-    a.add_argument("name", nargs="?", help="model name")
-    a = acts.add_parser("show", parents=[common], help="metadata of a version (default: the serving one)")
-    a.add_argument("ref", metavar="NAME[@VERSION]")
-    a = acts.add_parser("pin", parents=[common], help="serve exactly this version")
-    a.add_argument("ref", metavar="NAME@VERSION")
-    a = acts.add_parser("unpin", parents=[common], help="serve the latest published version again")
-    a.add_argument("name", metavar="NAME")
-    a = acts.add_parser("rollback", parents=[common], help="pin the version before the serving one")
-    a.add_argument("name", metavar="NAME")
-    acts.add_parser("config", parents=[common], help="(re)write and print models.config for TF Serving")
-    p.set_defaults(func=handler)
-
+    actions = (  # (action, handler, help, its positional argument: (dest, metavar, nargs) or None)
+        ("list", list_, "models, or the versions of one model", ("name", "NAME", "?")),
+        ("show", show, "metadata of a version (default: the serving one)", ("ref", "NAME[@VERSION]", None)),
+        ("pin", pin, "serve exactly this version", ("ref", "NAME@VERSION", None)),
+        ("unpin", unpin, "serve the latest published version again", ("name", "NAME", None)),
+        ("rollback", rollback, "pin the version before the serving one", ("name", "NAME", None)),
+        ("config", config, "(re)write and print models.config for TF Serving", None),
+    )
+    for action, handler, help, positional in actions:
+        a = acts.add_parser(action, parents=[common], help=help)
+        if positional:
+            dest, metavar, nargs = positional
+            a.add_argument(dest, metavar=metavar, nargs=nargs)
+        a.set_defaults(func=handler)
 
 def parse_ref(ref: str, need_version: bool) -> tuple[str, int | None]:
     name, sep, version = ref.partition("@")
@@ -176,91 +179,120 @@ def _status(reg: Registry, name: str) -> dict:
             "serving": pinned if pinned is not None else max(versions), "pinned": pinned is not None}
 
 
-def handler(args: argparse.Namespace) -> int:
+def _registry(args: argparse.Namespace) -> Registry:
     reg = Registry(args.root or os.environ.get("SKYHAWK_REGISTRY") or DEFAULT_ROOT)
     if not reg.exists():
         raise RegistryError(f"no registry at {reg.root} (nothing published there yet; check --root or "
                             "$SKYHAWK_REGISTRY)")
-    cmd = args.registry_command
-    out: object
-    if cmd == "list" and not args.name:
-        out = [_status(reg, n) for n in reg.models()]
-        if not args.json:
-            if not out:
-                print(f"no models in {reg.root}")
-                return 0
-            rows = [["MODEL", "VERSIONS", "LATEST", "SERVING", "PINNED"]]
-            rows += [[s["model"], str(len(s["versions"])), str(s["latest"]), str(s["serving"]),
-                      "yes" if s["pinned"] else "no"] for s in out]
-            print(_table(rows))
-            return 0
-    elif cmd == "list":
-        versions = reg.versions(args.name)
-        status = _status(reg, args.name)
-        out = {**status, "metadata": versions}
-        if not args.json:
-            rows = [["", "VERSION", "CREATED", "BLESSED", "SPANS", "THRESHOLD", "METRICS", "RUN", "SIZE"]]
-            for m in versions:
-                mark = ("*" + ("p" if status["pinned"] else "")) if m["version"] == status["serving"] else ""
-                rows.append([mark, str(m["version"]), str(m.get("created_at", "-"))[:19], _blessed(m),
-                             span_range(m), _fmt_num(m.get("threshold", "-")), _metrics(m),
-                             _run(m), _size(m.get("size_bytes"))])
-            print(_table(rows))
-            print(f"(* = serving{', p = pinned' if status['pinned'] else ''}; {reg.model_dir(args.name)})")
-            return 0
-    elif cmd == "show":
-        name, version = parse_ref(args.ref, need_version=False)
-        meta = reg.show(name, version)
-        status = _status(reg, name)
-        out = {**meta, "serving": meta["version"] == status["serving"], "pinned": status["pinned"]
-               and meta["version"] == status["serving"]}
-        if not args.json:
-            flags = "serving, pinned" if out["pinned"] else "serving" if out["serving"] else "not serving"
-            print(f"{name}@{meta['version']} ({flags})")
-            print(f"  uri: {meta['uri']}")
-            print(f"  created: {meta.get('created_at', '-')}   blessed: {_blessed(meta)}   "
-                  f"threshold: {_fmt_num(meta.get('threshold', '-'))}")
-            print(f"  files: {len(meta.get('files', []))} ({_size(meta.get('size_bytes'))})")
-            for line in lineage_lines(meta):
-                print(line)
-            rest = {k: v for k, v in meta.items()
-                    if k not in ("model_name", "version", "uri", "created_at", "files", "size_bytes")}
-            for line in json.dumps(rest, indent=2, sort_keys=True, default=str).splitlines()[1:-1]:
-                print(line)
-            return 0
-    elif cmd == "pin":
-        name, version = parse_ref(args.ref, need_version=True)
-        before = reg.serving(name)
-        reg.pin(name, version)
-        out = {**_status(reg, name), "previous": before}
-        if not args.json:
-            print(f"pinned {name}@{version} (was serving {before})")
-            return 0
-    elif cmd == "unpin":
-        try:
-            before: object = reg.serving(args.name)
-        except RegistryError:  # a corrupt pin file: unpin is the repair
-            before = "unknown: the pin file was corrupt"
-        reg.unpin(args.name)
-        out = {**_status(reg, args.name), "previous": before}
-        if not args.json:
-            print(f"unpinned {args.name}: serving latest {out['serving']} (was {before})")
-            return 0
-    elif cmd == "rollback":
-        before = reg.serving(args.name)
-        version = reg.rollback(args.name)
-        out = {**_status(reg, args.name), "previous": before}
-        if not args.json:
-            print(f"rolled back {args.name}: {before} -> {version} (pinned; `skyhawk registry unpin {args.name}` "
-                  "to follow the latest again)")
-            return 0
-    elif cmd == "config":
-        path = reg.write_models_config()
-        out = {"path": path, "config": reg.models_config()}
-        if not args.json:
-            print(out["config"], end="")
-            return 0
-    else:  # pragma: no cover - argparse restricts the choices
-        raise RegistryError(f"unknown action {cmd!r}")
+    return reg
+
+
+def _print_json(out: object) -> int:
     print(json.dumps(out, indent=2, sort_keys=True, default=str))
+    return 0
+
+
+def list_(args: argparse.Namespace) -> int:
+    """``list``: the models, or with NAME the versions of one model."""
+    return list_versions(args) if args.name else list_models(args)
+
+
+def list_models(args: argparse.Namespace) -> int:
+    reg = _registry(args)
+    out = [_status(reg, n) for n in reg.models()]
+    if args.json:
+        return _print_json(out)
+    if not out:
+        print(f"no models in {reg.root}")
+        return 0
+    rows = [["MODEL", "VERSIONS", "LATEST", "SERVING", "PINNED"]]
+    rows += [[s["model"], str(len(s["versions"])), str(s["latest"]), str(s["serving"]),
+              "yes" if s["pinned"] else "no"] for s in out]
+    print(_table(rows))
+    return 0
+
+
+def list_versions(args: argparse.Namespace) -> int:
+    reg = _registry(args)
+    versions = reg.versions(args.name)
+    status = _status(reg, args.name)
+    if args.json:
+        return _print_json({**status, "metadata": versions})
+    rows = [["", "VERSION", "CREATED", "BLESSED", "SPANS", "THRESHOLD", "METRICS", "RUN", "SIZE"]]
+    for m in versions:
+        mark = ("*" + ("p" if status["pinned"] else "")) if m["version"] == status["serving"] else ""
+        rows.append([mark, str(m["version"]), str(m.get("created_at", "-"))[:19], _blessed(m),
+                     span_range(m), _fmt_num(m.get("threshold", "-")), _metrics(m),
+                     _run(m), _size(m.get("size_bytes"))])
+    print(_table(rows))
+    print(f"(* = serving{', p = pinned' if status['pinned'] else ''}; {reg.model_dir(args.name)})")
+    return 0
+
+
+def show(args: argparse.Namespace) -> int:
+    reg = _registry(args)
+    name, version = parse_ref(args.ref, need_version=False)
+    meta = reg.show(name, version)
+    status = _status(reg, name)
+    out = {**meta, "serving": meta["version"] == status["serving"], "pinned": status["pinned"]
+           and meta["version"] == status["serving"]}
+    if args.json:
+        return _print_json(out)
+    flags = "serving, pinned" if out["pinned"] else "serving" if out["serving"] else "not serving"
+    print(f"{name}@{meta['version']} ({flags})")
+    print(f"  uri: {meta['uri']}")
+    print(f"  created: {meta.get('created_at', '-')}   blessed: {_blessed(meta)}   "
+          f"threshold: {_fmt_num(meta.get('threshold', '-'))}")
+    print(f"  files: {len(meta.get('files', []))} ({_size(meta.get('size_bytes'))})")
+    for line in lineage_lines(meta):
+        print(line)
+    rest = {k: v for k, v in meta.items()
+            if k not in ("model_name", "version", "uri", "created_at", "files", "size_bytes")}
+    for line in json.dumps(rest, indent=2, sort_keys=True, default=str).splitlines()[1:-1]:
+        print(line)
+    return 0
+
+
+def pin(args: argparse.Namespace) -> int:
+    reg = _registry(args)
+    name, version = parse_ref(args.ref, need_version=True)
+    before = reg.serving(name)
+    reg.pin(name, version)
+    if args.json:
+        return _print_json({**_status(reg, name), "previous": before})
+    print(f"pinned {name}@{version} (was serving {before})")
+    return 0
+
+
+def unpin(args: argparse.Namespace) -> int:
+    reg = _registry(args)
+    try:
+        before: object = reg.serving(args.name)
+    except RegistryError:  # a corrupt pin file: unpin is the repair
+        before = "unknown: the pin file was corrupt"
+    reg.unpin(args.name)
+    out = {**_status(reg, args.name), "previous": before}
+    if args.json:
+        return _print_json(out)
+    print(f"unpinned {args.name}: serving latest {out['serving']} (was {before})")
+    return 0
+
+
+def rollback(args: argparse.Namespace) -> int:
+    reg = _registry(args)
+    before = reg.serving(args.name)
+    version = reg.rollback(args.name)
+    if args.json:
+        return _print_json({**_status(reg, args.name), "previous": before})
+    print(f"rolled back {args.name}: {before} -> {version} (pinned; `skyhawk registry unpin {args.name}` "
+          "to follow the latest again)")
+    return 0
+
+
+def config(args: argparse.Namespace) -> int:
+    reg = _registry(args)
+    path = reg.write_models_config()
+    if args.json:
+        return _print_json({"path": path, "config": reg.models_config()})
+    print(reg.models_config(), end="")
     return 0

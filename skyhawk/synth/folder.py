@@ -1,4 +1,4 @@
-"""``skyhawk synth``: fake videos/photos from a folder of real ones, with a manifest and a contact sheet.
+"""Fake videos/photos from a folder of real ones, with a manifest and a contact sheet (``skyhawk synth``).
 
 For each real video the first ``--frames`` frames are decoded in order, the face is tracked and its
 68 landmarks found in each frame, and the frame is faked (SBI or a face swap); frames without a face
@@ -8,7 +8,6 @@ under --input with ``/`` as ``__``, plus its extension when two inputs would sha
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import hashlib
 import io
@@ -21,7 +20,8 @@ import cv2
 import numpy as np
 
 from skyhawk import fileio
-from skyhawk.config import MEDIA_EXTENSIONS, VIDEO_EXTENSIONS
+from skyhawk.config import VIDEO_EXTENSIONS
+from skyhawk.datasets import is_media
 from skyhawk.faces import FaceDetector, FaceTracker, LandmarkPredictor
 from skyhawk.synth import METHODS, Donor, SynthError, donor_from_image, make_synthesizer
 from skyhawk.synth.sheet import SheetPair, make_contact_sheet
@@ -72,16 +72,15 @@ class SynthReport:
 def list_inputs(input_path: str, exclude: str | None = None) -> list[Item]:
     """Videos and photos at input_path (a file or a folder, searched recursively), sorted."""
     root = os.path.abspath(input_path)
-    media = MEDIA_EXTENSIONS
     if os.path.isfile(root):
-        if not root.lower().endswith(media):
+        if not is_media(root):
             raise SynthError(f"not a video or photo: {input_path}")
         return [Item(root, os.path.basename(root))]
     if not os.path.isdir(root):
         raise SynthError(f"input not found: {input_path}")
     skip = os.path.abspath(exclude) + os.sep if exclude else None
     items = [Item(p, fileio.relpath(p, root)) for p in fileio.list_files(root)
-             if p.lower().endswith(media) and not (skip and p.startswith(skip))]
+             if is_media(p) and not (skip and p.startswith(skip))]
     if not items:
         raise SynthError(f"no videos or photos under {input_path}")
     return sorted(items, key=lambda it: it.rel)
@@ -236,24 +235,3 @@ def _write_csv(path: str, fields: tuple[str, ...], rows: list[dict]) -> None:
     w.writerows(rows)
     fileio.write_text(path, buf.getvalue())
 
-
-def _handler(args: argparse.Namespace) -> int:
-    report = synthesize_folder(args.input, args.output, args.method, frames=args.frames, seed=args.seed,
-                               contact_sheet=args.contact_sheet)
-    print(report.summary())
-    return 0 if report.ok else 1
-
-
-def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "synth", help="make fake videos/photos (SBI or face swap) from real ones",
-        description="Fake every real video/photo under --input with self-blended images (sbi) or a landmark "
-                    "face swap (swap); writes DIR/fake/, DIR/manifest.csv and DIR/errors.csv.",
-    )
-    p.add_argument("--input", required=True, help="a folder (searched recursively) or a single video/photo")
-    p.add_argument("--output", required=True, metavar="DIR", help="output folder")
-    p.add_argument("--method", required=True, choices=METHODS)
-    p.add_argument("--frames", type=int, default=64, help="frames per video, from the start (default 64)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--contact-sheet", metavar="PNG", help="also write a real/fake contact sheet PNG")
-    p.set_defaults(func=_handler)

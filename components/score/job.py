@@ -1,0 +1,151 @@
+"""The bulk-scoring Beam job: an archive of videos -> one committed record per video, per model.
+
+    DiscoverVideos -> SkipScored -> SampleFaces (Reshuffle; decode, tracker, margin, crop: the extraction
+    path) -> per model: InferVideos (RunInference, model loaded once per worker, videos batched) ->
+    Rows (skyhawk.aggregate: mean | confident) -> CommitParts
+
+Several models whose crop settings agree share one job: each video is decoded and its faces detected
+once, and every model scores the same crops into its own destination (``run_shared_scoring``).
+Re-running into a destination scores only inputs with no committed record there (key: URI, size,
+modification time); a destination belongs to one model and one set of settings (``commit``).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import time
+from typing import Any, Iterator, Sequence
+
+import apache_beam as beam
+
+from components.score import ScoreError
+from components.score import commit as out
+from components.score.discover import DiscoverVideos
+from components.score.infer import InferVideos, quiet_inference_logs
+from components.score.rows import make_row, record
+from components.score.sample import NAMESPACE, SampleFaces
+from skyhawk import fileio
+from skyhawk.config import to_dict
+from skyhawk_model.model_ref import ModelRef
+
+
+class MakeRowFn(beam.DoFn):
+    """(sampling record, face scores) -> the committed record of that video."""
+
+    def __init__(self, model: str, threshold: float, aggregate: str):
+        self._model, self._threshold, self._aggregate = model, threshold, aggregate
+
+    def process(self, element: tuple[dict[str, Any], list]) -> Iterator[dict[str, Any]]:
+        video, scores = element
+        video = {**video, "seconds": video["seconds"] + sum(s[3] for s in scores)}
+        row, frames = make_row(video, [(f, s, p) for f, s, p, _ in scores], self._model, self._threshold,
+                               self._aggregate)
+        yield record(row, video["key"], frames)
+
+
+class ScoreWithModel(beam.PTransform):
+    """(record, crops, model indices) -> this model's committed records in its DEST/_parts."""
+
+    def __init__(self, index: int, model: ModelRef, dest: str, run_id: str, frames: int, aggregate: str,
+                 batch_size: int = 32, flush_every: int = 500):
+        super().__init__()
+        self._index, self._model, self._dest, self._run_id = index, model, dest, run_id
+        self._frames, self._aggregate, self._batch_size, self._flush_every = frames, aggregate, batch_size, flush_every
+
+    def expand(self, sampled):
+        i = self._index
+        return (sampled
+                | "Mine" >> beam.Filter(lambda s: i in s[2])
+                | "Crops" >> beam.Map(lambda s: (s[0], s[1]))
+                | "Infer" >> InferVideos(self._model.uri, self._batch_size, self._frames)
+                | "Rows" >> beam.ParDo(MakeRowFn(self._model.label, self._model.threshold, self._aggregate))
+                | "Commit" >> beam.ParDo(out.CommitPartsFn(self._dest, self._run_id, self._flush_every)))
+
+
+def check_dest(dest: str) -> None:
+    """DEST must be a folder (or not exist yet). Raises ScoreError."""
+    if not dest:
+        raise ScoreError("--output is empty")
+    blocker = fileio.blocking_file(dest)
+    if blocker == dest:
+        raise ScoreError(f"--output is a file, not a folder: {dest}")
+    if blocker:
+        raise ScoreError(f"cannot create --output folder {dest}: {blocker} is a file")
+
+
+def new_run_id() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+
+
+def _check_options(frames: int, aggregate: str, fmt: str) -> None:
+    from skyhawk.aggregate import AGGREGATIONS
+
+    if fmt not in out.FORMATS:
+        raise ScoreError(f"--format must be one of {', '.join(out.FORMATS)}, got {fmt!r}")
+    if aggregate not in AGGREGATIONS:
+        raise ScoreError(f"--aggregate must be one of {', '.join(AGGREGATIONS)}, got {aggregate!r}")
+    if frames < 1:
+        raise ScoreError(f"--frames must be >= 1, got {frames}")
+
+
+def run_shared_scoring(src: str, targets: Sequence[tuple[ModelRef, str]], *, frames: int = 32,
+                       aggregate: str = "mean", fmt: str = "jsonl", force: bool = False,
+                       beam_args: Sequence[str] | None = None, batch_size: int = 32, progress: bool = False,
+                       flush_every: int = 500, pipeline: beam.Pipeline | None = None) -> list[dict[str, Any]]:
+    """Scores every video of SRC with each (model, DEST) target, decoding and detecting faces once.
+
+    The models must crop alike (same crop settings and image size). Returns each DEST's summary (also
+    DEST/summary.json). ``pipeline``: run on this (unrun) Beam pipeline instead of one made from
+    ``beam_args`` (a TFX component passes the pipeline configured with the TFX pipeline's Beam arguments).
+    """
+    from apache_beam.metrics.metric import MetricsFilter
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    _check_options(frames, aggregate, fmt)
+    if not targets:
+        raise ScoreError("no model to score with")
+    crops = [to_dict(m.extract_config(frames)) for m, _ in targets]
+    if any(c != crops[0] for c in crops):
+        raise ScoreError("models that share a scoring job must crop alike: "
+                         + ", ".join(m.label for m, _ in targets))
+    dests = [d for _, d in targets]
+    if len(set(dests)) != len(dests):
+        raise ScoreError(f"two models would score into the same folder: {dests}")
+    for dest in dests:
+        check_dest(dest)
+    discover = DiscoverVideos(src)  # raises ScoreError for a bad SRC before Beam starts
+    for model, dest in targets:
+        out.check_settings(dest, out.settings_of(model, frames, aggregate), force)
+        out.clean_leftovers(dest)
+    quiet_inference_logs()
+    run_id = new_run_id()
+    start = time.monotonic()
+    p = pipeline or beam.Pipeline(options=PipelineOptions(list(beam_args or [])))
+    sampled = (p
+               | "Discover" >> discover
+               | "SkipScored" >> out.SkipScored(dests, force)
+               | "SampleFaces" >> SampleFaces(targets[0][0].extract_config(frames), progress))
+    for i, (model, dest) in enumerate(targets):
+        _ = sampled | f"Score{i}" >> ScoreWithModel(i, model, dest, run_id, frames, aggregate, batch_size,
+                                                     flush_every)
+    result = p.run()
+    result.wait_until_finish()
+    seconds = time.monotonic() - start
+    counters = {c.key.metric.name: c.committed for c in
+                result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]}
+    summaries = []
+    for model, dest in targets:
+        scored = int(counters.get(f"rows_committed:{dest}", 0))
+        summaries.append(out.write_views(
+            dest, fmt, **out.settings_of(model, frames, aggregate), scored_this_run=scored,
+            run_seconds=round(seconds, 2), videos_per_second=round(scored / seconds, 3) if seconds > 0 else 0.0))
+    return summaries
+
+
+def run_scoring(src: str, model: ModelRef, dest: str, *, frames: int = 32, aggregate: str = "mean",
+                fmt: str = "jsonl", force: bool = False, beam_args: Sequence[str] | None = None,
+                batch_size: int = 32, progress: bool = False, flush_every: int = 500,
+                pipeline: beam.Pipeline | None = None) -> dict[str, Any]:
+    """Scores every video of SRC with one model into DEST; returns the summary (also DEST/summary.json)."""
+    return run_shared_scoring(src, [(model, dest)], frames=frames, aggregate=aggregate, fmt=fmt, force=force,
+                              beam_args=beam_args, batch_size=batch_size, progress=progress,
+                              flush_every=flush_every, pipeline=pipeline)[0]
