@@ -59,9 +59,11 @@ def main(argv: list[str] | None = None) -> None:
         reason = "" if pushed else (proc.stderr.strip().splitlines() or proc.stdout.strip().splitlines() or [""])[-1]
         info = gate_metrics(str(out / "metadata.sqlite")) if (out / "metadata.sqlite").exists() else {}
         m = info.get("metrics", {})
-        rows.append({"run": i, "pushed": pushed, "exit": proc.returncode, "seconds": seconds, "reason": reason, **info})
+        rows.append({"run": i, "pushed": pushed, "exit": proc.returncode, "seconds": seconds, "reason": reason,
+                     **info})
+        auc, acc = m.get("video_auc", float("nan")), m.get("accuracy", float("nan"))
         print(f"run {i:2d}: {'pushed' if pushed else 'NOT pushed':10s} exit {proc.returncode}  "
-              f"video AUC {m.get('video_auc', float('nan')):.3f}  frame accuracy {m.get('accuracy', float('nan')):.3f}  "
+              f"video AUC {auc:.3f}  frame accuracy {acc:.3f}  "
               f"epoch {info.get('selected_epoch')}/{info.get('epochs')}  {seconds:.0f} s"
               + (f"  ({reason})" if reason else ""), flush=True)
     n = sum(r["pushed"] for r in rows)

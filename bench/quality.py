@@ -43,10 +43,10 @@ def newest_model(config: str, overrides: list[str]) -> tuple[str, bool | None]:
     from tfx.orchestration import metadata
     from tfx.utils import path_utils
 
+    from pipelines.commands.options import parse_set
     from pipelines.run import latest_outputs, load_config
-    from pipelines.cli import _parse_set
 
-    cfg = load_config(config, _parse_set(overrides))
+    cfg = load_config(config, parse_set(overrides))
     with metadata.Metadata(metadata.sqlite_metadata_connection_config(cfg.metadata_path)) as m:
         models = sorted(m.store.get_artifacts_by_type("Model"), key=lambda a: a.id)
     if not models:
@@ -58,7 +58,7 @@ def evaluate(model: str, args: argparse.Namespace, out: Path) -> dict[str, Any]:
     """``skyhawk evaluate`` of one model; its evaluation.json."""
     run([*SKYHAWK, "evaluate", "--input", args.input, "--labels", args.labels, "--model", model,
          "--output", str(out), "--frames", str(args.frames)], out.with_suffix(".log"))
-    return json.loads((out / "evaluation.json").read_text())
+    return json.loads((out / "evaluation.json").read_text())["models"][0]  # the one model's report
 
 
 def auc_text(ev: dict[str, Any]) -> str:

@@ -147,7 +147,7 @@ class TrainConfig:
     select_epoch: str = "last"  # last | val_loss: export the epoch with the lowest validation loss
     export_epochs: bool = False  # also export every epoch's model to <model_run_dir>/epochs/<N> (learning curves)
     frozen_layers: int = 0  # fine-tuning: the backbone's first N layers with weights stay as loaded
-    val_fraction: float = 0.15  # select_epoch=val_loss: share of TRAIN groups held out to select the epoch on
+    val_fraction: float = 0.15  # select_epoch=val_loss: share of TRAIN groups (>= 1) held out to select the epoch on
     data_share: float = 0.0  # sbi=online: share of training pairs that are a real + a dataset fake (vs real + SBI)
     lr_schedule: str = "exponential"  # exponential (decay_steps/decay_rate) | cosine: to 0 over the planned steps
 

@@ -1,6 +1,7 @@
 """tf.data input: gzipped TFRecords of face-crop tf.Examples -> (pixels in [0, 255], label) batches."""
 from __future__ import annotations
 
+import hashlib
 import random
 from typing import Sequence
 
@@ -88,28 +89,44 @@ def _compression(files: Sequence[str]) -> str:
 
 
 FIT, VAL, ALL = "fit", "val", "all"  # parts of a split: train groups minus the validation slice, the slice, all
-_BUCKETS = 10_000
 
 
-def in_val_slice(group_id: tf.Tensor, fraction: float) -> tf.Tensor:
-    """True for the groups (identities / source videos) of the validation slice carved from the train split:
-    a stable hash of the group, so a group is wholly on one side."""
-    return tf.strings.to_hash_bucket_fast(group_id, _BUCKETS) < int(round(fraction * _BUCKETS))
+def _group_hash(group: bytes) -> str:
+    return hashlib.sha256(b"skyhawk-val:" + group).hexdigest()
 
 
-def select_part(ds: tf.data.Dataset, cfg: TrainConfig, part: str) -> tf.data.Dataset:
-    """Serialized records of one part (FIT, VAL or ALL) of a split (``cfg.val_fraction`` of its groups is VAL)."""
+def val_groups(file_patterns: Sequence[str] | str, fraction: float) -> list[bytes]:
+    """The groups (identities / source videos) of the validation slice carved from a train split: the
+    ``fraction`` of its groups with the smallest stable hash, at least one, and never all of them (a split of
+    one group has no slice). A group is wholly on one side."""
+    files = record_files(file_patterns)
+    spec = {features.GROUP_ID: features.parse_spec()[features.GROUP_ID]}
+    ds = tf.data.TFRecordDataset(files, compression_type=_compression(files)).map(
+        lambda r: tf.io.parse_single_example(r, spec)[features.GROUP_ID], num_parallel_calls=AUTOTUNE)
+    groups = sorted(set(ds.as_numpy_iterator()), key=_group_hash)
+    n = min(max(1, round(fraction * len(groups))), len(groups) - 1)
+    return groups[:n]
+
+
+def select_part(ds: tf.data.Dataset, part: str, held_out: Sequence[bytes] = ()) -> tf.data.Dataset:
+    """Serialized records of one part of a split: ALL, VAL (the ``held_out`` groups) or FIT (the others)."""
     if part == ALL:
         return ds
+    held = tf.constant(list(held_out) or [b""], tf.string)
     want_val = tf.constant(part == VAL)
-    return ds.filter(lambda r: tf.equal(in_val_slice(parse_record(r)[features.GROUP_ID], cfg.val_fraction), want_val))
+
+    def keep(r):
+        return tf.equal(tf.reduce_any(tf.equal(parse_record(r)[features.GROUP_ID], held)), want_val)
+
+    return ds.filter(keep)
 
 
-def count_examples(file_patterns: Sequence[str] | str, cfg: TrainConfig, part: str = ALL) -> dict[str, int]:
+def count_examples(file_patterns: Sequence[str] | str, cfg: TrainConfig, part: str = ALL,
+                   held_out: Sequence[bytes] = ()) -> dict[str, int]:
     """{"real", "fake", "pairable"} counts of a split's part as training reads it (pre-made SBI fakes left out
     with online SBI; pairable: reals with landmarks)."""
     files = record_files(file_patterns)
-    ds = select_part(tf.data.TFRecordDataset(files, compression_type=_compression(files)), cfg, part)
+    ds = select_part(tf.data.TFRecordDataset(files, compression_type=_compression(files)), part, held_out)
 
     def row(r):
         ex = parse_record(r)
@@ -129,6 +146,7 @@ def make_dataset(
     batch_size: int | None = None,
     repeat: bool = False,
     part: str = ALL,
+    held_out: Sequence[bytes] = (),
 ) -> tf.data.Dataset:
     """Batches of (float32 [B, S, S, 3] pixels in [0, 255], int64 [B] label 0 real / 1 fake).
 
@@ -138,7 +156,7 @@ def make_dataset(
     ``repeat``: repeat forever (for a fixed number of steps per epoch); otherwise one pass.
     Evaluation (``training=False``) reads every example as written, except that with online SBI the VAL
     part gets the same SBI fake of each real every epoch (a fixed selection signal, no augmentation).
-    ``part``: FIT / VAL reads only the train groups outside / inside the validation slice (``select_part``).
+    ``part``: FIT / VAL reads only the groups outside / inside ``held_out`` (``val_groups``, ``select_part``).
     """
     files = record_files(file_patterns)
     size = cfg.image_size
@@ -147,7 +165,7 @@ def make_dataset(
         files = list(files)
         random.Random(cfg.seed).shuffle(files)
     ds = tf.data.TFRecordDataset(files, compression_type=_compression(files), num_parallel_reads=min(4, len(files)))
-    ds = select_part(ds, cfg, part)
+    ds = select_part(ds, part, held_out)
     if training:
         ds = ds.shuffle(max(4 * batch_size, 256), seed=cfg.seed, reshuffle_each_iteration=True)
     if cfg.sbi == "online" and (training or part == VAL):
@@ -192,4 +210,5 @@ def augment_seeds(seed: int, fixed: bool = False) -> tf.data.Dataset:
 
 
 __all__ = ["ALL", "FIT", "VAL", "augment", "augment_seeds", "count_examples", "decode_batch", "decode_image",
-           "in_val_slice", "make_dataset", "parse_record", "record_files", "select_part", "to_size"]
+           "make_dataset", "parse_record", "record_files", "select_part", "to_size",
+           "val_groups"]

@@ -28,7 +28,7 @@ import tf_keras  # noqa: E402
 
 import skyhawk  # noqa: E402,F401  (applies skyhawk/env.py: legacy Keras before TensorFlow loads)
 from skyhawk.config import TrainConfig, from_dict, to_dict  # noqa: E402
-from skyhawk_model.data import ALL, FIT, VAL, count_examples, make_dataset, record_files  # noqa: E402
+from skyhawk_model.data import ALL, FIT, VAL, count_examples, make_dataset, record_files, val_groups  # noqa: E402
 from skyhawk_model.export import export_model, write_json  # noqa: E402
 from skyhawk_model.model import build_model, use_mixed_precision  # noqa: E402
 
@@ -311,13 +311,13 @@ def _shardable(ds: tf.data.Dataset) -> tf.data.Dataset:
 
 
 def _planned_steps(train_files: Any, cfg: TrainConfig, steps_per_epoch: int | None, batch: int,
-                   part: str) -> int | None:
+                   part: str, held_out: Sequence[bytes]) -> int | None:
     """Optimizer steps the run plans (for lr_schedule=cosine; None otherwise): epochs x steps per epoch,
     counting one pass over the train part when no step count is set, capped by max_steps."""
     if cfg.lr_schedule != "cosine":
         return None
     if not steps_per_epoch:
-        n = count_examples(train_files, cfg, part)
+        n = count_examples(train_files, cfg, part, held_out)
         images = n["real"] + n["fake"]
         if cfg.sbi == "online" and not cfg.data_share:  # each pairable real also brings its online fake
             images += n["pairable"]
@@ -367,15 +367,17 @@ def train_and_export(
     batch = _global_batch(cfg, strategy)
     # select_epoch=val_loss selects on a slice of the TRAIN groups: the gate's eval split never steers training.
     carve = cfg.select_epoch == "val_loss"
+    held_out = val_groups(fn_args.train_files, cfg.val_fraction) if carve else []
     val_files = fn_args.train_files if carve else fn_args.eval_files
     train_ds = _shardable(make_dataset(fn_args.train_files, cfg, training=True, batch_size=batch,
-                                       repeat=bool(steps_per_epoch), part=FIT if carve else ALL))
+                                       repeat=bool(steps_per_epoch), part=FIT if carve else ALL, held_out=held_out))
     eval_ds = _shardable(make_dataset(val_files, cfg, training=False, batch_size=batch,
-                                      repeat=bool(validation_steps), part=VAL if carve else ALL))
-    planned_steps = _planned_steps(fn_args.train_files, cfg, steps_per_epoch, batch, FIT if carve else ALL)
+                                      repeat=bool(validation_steps), part=VAL if carve else ALL, held_out=held_out))
+    planned_steps = _planned_steps(fn_args.train_files, cfg, steps_per_epoch, batch, FIT if carve else ALL,
+                                   held_out)
     base, warm = warm_start_base(fn_args, cfg)
     backup_dir = checkpoint_dir(cfg, fn_args.model_run_dir, {
-        "train": record_files(fn_args.train_files), "eval": record_files(fn_args.eval_files),
+        "train": record_files(fn_args.train_files), "eval": record_files(val_files), "held_out": held_out,
         "config": to_dict(cfg), "steps": [steps_per_epoch, validation_steps], "replicas": batch // cfg.batch_size,
         **({"base_model": base} if base else {}),
     })
@@ -404,7 +406,8 @@ def train_and_export(
         history["epoch_models"] = epochs.exported
     history.update(replicas=strategy.num_replicas_in_sync, global_batch=batch, warm_start=warm,
                    select_epoch=cfg.select_epoch, selected_epoch=history["epochs"], last_epoch_model=None,
-                   validation=(f"train groups, val_fraction {cfg.val_fraction}" if carve else "eval split"),
+                   validation={"source": "train groups" if carve else "eval split",
+                               "groups": [g.decode() for g in held_out]},
                    planned_steps=planned_steps)
     if best is not None and best.weights is not None and best.epoch != history["epochs"]:
         if chief and fn_args.model_run_dir:  # the last epoch's model too, for comparison

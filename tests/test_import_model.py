@@ -10,8 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from tests.conftest import SHARED_MEDIA
+from conftest import SHARED_MEDIA
 
 MESONET = SHARED_MEDIA.parent / "weights" / "mesonet"
 RELEASED = {"meso4": "Meso4_DF.h5", "mesoinception4": "MesoInception_DF.h5"}
@@ -49,20 +48,24 @@ def test_released_weights_load_into_the_papers_network(mesonet, backbone):
         assert p_real["real00772"] == pytest.approx(0.997, abs=0.01)
 
 
+def _skyhawk(*args: str) -> str:
+    return subprocess.run([sys.executable, "-m", "pipelines.main", *args], capture_output=True, text=True,
+                          check=True).stdout
+
+
 @pytest.mark.parametrize("backbone", sorted(RELEASED))
 def test_imported_model_predicts_through_skyhawks_crop(mesonet, backbone, tmp_path):
-    from skyhawk_model.importer import import_model
-
+    """The issue's acceptance: import-model, then predict --json on the authors' test images."""
     weights = mesonet / RELEASED[backbone]
-    meta = import_model(backbone, str(weights), str(tmp_path / "reg"), "meso")
-    assert meta["version"] == 1
-    assert meta["imported"]["sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
+    printed = _skyhawk("import-model", "--backbone", backbone, "--weights", str(weights),
+                       "--registry", str(tmp_path / "reg"), "--name", "meso")
+    assert f"{tmp_path / 'reg'}/meso/1" in printed
     published = json.loads((tmp_path / "reg" / "meso" / "1" / "metadata.json").read_text())
+    assert published["imported"]["sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
     assert published["imported"]["file"] == weights.name and published["backbone"] == backbone
 
-    out = subprocess.run([sys.executable, "-m", "pipelines.main", "predict", "--json", "--model",
-                          str(tmp_path / "reg" / "meso"), *map(str, sorted(mesonet.glob("test_images/*/*.jpg")))],
-                         capture_output=True, text=True, check=True).stdout
+    out = _skyhawk("predict", "--json", "--model", str(tmp_path / "reg" / "meso"),
+                   *map(str, sorted(mesonet.glob("test_images/*/*.jpg"))))
     rows = {Path(r["uri"]).stem: r for r in map(json.loads, out.splitlines())}
     assert len(rows) == 4 and all(r["status"] == "ok" and r["faces_scored"] == 1 for r in rows.values()), rows
     assert all(r["p_fake"] > 0.5 for k, r in rows.items() if k.startswith("df")), rows
