@@ -27,12 +27,13 @@ def main(ep_dir: str, out: str, eval_glob: str, decay: float = 0.8) -> None:
     from sklearn.metrics import roc_auc_score
 
     from skyhawk import features
+    from skyhawk.artifact import read_metadata
     from skyhawk.config import TrainConfig, from_dict
-    from skyhawk_model.export import export_model, load_scorer, read_metadata
+    from skyhawk_model.export import export_model, load_scorer
 
     epochs = sorted(d for d in os.listdir(ep_dir) if d.isdigit())
     meta = read_metadata(os.path.join(ep_dir, epochs[-1]))
-    cfg = from_dict(TrainConfig, meta["train_config"])
+    cfg = from_dict(TrainConfig, meta.train_config)
     half = len(epochs) // 2
     ema = total = model = None
     for i, e in enumerate(epochs):
@@ -43,7 +44,7 @@ def main(ep_dir: str, out: str, eval_glob: str, decay: float = 0.8) -> None:
             total = w if total is None else [a + b for a, b in zip(total, w, strict=True)]
     for name, ws in (("ema", ema), ("swa", [a / half for a in total])):
         model.set_weights([x.astype(np.float32) for x in ws])
-        export_model(model, os.path.join(out, name), cfg, {"averaged": name, "epochs": epochs}, crop=meta.get("crop"))
+        export_model(model, os.path.join(out, name), cfg, {"averaged": name, "epochs": epochs}, crop=meta.crop)
     jpegs, labels = [], []
     for r in tf.data.TFRecordDataset(glob.glob(eval_glob), compression_type="GZIP"):
         f = tf.train.Example.FromString(r.numpy()).features.feature

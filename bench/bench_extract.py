@@ -130,7 +130,7 @@ def project_settings(frames: int, detect_size: int | None = None) -> tuple[Extra
     cfg = ExtractConfig(frames_per_video=frames)
     if detect_size is not None:
         cfg = ExtractConfig(frames_per_video=frames, detect_size=detect_size)
-    return cfg.validate(), FaceDetector(cfg.detector, cfg.detect_size)
+    return cfg, FaceDetector(cfg.detector, cfg.detect_size)
 
 
 def timed_min(videos: list[str], methods: dict[str, Callable[[str], dict]], repeat: int) -> dict[str, list[dict]]:

@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     for size, batch in zip(args.sizes, batches, strict=True):
         cfg = TrainConfig(backbone=args.backbone, weights=args.weights, image_size=size, batch_size=batch,
                           mixed_precision=args.mixed_precision, max_epochs=1, target_accuracy=2.0,
-                          checkpoint_dir="none").validate()
+                          checkpoint_dir="none")
         with tempfile.TemporaryDirectory(prefix="skyhawk-bench-") as workdir:
             r = bench(cfg, args.steps, args.epochs, workdir)
         results.append(r)

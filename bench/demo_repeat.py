@@ -26,7 +26,7 @@ def gate_metrics(metadata_path: str) -> dict[str, Any]:
     from tfx.utils import path_utils
 
     from skyhawk_model.evaluation import CANDIDATE, load_evaluation
-    from skyhawk_model.export import read_history
+    from skyhawk.artifact import read_history
 
     with metadata.Metadata(metadata.sqlite_metadata_connection_config(metadata_path)) as m:
         evals = sorted(m.store.get_artifacts_by_type("ModelEvaluation"), key=lambda a: a.id)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import skyhawk  # noqa: F401  (legacy Keras before TensorFlow loads)
 from components.score.evaluate import run_evaluation
-from skyhawk_model.export import read_history
+from skyhawk.artifact import read_history
 from skyhawk_model.model_ref import resolve
 
 

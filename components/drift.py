@@ -17,7 +17,6 @@ candidate from being blessed (``components.golden``).
 """
 # NOTE: no ``from __future__ import annotations``: TFX's function-component parser needs real annotations.
 
-import json
 from typing import Any, Dict, List
 
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
@@ -115,7 +114,7 @@ def DriftValidator(
     drift.set_int_custom_property("span", span)
     if result["previous_span"] is not None:
         drift.set_int_custom_property("previous_span", result["previous_span"])
-    fileio.write_text(fileio.join(drift.uri, DRIFT_FILE), json.dumps(result, indent=2, sort_keys=True))
+    fileio.write_json(fileio.join(drift.uri, DRIFT_FILE), result)
 
 
 def previous_span_statistics(span: int, history: List[Any]) -> Any | None:
@@ -129,7 +128,7 @@ def load_drift(uri: str) -> Dict[str, Any]:
     from skyhawk import fileio
 
     try:
-        return json.loads(fileio.read_text(fileio.join(uri, DRIFT_FILE)))
+        return fileio.read_json(fileio.join(uri, DRIFT_FILE))
     except FileNotFoundError:
         return {}
 

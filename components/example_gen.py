@@ -50,7 +50,7 @@ def span_labels(config: ExtractConfig, root: str) -> ExtractConfig:
 def pack_config(config: ExtractConfig) -> example_gen_pb2.CustomConfig:
     """ExtractConfig -> ExampleGen CustomConfig (JSON in a StringValue)."""
     payload = any_pb2.Any()
-    payload.Pack(wrappers_pb2.StringValue(value=json.dumps(to_dict(config.validate()), sort_keys=True)))
+    payload.Pack(wrappers_pb2.StringValue(value=json.dumps(to_dict(config), sort_keys=True)))
     return example_gen_pb2.CustomConfig(custom_config=payload)
 
 

@@ -158,7 +158,7 @@ class ExtractFaces(beam.PTransform):
 
     def __init__(self, config: ExtractConfig, progress: bool = False):
         super().__init__()
-        self._config = config.validate()
+        self._config = config
         self._progress = progress
 
     def expand(self, items):
@@ -291,7 +291,6 @@ def run_extraction(input_root: str, output_dir: str, config: ExtractConfig,
     from tfx.components.example_gen.write_split import WriteSplit
     from tfx.proto import example_gen_pb2
 
-    config.validate()
     items = prepare_items(input_root, config)
     check_output_dir(output_dir, overwrite, input_root)
     splits = output_split_names(items)

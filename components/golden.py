@@ -124,8 +124,7 @@ def GoldenGate(
     final_blessing.set_int_custom_property("blessed", 1 if blessed else 0)
     final_blessing.set_int_custom_property("evaluator_blessed", 1 if evaluator_blessed else 0)
     fileio.write_text(fileio.join(final_blessing.uri, "BLESSED" if blessed else "NOT_BLESSED"), "")
-    fileio.write_text(fileio.join(final_blessing.uri, GOLDEN_FILE), json.dumps(result, indent=2, sort_keys=True,
-                                                                         default=str))
+    fileio.write_json(fileio.join(final_blessing.uri, GOLDEN_FILE), result, default=str)
 
 
 def load_golden(blessing_uri: str) -> Dict[str, Any]:
@@ -133,6 +132,6 @@ def load_golden(blessing_uri: str) -> Dict[str, Any]:
     from skyhawk import fileio
 
     try:
-        return json.loads(fileio.read_text(fileio.join(blessing_uri, GOLDEN_FILE)))
+        return fileio.read_json(fileio.join(blessing_uri, GOLDEN_FILE))
     except FileNotFoundError:
         return {}

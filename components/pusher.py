@@ -24,6 +24,7 @@ from tfx.types import standard_artifacts
 from tfx.utils import path_utils
 
 from components.spans import span_of
+from skyhawk import fileio
 
 PUSHED_FILE, NOT_PUSHED_FILE = "PUSHED.json", "NOT_PUSHED.json"
 
@@ -45,9 +46,9 @@ def RegistryPusher(
     from tfx.components.util import model_utils
 
     from components.golden import load_golden
+    from skyhawk import artifact
     from skyhawk.registry import Registry, RegistryError
     from skyhawk_model.evaluation import BASELINE, CANDIDATE, failure_text, load_evaluation
-    from skyhawk_model.export import read_history, read_metadata
 
     blessed = model_utils.is_model_blessed(model_blessing)
     ev = load_evaluation(evaluation.uri)
@@ -67,7 +68,7 @@ def RegistryPusher(
     pushed_model.set_string_custom_property("pipeline_run_id", pipeline_run_id)
     if not blessed:
         pushed_model.set_int_custom_property("pushed", 0)
-        _write_json(os.path.join(pushed_model.uri, NOT_PUSHED_FILE), decision)
+        fileio.write_json(os.path.join(pushed_model.uri, NOT_PUSHED_FILE), decision, default=str)
         return
     reg = Registry(registry)
     try:
@@ -78,15 +79,15 @@ def RegistryPusher(
     if same:
         _record_push(pushed_model, same[0], already_published=True)
         return
-    model_meta = read_metadata(serving_dir)
-    warm_start = dict(read_history(serving_dir).get("warm_start") or {})
+    model_meta = artifact.read_metadata(serving_dir)
+    warm_start = dict(artifact.read_history(serving_dir).get("warm_start") or {})
     metadata: Dict[str, Any] = {
         **decision,
         "metrics": ev["models"][CANDIDATE],
         "baseline_metrics": ev["models"].get(BASELINE),
-        "threshold": model_meta.get("threshold"),
-        "image_size": model_meta.get("image_size"),
-        "backbone": model_meta.get("backbone"),
+        "threshold": model_meta.threshold,
+        "image_size": model_meta.image_size,
+        "backbone": model_meta.backbone,
         "data": data,
         "parent_version": parent_version(published, warm_start.get("base_model")),
         "warm_start": warm_start,
@@ -139,14 +140,8 @@ def _record_push(pushed_model: Any, info: Dict[str, Any], already_published: boo
     pushed_model.set_string_custom_property("pushed_destination", info["uri"])
     pushed_model.set_int_custom_property("pushed_version", int(info["version"]))
     pushed_model.set_int_custom_property("already_published", int(already_published))
-    _write_json(os.path.join(pushed_model.uri, PUSHED_FILE),
-                {"version": info["version"], "uri": info["uri"], "already_published": already_published})
-
-
-def _write_json(path: str, data: Dict[str, Any]) -> None:
-    from skyhawk import fileio
-
-    fileio.write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str))
+    fileio.write_json(os.path.join(pushed_model.uri, PUSHED_FILE),
+                      {"version": info["version"], "uri": info["uri"], "already_published": already_published})
 
 
 class PusherExecutor(RegistryPusher.EXECUTOR_SPEC.executor_class):

@@ -15,7 +15,6 @@ Outside TFX the same pieces are plain functions:
 # NOTE: no ``from __future__ import annotations`` here: TFX's function-component parser needs the real
 # annotation objects of RunReport's signature.
 
-import json
 from typing import Any, Dict, List
 
 # The same objects as tfx.v1.dsl.components.* / tfx.v1.dsl.Artifact, imported from their modules because
@@ -26,7 +25,7 @@ from tfx.types import standard_artifacts
 from tfx.types.artifact import Artifact
 
 from components.drift import SkyhawkDrift
-from skyhawk import fileio
+from skyhawk import artifact, fileio
 
 
 class SkyhawkReport(Artifact):
@@ -55,15 +54,14 @@ def RunReport(
     from components.golden import load_golden
     from components.pusher import NOT_PUSHED_FILE, data_lineage
     from skyhawk_model.evaluation import gate_decision, load_evaluation, load_plot_data
-    from skyhawk_model.export import EXTRA_DIR, META_FILE
 
     serving_dir = path_utils.serving_model_path(model.uri)
-    model_meta = _read_json(fileio.join(serving_dir, EXTRA_DIR, META_FILE)) or {}
+    try:
+        model_meta: artifact.ModelMetadata | None = artifact.read_metadata(serving_dir)
+    except FileNotFoundError:
+        model_meta = None
     evaluation_summary = load_evaluation(evaluation.uri)
-    threshold = model_meta.get("threshold")
-    if threshold is None:
-        threshold = evaluation_summary.get("threshold", 0.5)
-    threshold = float(threshold)
+    threshold = float(model_meta.threshold if model_meta else evaluation_summary.get("threshold", 0.5))
     decision = gate_decision(
         blessed=model_utils.is_model_blessed(model_blessing),
         evaluation=evaluation_summary,
@@ -90,8 +88,8 @@ def RunReport(
         "evaluation_uri": evaluation.uri,
         "pushed_model_uri": pushed_model.uri,
         "threshold": threshold,
-        "backbone": model_meta.get("backbone"),
-        "image_size": model_meta.get("image_size"),
+        "backbone": model_meta.backbone if model_meta else None,
+        "image_size": model_meta.image_size if model_meta else None,
         "baseline_model": _str_property(model_blessing, "baseline_model"),
         "eval_span": lineage["eval_span"],
         "spans": lineage["spans"],
@@ -111,14 +109,11 @@ def RunReport(
 
 
 def load_history(serving_dir: str) -> Dict[str, Any]:
-    """assets.extra/history.json of an exported model (falls back to skyhawk_model.json's history)."""
-    from skyhawk_model.export import EXTRA_DIR, HISTORY_FILE, META_FILE
-
-    extra = fileio.join(serving_dir, EXTRA_DIR)
-    history = _read_json(fileio.join(extra, HISTORY_FILE))
-    if history is None:
-        history = (_read_json(fileio.join(extra, META_FILE)) or {}).get("history")
-    return dict(history or {})
+    """The training history of an exported model ({} when it has none)."""
+    try:
+        return artifact.read_history(serving_dir)
+    except FileNotFoundError:
+        return {}
 
 
 def load_extraction(examples_uri: str) -> Dict[str, Any]:
@@ -155,6 +150,6 @@ def _exists(path: str) -> bool:
 
 def _read_json(path: str) -> Any | None:
     try:
-        return json.loads(fileio.read_text(path))
+        return fileio.read_json(path)
     except FileNotFoundError:
         return None

@@ -42,7 +42,6 @@ def create_pipeline(
     is built (a compiler far from the data, e.g. for Kubeflow, names them instead). ``span_resolvers=False``
     trains on the newest span only and skips the drift comparison (Kubeflow Pipelines v2 compiles only TFX's
     two built-in resolver strategies)."""
-    config = config.validate()
     example_gen = FaceExampleGen(config.data_root, config.extract, use_spans=config.use_spans,
                                  split_names=split_names)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])

@@ -1,54 +1,17 @@
 """Build and run the Skyhawk pipeline from a PipelineConfig (local engine; MLMD in SQLite)."""
 from __future__ import annotations
 
-import dataclasses
 import os
-from importlib import resources
 from typing import Any
 
-from skyhawk import fileio
-from skyhawk.config import PipelineConfig, load, replace
-
-DEMO_CONFIG = "demo.json"
-
-
-def packaged_config(name: str = DEMO_CONFIG) -> str:
-    """Path of a config shipped in skyhawk/configs/."""
-    return str(resources.files("skyhawk").joinpath("configs", name))
-
-
-def _absolute(path: str, base: str) -> str:
-    if not path or fileio.is_remote(path) or os.path.isabs(path):
-        return path
-    return os.path.normpath(os.path.join(base, path))
-
-
-def resolve_paths(cfg: PipelineConfig, base: str | None = None) -> PipelineConfig:
-    """Makes every local path of the config absolute (relative to base, default the working dir).
-
-    With ``use_spans`` a relative ``csv:FILE`` manifest stays relative: each span folder has its own."""
-    base = os.path.abspath(base or os.getcwd())
-    labels = cfg.extract.labels
-    if labels.startswith("csv:") and not cfg.use_spans:
-        labels = "csv:" + _absolute(labels[4:], base)
-    golden = cfg.gate.golden_labels
-    if golden.startswith("csv:"):
-        golden = "csv:" + _absolute(golden[4:], base)
-    return dataclasses.replace(
-        cfg,
-        data_root=_absolute(cfg.data_root, base),
-        pipeline_root=_absolute(cfg.pipeline_root, base),
-        metadata_path=_absolute(cfg.metadata_path, base),
-        registry=_absolute(cfg.registry, base),
-        extract=replace(cfg.extract, labels=labels),
-        gate=replace(cfg.gate, golden_root=_absolute(cfg.gate.golden_root, base), golden_labels=golden),
-    )
+from skyhawk import config, fileio
+from skyhawk.config import DEMO_CONFIG, PipelineConfig, packaged_config  # noqa: F401  (re-exported)
 
 
 def load_config(path: str | None = None, overrides: dict[str, Any] | None = None,
                 base: str | None = None) -> PipelineConfig:
-    """A config file (default: the packaged demo config) with overrides, paths made absolute."""
-    return resolve_paths(load(path or packaged_config(), overrides), base)
+    """A config file (default: the packaged demo config) with overrides, paths made absolute (``config.load``)."""
+    return config.load(path or packaged_config(), overrides, base)
 
 
 def demo_config(output: str, overrides: dict[str, Any] | None = None) -> PipelineConfig:
@@ -80,7 +43,11 @@ def build(cfg: PipelineConfig, enable_cache: bool = True):
 
 
 def run_local(cfg: PipelineConfig, enable_cache: bool = True) -> dict[str, Any]:
-    """Runs the pipeline with LocalDagRunner; returns what the run produced (see ``latest_outputs``)."""
+    """Runs the pipeline with LocalDagRunner; returns what the run produced (see ``latest_outputs``).
+
+    Its inputs are checked first (``config.check_inputs``): a missing data_root, manifest or weights file is one
+    ConfigError naming the key, before TFX starts or MLMD records anything."""
+    config.check_inputs(cfg)
     from tfx import v1 as tfx
 
     tfx.orchestration.LocalDagRunner().run(build(cfg, enable_cache))
@@ -90,7 +57,6 @@ def run_local(cfg: PipelineConfig, enable_cache: bool = True) -> dict[str, Any]:
 def latest_outputs(cfg: PipelineConfig) -> dict[str, Any]:
     """The newest PushedModel decision and report of this pipeline, read from MLMD (``reason``: why a model
     was not pushed, from the pusher's NOT_PUSHED.json)."""
-    import json
 
     from tfx.orchestration import metadata
 
@@ -110,7 +76,7 @@ def latest_outputs(cfg: PipelineConfig) -> dict[str, Any]:
             out["eval_span"] = props["eval_span"].int_value if "eval_span" in props else None
             out["spans"] = props["spans"].string_value if "spans" in props else None
             if out["pushed"] is False and fileio.exists(fileio.join(pushed[-1].uri, NOT_PUSHED_FILE)):
-                failures = json.loads(fileio.read_text(fileio.join(pushed[-1].uri, NOT_PUSHED_FILE)))
+                failures = fileio.read_json(fileio.join(pushed[-1].uri, NOT_PUSHED_FILE))
                 out["reason"] = "; ".join(failures.get("gate_failures") or []) or "not blessed"
         reports = sorted(m.store.get_artifacts_by_type(SkyhawkReport.TYPE_NAME), key=lambda a: a.id)
         if reports:

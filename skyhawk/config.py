@@ -1,17 +1,25 @@
-"""One typed configuration for every Skyhawk stage.
+"""One typed configuration for every Skyhawk stage: the dataclasses, their checks, and loading a config file.
 
 The CLI, the TFX components and the pipelines all read their defaults from these dataclasses; nothing
 else defines a default. A config file is JSON with the same nested shape (see ``skyhawk/configs/``).
+A config object is checked when it is built (``__post_init__``: field types, ranges, cross-field rules), so
+every ``ExtractConfig``/``TrainConfig``/``GateConfig``/``PipelineConfig`` in existence is valid, however it was
+made (constructor, ``from_dict``, ``replace``, ``load``); nothing else re-validates. ``load`` is the one way
+from a file plus ``--set`` overrides to a config with absolute paths. Whether the files a config names exist
+is not part of validation: ``check_inputs`` checks that once, before a run starts.
 """
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
+import os
 import re
 import typing
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any, Mapping, Type, TypeVar
+
+from skyhawk import fileio
 
 T = TypeVar("T")
 
@@ -69,15 +77,27 @@ def _coerce(name: str, hint: Any, value: Any) -> Any:
 
 
 def _check_types(config: Any) -> None:
-    """Every field of a config dataclass has its annotated type (ConfigError naming the field)."""
+    """Every field of a config dataclass has its annotated type (ConfigError naming the field); ints given for
+    floats and lists given for tuples are stored converted."""
     hints = typing.get_type_hints(type(config))
     for f in dataclasses.fields(config):
         if not dataclasses.is_dataclass(hints[f.name]):
-            _coerce(f.name, hints[f.name], getattr(config, f.name))
+            object.__setattr__(config, f.name, _coerce(f.name, hints[f.name], getattr(config, f.name)))
+
+
+class _Checked:
+    """Base of the config dataclasses: a config is checked once, when it is built (also by ``replace``)."""
+
+    def __post_init__(self) -> None:
+        _check_types(self)
+        self._check()
+
+    def _check(self) -> None:
+        raise NotImplementedError
 
 
 @dataclass(frozen=True)
-class ExtractConfig:
+class ExtractConfig(_Checked):
     """Video -> face-crop extraction."""
 
     frames_per_video: int = 32
@@ -94,28 +114,28 @@ class ExtractConfig:
     synthesize: str = "none"  # none | sbi | swap: add synthetic fakes next to each real video
     synth_seed: int = 0
 
-    def validate(self) -> ExtractConfig:
-        _check_types(self)
+    def _check(self) -> None:
         _need(self.frames_per_video >= 1, f"frames_per_video must be >= 1, got {self.frames_per_video}")
         _need(self.detector in DETECTORS, f"detector must be one of {DETECTORS}, got {self.detector!r}")
         _need(self.faces in FACE_MODES, f"faces must be one of {FACE_MODES}, got {self.faces!r}")
         _need(1.0 <= self.margin <= 3.0, f"margin must be in [1, 3], got {self.margin}")
         _need(self.image_size >= 32, f"image_size must be >= 32, got {self.image_size}")
         _need(self.detect_size >= 64, f"detect_size must be >= 64, got {self.detect_size}")
-        _need(self.labels.split(":", 1)[0] in LABEL_MODES,
-              f"labels must be one of folders|csv:FILE|ffpp|dfdc|celebdf, got {self.labels!r}")
-        _need(not self.labels.startswith("csv") or len(self.labels) > 4 and self.labels[3] == ":",
+        sources = [s.strip() for s in self.labels.split(";")]
+        _need(all(s.split(":", 1)[0] in (LABEL_MODES if len(sources) == 1 else ("folders", "csv")) for s in sources),
+              f"labels must be one of folders|csv:FILE|ffpp|dfdc|celebdf, or folders:SUB=LABEL,... and csv:FILE "
+              f"sources joined by ';', got {self.labels!r}")
+        _need(all(not s.startswith("csv") or len(s) > 4 and s[3] == ":" for s in sources),
               "labels=csv needs a manifest path: csv:FILE")
         _need(0.0 < self.eval_fraction < 1.0, f"eval_fraction must be in (0, 1), got {self.eval_fraction}")
         _need(bool(self.split_seed), "split_seed must not be empty")
         _need(self.synthesize in SYNTH_METHODS, f"synthesize must be one of {SYNTH_METHODS}, got {self.synthesize!r}")
         _need(1 <= self.jpeg_quality <= 100, f"jpeg_quality must be in [1, 100], got {self.jpeg_quality}")
         _need(self.synth_seed >= 0, f"synth_seed must be >= 0, got {self.synth_seed}")
-        return self
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(_Checked):
     """The frame classifier and its training loop."""
 
     backbone: str = "inception_resnet_v2"
@@ -151,11 +171,9 @@ class TrainConfig:
     data_share: float = 0.0  # sbi=online: share of training pairs that are a real + a dataset fake (vs real + SBI)
     lr_schedule: str = "exponential"  # exponential (decay_steps/decay_rate) | cosine: to 0 over the planned steps
 
-    def validate(self) -> TrainConfig:
-        _check_types(self)
+    def _check(self) -> None:
         _need(self.backbone in BACKBONES, f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
-        _need(self.weights in ("imagenet", "none") or _weights_file_exists(self.weights),
-              f"weights must be imagenet|none|<existing weights file>, got {self.weights!r} (no such file)")
+        _need(bool(self.weights), "weights must be imagenet, none or a weights file (checked before a run)")
         _need(self.image_size >= 75, f"image_size must be >= 75, got {self.image_size}")
         _need(self.backbone not in MESO_BACKBONES or self.image_size == 256,
               f"backbone {self.backbone} needs image_size 256, got {self.image_size}")
@@ -197,18 +215,10 @@ class TrainConfig:
               f"select_epoch must be one of {SELECT_EPOCH}, got {self.select_epoch!r}")
         _need(self.sbi != "online" or self.batch_size % 2 == 0,
               f"batch_size must be even with sbi=online (each real next to its fake), got {self.batch_size}")
-        return self
-
-
-def _weights_file_exists(path: str) -> bool:
-    """A weights file, or a TF checkpoint prefix (``path.index``), local or remote."""
-    from skyhawk import fileio
-
-    return bool(path) and (fileio.isfile(path) or fileio.isfile(path + ".index"))
 
 
 @dataclass(frozen=True)
-class GateConfig:
+class GateConfig(_Checked):
     """When the Evaluator blesses a model."""
 
     accuracy_floor: float = 0.90
@@ -221,8 +231,7 @@ class GateConfig:
     drift_jsd: float = 0.3  # Jensen-Shannon drift threshold (detector score, face box, face index)
     block_on_drift: bool = False  # a drift anomaly keeps the candidate from being blessed
 
-    def validate(self) -> GateConfig:
-        _check_types(self)
+    def _check(self) -> None:
         _need(0.0 <= self.accuracy_floor <= 1.0, f"accuracy_floor must be in [0, 1], got {self.accuracy_floor}")
         _need(self.max_regression >= 0.0, f"max_regression must be >= 0, got {self.max_regression}")
         _need(self.video_aggregation in ("mean", "confident"),
@@ -231,11 +240,10 @@ class GateConfig:
               f"golden_labels must be one of folders|csv:FILE|ffpp|dfdc|celebdf, got {self.golden_labels!r}")
         _need(self.drift_linf > 0.0 and self.drift_jsd > 0.0,
               f"drift_linf and drift_jsd must be > 0, got {self.drift_linf}, {self.drift_jsd}")
-        return self
 
 
 @dataclass(frozen=True)
-class PipelineConfig:
+class PipelineConfig(_Checked):
     """A whole Skyhawk pipeline: where things live and every stage's settings."""
 
     pipeline_name: str = "skyhawk"
@@ -252,8 +260,7 @@ class PipelineConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     gate: GateConfig = field(default_factory=GateConfig)
 
-    def validate(self) -> PipelineConfig:
-        _check_types(self)
+    def _check(self) -> None:
         for name in ("pipeline_name", "model_name"):
             value = getattr(self, name)
             _need(NAME_RE.fullmatch(value) is not None,
@@ -265,20 +272,10 @@ class PipelineConfig:
         self.beam_pipeline_args()
         _need(_valid_schedule(self.schedule), "schedule must be a cron line (5 fields, e.g. '0 3 * * 1'), one of "
               f"{', '.join(SCHEDULE_PRESETS)} or \"\" (manual runs only), got {self.schedule!r}")
-        for name in _SECTIONS:
-            section = getattr(self, name)
-            _need(isinstance(section, _SECTIONS[name]), f"{name} must be a {_SECTIONS[name].__name__}")
-            try:
-                section.validate()
-            except ConfigError as e:
-                raise ConfigError(f"{name}.{e}") from None
-        if self.extract.image_size != self.train.image_size:
-            raise ConfigError(
-                f"extract.image_size ({self.extract.image_size}) must equal train.image_size "
-                f"({self.train.image_size})"
-            )
-        return self
-
+        for name in _SECTIONS:  # each section checked itself when it was built
+            _need(isinstance(getattr(self, name), _SECTIONS[name]), f"{name} must be a {_SECTIONS[name].__name__}")
+        _need(self.extract.image_size == self.train.image_size, f"extract.image_size ({self.extract.image_size}) "
+              f"must equal train.image_size ({self.train.image_size})")
 
     def beam_pipeline_args(self) -> list[str]:
         """The Beam flags of every Beam-powered step: the runner profile's, then beam_args."""
@@ -322,9 +319,8 @@ def from_dict(cls: Type[T], data: Mapping[str, Any], _prefix: str = "") -> T:
             kwargs[name] = from_dict(hints[name], value, f"{_prefix}{name}.")
         else:
             kwargs[name] = _coerce(_prefix + name, hints[name], value)
-    obj = cls(**kwargs)
     try:
-        return obj.validate() if hasattr(obj, "validate") else obj
+        return cls(**kwargs)
     except ConfigError as e:
         raise ConfigError(f"{_prefix}{e}") from None
 
@@ -337,17 +333,30 @@ def to_dict(config: Any) -> dict[str, Any]:
     return out
 
 
-def load(path: str | None = None, overrides: Mapping[str, Any] | None = None) -> PipelineConfig:
-    """Loads a PipelineConfig from a JSON file (or defaults) and applies dotted overrides."""
+def replace(config: T, **changes: Any) -> T:
+    """dataclasses.replace (the new config is checked when it is built, like every config)."""
+    return dataclasses.replace(config, **changes)
+
+
+DEMO_CONFIG = "demo.json"
+
+
+def packaged_config(name: str = DEMO_CONFIG) -> str:
+    """Path of a config shipped in skyhawk/configs/."""
+    return str(resources.files("skyhawk").joinpath("configs", name))
+
+
+def load(path: str | None = None, overrides: Mapping[str, Any] | None = None,
+         base: str | None = None) -> PipelineConfig:
+    """The one way to a PipelineConfig: a JSON file (or the defaults), dotted overrides (``--set``), checked, and
+    every local path made absolute relative to ``base`` (default: the working directory)."""
     data: dict[str, Any] = {}
     if path:
-        from skyhawk import fileio
-
         try:
-            data = json.loads(fileio.read_text(path))
+            data = fileio.read_json(path)
         except FileNotFoundError:
             raise ConfigError(f"config file not found: {path}") from None
-        except json.JSONDecodeError as e:
+        except ValueError as e:
             raise ConfigError(f"{path}: not valid JSON: {e}") from e
     for key, value in (overrides or {}).items():
         node = data
@@ -355,10 +364,62 @@ def load(path: str | None = None, overrides: Mapping[str, Any] | None = None) ->
         for p in parents:
             node = node.setdefault(p, {})
         node[leaf] = value
-    return from_dict(PipelineConfig, data)
+    return _absolute_paths(from_dict(PipelineConfig, data), base)
 
 
-def replace(config: T, **changes: Any) -> T:
-    """dataclasses.replace, validated."""
-    obj = dataclasses.replace(config, **changes)
-    return obj.validate() if hasattr(obj, "validate") else obj
+def _absolute(path: str, base: str) -> str:
+    if not path or fileio.is_remote(path) or os.path.isabs(path):
+        return path
+    return os.path.normpath(os.path.join(base, path))
+
+
+def _absolute_paths(cfg: PipelineConfig, base: str | None = None) -> PipelineConfig:
+    """Every local path of the config made absolute (relative to base, default the working dir).
+
+    With ``use_spans`` a relative ``csv:FILE`` manifest stays relative: each span folder has its own."""
+    base = os.path.abspath(base or os.getcwd())
+    labels = cfg.extract.labels
+    if labels.startswith("csv:") and not cfg.use_spans:
+        labels = "csv:" + _absolute(labels[4:], base)
+    golden = cfg.gate.golden_labels
+    if golden.startswith("csv:"):
+        golden = "csv:" + _absolute(golden[4:], base)
+    weights = cfg.train.weights if cfg.train.weights in ("imagenet", "none") else _absolute(cfg.train.weights, base)
+    return replace(
+        cfg,
+        data_root=_absolute(cfg.data_root, base),
+        pipeline_root=_absolute(cfg.pipeline_root, base),
+        metadata_path=_absolute(cfg.metadata_path, base),
+        registry=_absolute(cfg.registry, base),
+        extract=replace(cfg.extract, labels=labels),
+        train=replace(cfg.train, weights=weights),
+        gate=replace(cfg.gate, golden_root=_absolute(cfg.gate.golden_root, base), golden_labels=golden),
+    )
+
+
+def check_inputs(cfg: PipelineConfig) -> None:
+    """The inputs a run reads exist; else one ConfigError naming the key (``config: data_root: no such folder:
+    ...``). Called once, before a run starts (validation itself never touches the disk)."""
+    def need(key: str, path: str, folder: bool, found: bool | None = None, hint: str = "") -> None:
+        if not (found if found is not None else fileio.isdir(path) if folder else fileio.isfile(path)):
+            raise ConfigError(f"config: {key}: no such {'folder' if folder else 'file'}: {path}{hint}")
+
+    need("data_root", cfg.data_root, folder=True)
+    labels = cfg.extract.labels
+    if labels.startswith("csv:") and not (cfg.use_spans and not fileio.is_remote(labels[4:])
+                                          and not os.path.isabs(labels[4:])):
+        need("extract.labels", labels[4:], folder=False)  # with use_spans a relative manifest is per span
+    sources = [source.strip().partition(":") for source in labels.split(";")]
+    if len(sources) > 1 and not cfg.use_spans:  # several sources: a relative manifest is under data_root
+        for mode, _, arg in sources:
+            if mode == "csv":
+                need("extract.labels", arg if fileio.is_remote(arg) or os.path.isabs(arg)
+                     else fileio.join(cfg.data_root, arg), folder=False)
+    if cfg.gate.golden_root:
+        need("gate.golden_root", cfg.gate.golden_root, folder=True)
+        if cfg.gate.golden_labels.startswith("csv:"):
+            need("gate.golden_labels", cfg.gate.golden_labels[4:], folder=False)
+    weights = cfg.train.weights
+    if weights not in ("imagenet", "none"):  # a weights file, or a TF checkpoint prefix (weights.index)
+        need("train.weights", weights, False, fileio.isfile(weights) or fileio.isfile(weights + ".index"),
+             " (imagenet, none or a weights file)")

@@ -13,6 +13,9 @@ Layout (see docs/registry.md)::
         .staging/<uuid>/             uploads in progress (ignored by readers and by TF Serving)
         .claims/<N>                  object stores only: create-if-absent marker reserving version N
 
+A version is *usable* when its SavedModel graph is readable (``artifact.saved_model_problem``); listings carry
+``usable``/``problem``, and pin, models.config and model resolution refuse an unusable version with one line.
+
 All I/O goes through ``skyhawk.fileio``; the only exceptions are the atomic steps it cannot express:
 ``os.rename`` of the staging folder on local paths and the create-if-absent (``ifGenerationMatch=0``)
 version claim on gs://, made with the google-cloud-storage client Beam itself uses.
@@ -27,7 +30,7 @@ import os
 import uuid
 from typing import Any
 
-from skyhawk import fileio
+from skyhawk import artifact, fileio
 from skyhawk.config import NAME_RE
 from skyhawk.fileio import use_emulator_credentials  # noqa: F401  (re-exported: infra/gcs_emulator.py uses it)
 
@@ -39,6 +42,7 @@ STAGING = ".staging"
 CLAIMS = ".claims"
 MODELS_CONFIG = "models.config"
 _ADDED_KEYS = ("model_name", "version", "created_at", "files", "size_bytes", "uri")
+_CHECK_KEYS = ("usable", "problem")  # added when a version is read, never stored
 
 
 class RegistryError(Exception):
@@ -57,11 +61,6 @@ def _json_default(o: Any) -> Any:
 
 def _dumps(obj: Any) -> bytes:
     return (json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n").encode()
-
-
-def _split_gs(path: str) -> tuple[str, str]:
-    bucket, _, name = path[len("gs://"):].partition("/")
-    return bucket, name
 
 
 class Registry:
@@ -144,9 +143,21 @@ class Registry:
         return published
 
     def versions(self, model_name: str) -> list[dict]:
-        """Metadata of every published version, ascending."""
+        """Metadata of every published version, ascending, each with ``usable`` (bool) and ``problem`` (why it
+        cannot be served, or None)."""
         published = self._require(model_name)
-        return [published[v] for v in sorted(published)]
+        return [self._checked(published[v]) for v in sorted(published)]
+
+    @staticmethod
+    def _checked(meta: dict) -> dict:
+        """meta with ``usable``/``problem`` from its version folder's SavedModel graph."""
+        problem = artifact.saved_model_problem(meta["uri"])
+        return meta.update(usable=problem is None, problem=problem) or meta
+
+    @classmethod
+    def _require_usable(cls, model_name: str, meta: dict, action: str) -> None:
+        if not cls._checked(meta)["usable"]:
+            raise RegistryError(f"cannot {action} {model_name}@{meta['version']}: unusable version ({meta['problem']})")
 
     def _pin(self, model_name: str) -> dict | None:
         path = self._join(model_name, SERVING)
@@ -173,14 +184,14 @@ class Registry:
         return max(published) if published else None
 
     def show(self, model_name: str, version: int | None = None) -> dict:
-        """Metadata of ``version`` (default: the serving version)."""
+        """Metadata of ``version`` (default: the serving version), with ``usable`` and ``problem``."""
         published = self._require(model_name)
         if version is None:
             version = self.serving(model_name)
         if version not in published:
             have = ", ".join(str(v) for v in sorted(published))
             raise RegistryError(f"unknown version {model_name}@{version} (published: {have})")
-        return published[version]
+        return self._checked(published[version])
 
     def download(self, model_name: str, version: int | None, dest_dir: str) -> str:
         """Copy a published version's files (SavedModel + metadata.json) to ``dest_dir``; returns ``dest_dir``."""
@@ -204,10 +215,10 @@ class Registry:
         src = saved_model_dir.rstrip("/") if fileio.is_remote(saved_model_dir) else os.path.abspath(
             fileio.local_path(saved_model_dir))
         files = self._source_files(src)
-        clash = {k for k in _ADDED_KEYS if k in metadata and k != "uri"}
+        clash = {k for k in (*_ADDED_KEYS, *_CHECK_KEYS) if k in metadata and k != "uri"}
         if clash:
             logger.warning("publish: metadata keys %s are set by the registry; caller values ignored", sorted(clash))
-        meta = dict(metadata)
+        meta = {k: v for k, v in metadata.items() if k not in _CHECK_KEYS}
         meta.update(model_name=model_name, created_at=_now(), source=metadata.get("source", src),
                     files=[{"path": rel, "size": size} for rel, _, size in files],
                     size_bytes=sum(size for _, _, size in files))
@@ -288,7 +299,7 @@ class Registry:
             from apache_beam.io.gcp.gcsio import GcsIO
             from google.api_core.exceptions import PreconditionFailed
 
-            bucket, name = _split_gs(path)
+            bucket, _, name = path[len("gs://"):].partition("/")
             try:
                 GcsIO().client.bucket(bucket).blob(name).upload_from_string(
                     body, content_type="application/json", if_generation_match=0)
@@ -333,11 +344,12 @@ class Registry:
     # --- serving
 
     def pin(self, model_name: str, version: int, *, reason: str = "pin") -> None:
-        """Serve exactly ``version`` (must be published) until unpinned."""
+        """Serve exactly ``version`` (must be published and usable) until unpinned."""
         published = self._require(model_name)
         if version not in published:
             have = ", ".join(str(v) for v in sorted(published))
             raise RegistryError(f"unknown version {model_name}@{version} (published: {have})")
+        self._require_usable(model_name, published[version], reason)
         previous = self.serving(model_name)
         fileio.write_bytes(self._join(model_name, SERVING), _dumps(
             {"model_name": model_name, "version": int(version), "pinned_at": _now(), "reason": reason,
@@ -351,12 +363,12 @@ class Registry:
         self.write_models_config()
 
     def rollback(self, model_name: str) -> int:
-        """Pin the newest published version older than the serving one; returns it."""
+        """Pin the newest usable published version older than the serving one; returns it."""
         published = self._require(model_name)
         current = self.serving(model_name)
-        older = [v for v in published if current is not None and v < current]
+        older = [v for v in published if current is not None and v < current and self._checked(published[v])["usable"]]
         if not older:
-            raise RegistryError(f"cannot roll back {model_name}: no published version before {current}")
+            raise RegistryError(f"cannot roll back {model_name}: no usable published version before {current}")
         target = max(older)
         self.pin(model_name, target, reason="rollback")
         return target
@@ -366,13 +378,15 @@ class Registry:
 
         Each model gets a ``specific`` version policy naming its serving version (the pin, else the latest
         published one), so TF Serving never loads a folder the registry hides (no metadata.json yet, a
-        failed publish) nor a newer version while a pin holds.
+        failed publish) nor a newer version while a pin holds. A serving version that is not usable is a
+        RegistryError (one line) instead of a config TF Serving would fail on.
         """
         from google.protobuf import text_format
         from tensorflow_serving.config import model_server_config_pb2 as pb
 
         config = pb.ModelServerConfig()
         for name in self.models():
+            self._require_usable(name, self.show(name), "serve")
             entry = config.model_config_list.config.add(name=name, base_path=self.model_dir(name),
                                                         model_platform="tensorflow")
             entry.model_version_policy.specific.versions.append(self.serving(name))

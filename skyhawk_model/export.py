@@ -11,31 +11,25 @@ Outputs: ``p_fake`` float32 [None] (P(fake)), ``probabilities`` float32 [None, 2
 threshold, repeated per row).
 
 The threshold is a constant inside both signature graphs and is also written, with image_size,
-backbone and train config, to ``<saved_model>/assets.extra/skyhawk_model.json``; the training history
-is written once, to ``<saved_model>/assets.extra/history.json``.
+backbone and train config, to the model's metadata file; the training history is written once, to its
+history file (both in ``assets.extra/``, see ``skyhawk.artifact``).
 """
 from __future__ import annotations
 
-import json
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import tensorflow as tf
 
-from skyhawk import features, fileio
+from skyhawk import artifact, features
 from skyhawk.config import TrainConfig, to_dict
-from skyhawk_model.data import decode_batch
-from skyhawk_model.model_ref import CROP_KEYS
+from skyhawk_model.preprocess import decode_batch
 
 SERVING_DEFAULT = "serving_default"
 SERVING_JPEG = "serving_jpeg"
 EXAMPLES_INPUT = "examples"
 IMAGES_INPUT = "images"
 OUTPUT_KEYS = ("p_fake", "probabilities", "is_fake", "threshold")
-EXTRA_DIR = "assets.extra"
-META_FILE = "skyhawk_model.json"
-HISTORY_FILE = "history.json"
-META_FORMAT = "skyhawk-model/1"
 
 
 def make_signatures(model, image_size: int, threshold: float) -> dict[str, Any]:
@@ -79,10 +73,10 @@ def export_model(
     history: Mapping[str, Any] | None = None,
     crop: Mapping[str, Any] | None = None,
 ) -> str:
-    """Saves ``model`` with both signatures and writes assets.extra/{skyhawk_model,history}.json.
+    """Saves ``model`` with both signatures and writes its metadata and history (``skyhawk.artifact``).
 
     ``crop``: the ExtractConfig (dict) the training crops were made with; its detector, margin, faces and
-    JPEG settings are recorded so that scoring makes identical crops (``skyhawk_model.model_ref``).
+    JPEG settings (``artifact.CROP_KEYS``) are recorded so that scoring makes identical crops.
 
     The optimizer is not saved (smaller artifact; a re-loaded Keras model is uncompiled, so TFMA
     computes only the metrics of its EvalConfig, from the ``serving_default`` outputs).
@@ -92,40 +86,20 @@ def export_model(
     # skips tracing every layer's call -- for Inception-ResNet-V2 on CPU ~80 s -> ~13 s.
     model.save(serving_model_dir, save_format="tf", include_optimizer=False, signatures=signatures,
                save_traces=False)
-    meta = {
-        "format": META_FORMAT,
-        "threshold": float(cfg.threshold),
-        "image_size": int(cfg.image_size),
-        "backbone": cfg.backbone,
-        "input": "JPEG face crop, RGB, resized to image_size x image_size; pixels 0-255",
-        "signatures": {
+    artifact.write_metadata(serving_model_dir, artifact.ModelMetadata(
+        threshold=float(cfg.threshold),
+        image_size=int(cfg.image_size),
+        backbone=cfg.backbone,
+        signatures={
             SERVING_DEFAULT: {"inputs": {EXAMPLES_INPUT: "string [None] serialized tf.Example"},
                               "outputs": list(OUTPUT_KEYS)},
             SERVING_JPEG: {"inputs": {IMAGES_INPUT: "string [None] encoded JPEG"}, "outputs": list(OUTPUT_KEYS)},
         },
-        "train_config": to_dict(cfg),
-        "crop": {k: v for k, v in dict(crop or {}).items() if k in CROP_KEYS},
-        "history_file": f"{EXTRA_DIR}/{HISTORY_FILE}",
-    }
-    extra = fileio.join(serving_model_dir, EXTRA_DIR)
-    write_json(fileio.join(extra, META_FILE), meta)
-    write_json(fileio.join(extra, HISTORY_FILE), dict(history or {}))
+        train_config=to_dict(cfg),
+        crop=dict(crop or {}),
+    ))
+    artifact.write_history(serving_model_dir, dict(history or {}))
     return serving_model_dir
-
-
-def write_json(path: str, data: Any) -> None:
-    """``data`` as indented, key-sorted JSON at ``path`` (local or ``gs://``)."""
-    fileio.write_text(path, json.dumps(data, indent=2, sort_keys=True))
-
-
-def read_metadata(saved_model_dir: str) -> dict[str, Any]:
-    """assets.extra/skyhawk_model.json of an exported model."""
-    return json.loads(fileio.read_text(fileio.join(saved_model_dir, EXTRA_DIR, META_FILE)))
-
-
-def read_history(saved_model_dir: str) -> dict[str, Any]:
-    """assets.extra/history.json of an exported model (the training history)."""
-    return json.loads(fileio.read_text(fileio.join(saved_model_dir, EXTRA_DIR, HISTORY_FILE)))
 
 
 class Scorer:
@@ -136,9 +110,9 @@ class Scorer:
         self.batch_size = int(batch_size)
         self._loaded = tf.saved_model.load(saved_model_dir)
         self._fn: Callable[..., Mapping[str, tf.Tensor]] = self._loaded.signatures[SERVING_JPEG]
-        self.metadata = read_metadata(saved_model_dir)
-        self.threshold = float(self.metadata["threshold"])
-        self.image_size = int(self.metadata["image_size"])
+        self.metadata = artifact.read_metadata(saved_model_dir)
+        self.threshold = self.metadata.threshold
+        self.image_size = self.metadata.image_size
 
     def __call__(self, jpegs: Sequence[bytes]) -> np.ndarray:
         out = [np.zeros([0], np.float32)]

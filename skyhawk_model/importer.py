@@ -42,8 +42,8 @@ def import_model(backbone: str, weights: str, registry: str, name: str, threshol
         raise ValueError(f"import-model: backbone must be one of {IMPORT_BACKBONES}, got {backbone!r}")
     if not fileio.isfile(weights):
         raise ValueError(f"import-model: weights file not found: {weights}")
-    cfg = TrainConfig(backbone=backbone, weights=weights, image_size=MESO_SIZE, threshold=threshold).validate()
-    crop = crop or ExtractConfig(image_size=MESO_SIZE, margin=MESO_MARGIN).validate()
+    cfg = TrainConfig(backbone=backbone, weights=weights, image_size=MESO_SIZE, threshold=threshold)
+    crop = crop or ExtractConfig(image_size=MESO_SIZE, margin=MESO_MARGIN)
     provenance = {"file": os.path.basename(weights), "path": weights, "sha256": sha256_of(weights),
                   "backbone": backbone, "output": "released P(real), exported as p_fake = 1 - P(real)"}
     model = build_model(cfg)

@@ -131,7 +131,6 @@ def build_model(cfg: TrainConfig, planned_steps: int | None = None):
     ``model.save_weights``); if its layout does not match, into the backbone alone (e.g. an offline copy
     of the Keras ``*_notop.h5`` ImageNet file).
     """
-    cfg = cfg.validate()
     tf_keras = _tf_keras()
     mode = _weights_mode(cfg)
     mixed = use_mixed_precision(cfg)

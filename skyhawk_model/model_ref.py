@@ -7,13 +7,12 @@ A reference is one of
 - a SavedModel folder (a Trainer's ``serving_model_dir``, or a registry version folder).
 
 REG may be local or ``gs://``. The threshold, image size and crop settings (detector, margin, faces,
-JPEG quality) come from the model itself (``assets.extra/skyhawk_model.json``), then from the registry's
+JPEG quality) come from the model itself (its ``skyhawk.artifact`` metadata), then from the registry's
 ``metadata.json`` (the pipeline config it was trained with), never from flags that could disagree with
 training.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import posixpath
@@ -21,14 +20,11 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
-from skyhawk import fileio
+from skyhawk import artifact, fileio
+from skyhawk.artifact import CROP_KEYS
 from skyhawk.config import ExtractConfig, from_dict, to_dict
 
 _log = logging.getLogger(__name__)
-
-SAVED_MODEL_PB = "saved_model.pb"
-MODEL_META = "assets.extra/skyhawk_model.json"
-CROP_KEYS = ("detector", "detect_size", "margin", "faces", "jpeg_quality")
 
 
 class ModelRefError(ValueError):
@@ -52,35 +48,29 @@ class ModelRef:
                                          "frames_per_video": frames_per_video})
 
 
-def _read_json(path: str) -> dict[str, Any]:
-    return json.loads(fileio.read_bytes(path))
-
-
 def _from_folder(uri: str, label: str, registry_meta: dict[str, Any] | None = None) -> ModelRef:
-    meta_path = fileio.join(uri, *MODEL_META.split("/"))
-    if not fileio.exists(meta_path):
-        raise ModelRefError(f"{uri} has no {MODEL_META}: not a Skyhawk model export")
+    problem = artifact.saved_model_problem(uri)
+    if problem:
+        raise ModelRefError(f"cannot score with {label}: unusable model ({problem})")
     try:
-        meta = _read_json(meta_path)
-    except (OSError, ValueError) as e:
-        raise ModelRefError(f"{meta_path}: unreadable model metadata ({e})") from e
+        meta = artifact.read_metadata(uri)
+    except FileNotFoundError:
+        raise ModelRefError(f"{uri} has no {artifact.META_PATH}: not a Skyhawk model export") from None
+    except artifact.ArtifactError as e:
+        raise ModelRefError(str(e)) from e
     if registry_meta is None and fileio.exists(fileio.join(uri, "metadata.json")):
-        registry_meta = _read_json(fileio.join(uri, "metadata.json"))
+        registry_meta = fileio.read_json(fileio.join(uri, "metadata.json"))
         if registry_meta.get("model_name") and registry_meta.get("version"):
             label = f"{registry_meta['model_name']}/{registry_meta['version']}"
-    crop = dict(meta.get("crop") or {})
+    crop = dict(meta.crop)
     if not crop:
         trained = ((registry_meta or {}).get("config") or {}).get("extract") or {}
         crop = {k: trained[k] for k in CROP_KEYS if k in trained}
     if not crop:
         _log.warning("%s records no crop settings; using the defaults %s", uri,
                      {k: to_dict(ExtractConfig())[k] for k in CROP_KEYS})
-    crop = {k: v for k, v in crop.items() if k in CROP_KEYS}
-    try:
-        return ModelRef(uri=uri, label=label, threshold=float(meta["threshold"]),
-                        image_size=int(meta["image_size"]), crop=crop, registry_version=registry_meta or {})
-    except (KeyError, TypeError, ValueError) as e:
-        raise ModelRefError(f"{meta_path}: missing or bad threshold/image_size ({e})") from e
+    return ModelRef(uri=uri, label=label, threshold=meta.threshold, image_size=meta.image_size, crop=crop,
+                    registry_version=registry_meta or {})
 
 
 def resolve(ref: str) -> ModelRef:
@@ -90,7 +80,7 @@ def resolve(ref: str) -> ModelRef:
     ref = ref.rstrip("/")
     if not ref:
         raise ModelRefError("empty model reference")
-    if fileio.exists(fileio.join(ref, SAVED_MODEL_PB)):
+    if artifact.has_saved_model(ref):
         return _from_folder(ref, ref)
     head, tail = (posixpath.split(ref) if fileio.is_remote(ref) else os.path.split(ref))
     version: int | None = None

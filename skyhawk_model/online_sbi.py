@@ -27,6 +27,7 @@ import tensorflow as tf
 
 from skyhawk import features
 from skyhawk.config import TrainConfig
+from skyhawk_model.preprocess import augment, augment_seeds, parse_record, to_size
 
 AUTOTUNE = tf.data.AUTOTUNE
 TRIES = 3  # fresh parameter draws before a face that cannot be blended is paired with itself as real
@@ -63,8 +64,6 @@ def make_pair(images: tf.Tensor, labels: tf.Tensor, landmarks: tf.Tensor, is_pai
               ) -> tuple[tf.Tensor, tf.Tensor]:
     """(float32 [2, S, S, 3], int64 [2]): a real and its fresh fake (SBI, or a swap with the donor's face when
     ``may_swap`` and a ``cfg.swap_fraction`` draw say so), or two unpaired examples."""
-    from skyhawk_model.data import augment, to_size
-
     size = cfg.image_size
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=4)
     first = tf.io.decode_image(images[0], channels=3, expand_animations=False)
@@ -98,8 +97,6 @@ def online_sbi_dataset(records: tf.data.Dataset, cfg: TrainConfig, batch_size: i
     deepfakes), the rest a real next to its online fake; one epoch is then as many pairs as there are
     examples, halved. ``fixed``: the same fakes every epoch and no augmentation (a validation slice).
     """
-    from skyhawk_model.data import augment_seeds, parse_record
-
     if batch_size % 2:
         raise ValueError(f"online SBI needs an even batch size (real + fake pairs), got {batch_size}")
     if fixed:

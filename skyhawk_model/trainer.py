@@ -1,5 +1,9 @@
 """TFX generic-Trainer module: ``run_fn(fn_args)`` trains the Skyhawk classifier and exports it.
 
+The training run itself: datasets, model, ``fit`` and export. Its parts live next to it: the stop rules and
+history in ``callbacks``, the tf.distribute strategy in ``distribution``, resume checkpoints and the warm
+start in ``checkpoints``.
+
 Config: ``fn_args.custom_config["train"]`` is a ``TrainConfig`` dict (a JSON string or a TrainConfig
 also work); absent -> defaults. Unknown keys / bad values raise ``skyhawk.config.ConfigError``.
 
@@ -13,227 +17,40 @@ spent. Each epoch is checkpointed; a killed training resumes from its last finis
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import math
 import os
 import shutil
 import tempfile
-import time
 from typing import Any, Mapping, Sequence
 
-import tensorflow as tf  # noqa: E402
-import tf_keras  # noqa: E402
+import tensorflow as tf
+import tf_keras
 
-import skyhawk  # noqa: E402,F401  (applies skyhawk/env.py: legacy Keras before TensorFlow loads)
-from skyhawk.config import TrainConfig, from_dict, to_dict  # noqa: E402
-from skyhawk_model.data import ALL, FIT, VAL, count_examples, make_dataset, record_files, val_groups  # noqa: E402
-from skyhawk_model.export import export_model, write_json  # noqa: E402
-from skyhawk_model.model import build_model, use_mixed_precision  # noqa: E402
+import skyhawk  # noqa: F401  (applies skyhawk/env.py: legacy Keras before TensorFlow loads)
+from skyhawk import fileio
+from skyhawk.config import TrainConfig, from_dict, to_dict
+from skyhawk_model.callbacks import BestEpoch, BudgetStop, EpochExporter, HistoryWriter, TargetAccuracyStop
+from skyhawk_model.checkpoints import PROGRESS_FILE, checkpoint_dir, remove_finished_backup, warm_start_base
+from skyhawk_model.data import ALL, FIT, VAL, count_examples, make_dataset, record_files, val_groups
+from skyhawk_model.distribution import global_batch, is_chief, make_strategy, shardable
+from skyhawk_model.export import export_model
+from skyhawk_model.model import build_model, use_mixed_precision
 
 log = logging.getLogger(__name__)
 
-HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
-PROGRESS_FILE = "progress.json"  # per-epoch history next to the checkpoint (resume), deleted at the end
-
 
 def train_config(custom_config: Mapping[str, Any] | None) -> TrainConfig:
-    """The TrainConfig in ``custom_config["train"]`` (validated), defaults when absent."""
+    """The TrainConfig in ``custom_config["train"]`` (checked when built), defaults when absent."""
     raw = (custom_config or {}).get("train")
     if raw is None:
-        return TrainConfig().validate()
+        return TrainConfig()
     if isinstance(raw, TrainConfig):
-        return raw.validate()
+        return raw
     if isinstance(raw, str):
         raw = json.loads(raw)
     return from_dict(TrainConfig, raw)
-
-
-# --- distribution -------------------------------------------------------------------------------------
-
-
-def strategy_kind(tf_config: str | None, gpus: int) -> str:
-    """'multi_worker' when TF_CONFIG names several workers, else 'mirrored' with >1 GPU, else 'default'."""
-    cluster = (json.loads(tf_config) if tf_config else {}).get("cluster") or {}
-    if len(cluster.get("chief", [])) + len(cluster.get("worker", [])) > 1:
-        return "multi_worker"
-    return "mirrored" if gpus > 1 else "default"
-
-
-def make_strategy() -> tf.distribute.Strategy:
-    """The distribution strategy for this process (see ``strategy_kind``).
-
-    ``MultiWorkerMirroredStrategy`` must be created before the process runs other TF ops, which is
-    the case for a Trainer running in its own worker process (e.g. a cluster job per worker).
-    """
-    kind = strategy_kind(os.environ.get("TF_CONFIG"), len(tf.config.list_physical_devices("GPU")))
-    if kind == "multi_worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    if kind == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    return tf.distribute.get_strategy()
-
-
-def is_chief(strategy: tf.distribute.Strategy) -> bool:
-    """True unless this process is a non-chief worker of a multi-worker cluster."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.task_type:
-        return True
-    if resolver.task_type == "chief":
-        return True
-    has_chief = "chief" in resolver.cluster_spec().as_dict()
-    return resolver.task_type == "worker" and int(resolver.task_id or 0) == 0 and not has_chief
-
-
-# --- callbacks ----------------------------------------------------------------------------------------
-
-
-class TargetAccuracyStop(tf_keras.callbacks.Callback):
-    """Stops training once the epoch's training accuracy reaches the target (the seed project's rule)."""
-
-    def __init__(self, target: float):
-        super().__init__()
-        self.target = float(target)
-        self.stopped_epoch: int | None = None  # 1-based
-
-    def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
-        acc = (logs or {}).get("accuracy")
-        if acc is not None and acc >= self.target:
-            self.stopped_epoch = epoch + 1
-            self.model.stop_training = True
-            log.info("training accuracy %.4f >= target %.4f after epoch %d: stopping", acc, self.target, epoch + 1)
-
-
-class BudgetStop(tf_keras.callbacks.Callback):
-    """Stops after ``max_steps`` optimizer steps in all (resumed runs included) or ``seconds`` of training
-    in this process (0 = no limit). The cut-off epoch still runs its validation and is recorded."""
-
-    def __init__(self, max_steps: int = 0, seconds: float = 0.0):
-        super().__init__()
-        self.max_steps = int(max_steps)
-        self.seconds = float(seconds)
-        self.reason: str | None = None
-        self._t0 = 0.0
-
-    def on_train_begin(self, logs=None) -> None:
-        self._t0 = time.monotonic()
-
-    def on_train_batch_end(self, batch: int, logs=None) -> None:
-        if self.max_steps and int(self.model.optimizer.iterations.numpy()) >= self.max_steps:
-            self.reason = "max_steps"
-        elif self.seconds and time.monotonic() - self._t0 >= self.seconds:
-            self.reason = "time_budget"
-        if self.reason:
-            self.model.stop_training = True
-
-
-class BestEpoch(tf_keras.callbacks.Callback):
-    """Keeps (in memory) the weights of the epoch with the lowest validation loss (``train.select_epoch``).
-
-    Only the epochs trained in this process count: after a resume, the restored epochs are not candidates.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.best = float("inf")
-        self.epoch: int | None = None  # 1-based
-        self.weights: list[Any] | None = None
-
-    def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
-        loss = (logs or {}).get("val_loss")
-        if loss is not None and math.isfinite(float(loss)) and float(loss) < self.best:
-            self.best, self.epoch, self.weights = float(loss), epoch + 1, self.model.get_weights()
-
-
-class EpochExporter(tf_keras.callbacks.Callback):
-    """``train.export_epochs``: every epoch's model as a SavedModel in ``<folder>/<epoch>`` (1-based, zero-padded),
-    to score outside data (e.g. ``skyhawk evaluate``) along the training; chief only."""
-
-    def __init__(self, folder: str, cfg: TrainConfig, crop: Mapping[str, Any] | None) -> None:
-        super().__init__()
-        self.folder, self.cfg, self.crop = folder, cfg, crop
-        self.exported: list[str] = []
-
-    def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
-        path = os.path.join(self.folder, f"{epoch + 1:03d}")
-        export_model(self.model, path, self.cfg, {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}},
-                     crop=self.crop)
-        self.exported.append(path)
-
-
-class HistoryWriter(tf_keras.callbacks.Callback):
-    """Collects per-epoch metrics; with ``progress_path`` also saves them after every epoch, so that a
-    resumed training (restored by BackupAndRestore) continues the history of the epochs it keeps."""
-
-    def __init__(self, progress_path: str | None = None):
-        super().__init__()
-        self.progress_path = progress_path
-        self.history: dict[str, list[float | None]] = {k: [] for k in HISTORY_KEYS}
-        self.epoch_seconds: list[float | None] = []
-        self.resumed_from_epoch = 0
-        self._started = False
-        self._t0 = 0.0
-
-    def on_epoch_begin(self, epoch: int, logs=None) -> None:
-        if not self._started:
-            self._started = True
-            if epoch > 0:
-                self._resume(epoch)
-        self._t0 = time.monotonic()
-
-    def _resume(self, epoch: int) -> None:
-        saved: dict[str, Any] = {}
-        if self.progress_path and tf.io.gfile.exists(self.progress_path):
-            with tf.io.gfile.GFile(self.progress_path) as f:
-                saved = json.load(f)
-        for key, values in [*self.history.items(), ("epoch_seconds", self.epoch_seconds)]:
-            kept = list(saved.get(key) or [])[:epoch]
-            values[:] = kept + [None] * (epoch - len(kept))
-        self.resumed_from_epoch = epoch
-        log.info("resumed from the checkpoint of epoch %d", epoch)
-
-    def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
-        logs = dict(logs or {})
-        for k in HISTORY_KEYS:
-            self.history[k].append(float(logs[k]) if k in logs else None)
-        self.epoch_seconds.append(round(time.monotonic() - self._t0, 3))
-        if self.progress_path:
-            tf.io.gfile.makedirs(os.path.dirname(self.progress_path))
-            write_json(self.progress_path, self.summary())
-
-    def summary(self, **extra: Any) -> dict[str, Any]:
-        out: dict[str, Any] = {k: list(v) for k, v in self.history.items()}
-        out["epochs"] = len(self.epoch_seconds)
-        out["epoch_seconds"] = list(self.epoch_seconds)
-        out["resumed_from_epoch"] = self.resumed_from_epoch
-        out.update(extra)
-        return out
-
-
-# --- checkpoints --------------------------------------------------------------------------------------
-
-
-def checkpoint_dir(cfg: TrainConfig, model_run_dir: str | None, key_parts: Mapping[str, Any]) -> str | None:
-    """Where the per-epoch checkpoint lives, or None (``cfg.checkpoint_dir == "none"``).
-
-    ``auto``: ``<dir above model_run_dir's parent>/checkpoints/<key>``. TFX gives every Trainer execution
-    new output folders (``<root>/Trainer/model_run/<execution id>``), so a checkpoint inside them would
-    never be found again; one level up, keyed by a hash of the inputs and the config, a re-run of the
-    same training finds it. Any other value is used as the folder itself.
-    """
-    if cfg.checkpoint_dir == "none":
-        return None
-    if cfg.checkpoint_dir != "auto":
-        return cfg.checkpoint_dir
-    if not model_run_dir:
-        return None
-    key = hashlib.sha256(json.dumps(key_parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    base = os.path.dirname(os.path.dirname(model_run_dir.rstrip("/")))
-    return os.path.join(base, "checkpoints", key)
-
-
-# --- training -----------------------------------------------------------------------------------------
 
 
 def fit(
@@ -260,7 +77,7 @@ def fit(
     if backup_dir:
         callbacks.append(tf_keras.callbacks.BackupAndRestore(backup_dir))
     if run_dir and chief:
-        tf.io.gfile.makedirs(run_dir)
+        fileio.makedirs(run_dir)
         callbacks.append(tf_keras.callbacks.TensorBoard(log_dir=run_dir, update_freq="epoch", profile_batch=0))
     model.fit(
         train_ds,
@@ -272,7 +89,7 @@ def fit(
         verbose=2,
     )
     if progress:  # BackupAndRestore deleted its checkpoint at the end of training; the progress goes too
-        _remove_finished_backup(backup_dir, progress)
+        remove_finished_backup(backup_dir, progress)
     if stop.stopped_epoch is not None:
         reason = "target_accuracy"
     else:
@@ -289,27 +106,6 @@ def fit(
     )
 
 
-def _remove_finished_backup(backup_dir: str, progress: str) -> None:
-    if tf.io.gfile.exists(progress):
-        tf.io.gfile.remove(progress)
-    try:
-        if not tf.io.gfile.listdir(backup_dir):
-            tf.io.gfile.rmtree(backup_dir)
-    except tf.errors.OpError:  # another worker's temporary folder is still there, or already gone
-        pass
-
-
-def _global_batch(cfg: TrainConfig, strategy: tf.distribute.Strategy) -> int:
-    return cfg.batch_size * strategy.num_replicas_in_sync
-
-
-def _shardable(ds: tf.data.Dataset) -> tf.data.Dataset:
-    """Multi-worker: shard by element (works with fewer files than workers)."""
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return ds.with_options(options)
-
-
 def _planned_steps(train_files: Any, cfg: TrainConfig, steps_per_epoch: int | None, batch: int,
                    part: str, held_out: Sequence[bytes]) -> int | None:
     """Optimizer steps the run plans (for lr_schedule=cosine; None otherwise): epochs x steps per epoch,
@@ -324,27 +120,6 @@ def _planned_steps(train_files: Any, cfg: TrainConfig, steps_per_epoch: int | No
         steps_per_epoch = max(1, math.ceil(images / batch))
     total = steps_per_epoch * cfg.max_epochs
     return min(total, cfg.max_steps) if cfg.max_steps else total
-
-
-def warm_start_base(fn_args, cfg: TrainConfig) -> tuple[str | None, dict[str, Any]]:
-    """(SavedModel to start from or None, the choice as recorded in the history).
-
-    ``fn_args.base_model`` is the latest blessed model (the pipeline feeds the Trainer's ``base_model``
-    only with ``train.warm_start``); one with another backbone or image size is not used.
-    """
-    base = getattr(fn_args, "base_model", None)
-    if not cfg.warm_start:
-        return None, {"enabled": False, "base_model": None, "reason": "train.warm_start is off"}
-    if not base:
-        return None, {"enabled": True, "base_model": None, "reason": "no blessed model yet: trained from scratch"}
-    meta_path = os.path.join(base, "assets.extra", "skyhawk_model.json")
-    meta = json.loads(tf.io.gfile.GFile(meta_path).read()) if tf.io.gfile.exists(meta_path) else {}
-    if meta.get("backbone") != cfg.backbone or meta.get("image_size") != cfg.image_size:
-        return None, {"enabled": True, "base_model": None, "reason": (
-            f"blessed model {base} is {meta.get('backbone')}/{meta.get('image_size')} px, the config "
-            f"{cfg.backbone}/{cfg.image_size} px: trained from scratch")}
-    return base, {"enabled": True, "base_model": base, "epochs": cfg.warm_start_epochs,
-                  "reason": f"fine-tuned from the latest blessed model for <= {cfg.warm_start_epochs} epoch(s)"}
 
 
 def train_and_export(
@@ -364,14 +139,14 @@ def train_and_export(
     tf_keras.utils.set_random_seed(cfg.seed)
     steps_per_epoch = fn_args.train_steps or cfg.steps_per_epoch or None
     validation_steps = fn_args.eval_steps or cfg.eval_steps or None
-    batch = _global_batch(cfg, strategy)
+    batch = global_batch(cfg, strategy)
     # select_epoch=val_loss selects on a slice of the TRAIN groups: the gate's eval split never steers training.
     carve = cfg.select_epoch == "val_loss"
     held_out = val_groups(fn_args.train_files, cfg.val_fraction) if carve else []
     val_files = fn_args.train_files if carve else fn_args.eval_files
-    train_ds = _shardable(make_dataset(fn_args.train_files, cfg, training=True, batch_size=batch,
+    train_ds = shardable(make_dataset(fn_args.train_files, cfg, training=True, batch_size=batch,
                                        repeat=bool(steps_per_epoch), part=FIT if carve else ALL, held_out=held_out))
-    eval_ds = _shardable(make_dataset(val_files, cfg, training=False, batch_size=batch,
+    eval_ds = shardable(make_dataset(val_files, cfg, training=False, batch_size=batch,
                                       repeat=bool(validation_steps), part=VAL if carve else ALL, held_out=held_out))
     planned_steps = _planned_steps(fn_args.train_files, cfg, steps_per_epoch, batch, FIT if carve else ALL,
                                    held_out)
@@ -438,7 +213,4 @@ def run_fn(fn_args) -> None:
              history["stop_reason"])
 
 
-__all__: Sequence[str] = (
-    "BestEpoch", "BudgetStop", "EpochExporter", "HistoryWriter", "TargetAccuracyStop", "checkpoint_dir", "fit",
-    "is_chief", "make_strategy", "run_fn", "strategy_kind", "train_and_export", "train_config",
-)
+__all__: Sequence[str] = ("fit", "run_fn", "train_and_export", "train_config")

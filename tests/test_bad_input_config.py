@@ -1,12 +1,23 @@
-"""Config values are checked against the dataclass field types and ranges at load time (issue 9, item 9)."""
+"""Config values are checked against the dataclass field types and ranges when a config is built (issue 9,
+item 9); the files it names are checked once, before a run starts, naming the key (issue 17, item 8)."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 
-from skyhawk.config import ConfigError, ExtractConfig, PipelineConfig, TrainConfig, from_dict, load, replace
+from skyhawk.config import (
+    ConfigError,
+    ExtractConfig,
+    PipelineConfig,
+    TrainConfig,
+    check_inputs,
+    from_dict,
+    load,
+    replace,
+)
 
 
 @pytest.mark.parametrize("data, message", [
@@ -16,7 +27,6 @@ from skyhawk.config import ConfigError, ExtractConfig, PipelineConfig, TrainConf
     ({"train": {"learning_rate": -0.001}}, "train.learning_rate must be > 0, got -0.001"),
     ({"train": {"decay_rate": 0}}, "train.decay_rate must be in (0, 1], got 0.0"),
     ({"train": {"steps_per_epoch": -1}}, "train.steps_per_epoch must be >= 0, got -1"),
-    ({"train": {"weights": "/nowhere/w.h5"}}, "train.weights must be imagenet|none|<existing weights file>"),
     ({"train": {"dropout": None}}, "train.dropout must be a number, got None (NoneType)"),
     ({"extract": {"eval_fraction": "0.2"}}, "extract.eval_fraction must be a number, got '0.2' (str)"),
     ({"extract": {"frames_per_video": True}}, "extract.frames_per_video must be an integer, got True (bool)"),
@@ -48,7 +58,7 @@ def test_good_values_load_and_coerce(tmp_path: Path):
     assert cfg.beam_args == ("--runner=DirectRunner",) and cfg.train.augment is False
     ckpt = tmp_path / "ckpt"
     (tmp_path / "ckpt.index").write_bytes(b"x")  # a TF checkpoint prefix counts as a weights file
-    assert TrainConfig(weights=str(ckpt)).validate().weights == str(ckpt)
+    check_inputs(PipelineConfig(data_root=str(tmp_path), train=TrainConfig(weights=str(ckpt))))
     with pytest.raises(ConfigError, match="config file not found"):
         load(str(tmp_path / "missing.json"))
 
@@ -57,4 +67,63 @@ def test_programmatic_configs_are_checked_too():
     with pytest.raises(ConfigError, match="margin must be a number"):
         replace(ExtractConfig(), margin="1.3")
     with pytest.raises(ConfigError, match="beam_args must be a list of strings"):
-        PipelineConfig(beam_args="--x").validate()
+        PipelineConfig(beam_args="--x")
+    with pytest.raises(ConfigError, match="batch_size must be >= 1"):  # a plain dataclasses.replace too
+        dataclasses.replace(TrainConfig(), batch_size=0)
+    with pytest.raises(ConfigError, match="extract.image_size"):
+        dataclasses.replace(PipelineConfig(), extract=ExtractConfig(image_size=96))
+
+
+def test_paths_are_made_absolute_once_when_loading(tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = load(None, {"data_root": "v", "extract.labels": "csv:v/m.csv", "gate.golden_root": "g"}, base="/base")
+    assert cfg.data_root == "/base/v" and cfg.extract.labels == "csv:/base/v/m.csv"
+    assert cfg.gate.golden_root == "/base/g" and cfg.registry == "/base/out/registry"
+    assert load(None, {"train.weights": "w.h5"}, base="/base").train.weights == "/base/w.h5"
+    assert load(None, {"data_root": "v"}).data_root == str(tmp_path / "v")  # default base: the working dir
+    spans = load(None, {"use_spans": True, "extract.labels": "csv:m.csv"}, base="/base")
+    assert spans.extract.labels == "csv:m.csv"  # each span folder has its own manifest
+
+
+def _inputs(tmp_path: Path) -> dict:
+    """Overrides naming inputs that exist."""
+    (tmp_path / "videos").mkdir()
+    (tmp_path / "videos" / "m.csv").write_text("path,label\n")
+    (tmp_path / "golden").mkdir()
+    (tmp_path / "golden" / "g.csv").write_text("path,label\n")
+    (tmp_path / "w.h5").write_bytes(b"x")
+    return {"data_root": "videos", "extract.labels": "csv:videos/m.csv", "gate.golden_root": "golden",
+            "gate.golden_labels": "csv:golden/g.csv", "train.weights": "w.h5"}
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("data_root", "nope", "config: data_root: no such folder: {tmp}/nope"),
+    ("extract.labels", "csv:videos/missing.csv", "config: extract.labels: no such file: {tmp}/videos/missing.csv"),
+    ("gate.golden_root", "nope", "config: gate.golden_root: no such folder: {tmp}/nope"),
+    ("gate.golden_labels", "csv:g.csv", "config: gate.golden_labels: no such file: {tmp}/g.csv"),
+    ("train.weights", "{tmp}/none.h5", "config: train.weights: no such file: {tmp}/none.h5"),
+    ("extract.labels", "folders:sub=real;csv:gone.csv", "config: extract.labels: no such file: {tmp}/videos/gone.csv"),
+])
+def test_missing_inputs_are_found_before_a_run_naming_the_key(tmp_path: Path, key: str, value: str, message: str):
+    overrides = _inputs(tmp_path)
+    check_inputs(load(None, overrides, base=str(tmp_path)))  # all there: passes
+    cfg = load(None, {**overrides, key: value.format(tmp=tmp_path)}, base=str(tmp_path))  # loading never looks
+    with pytest.raises(ConfigError) as e:
+        check_inputs(cfg)
+    assert str(e.value).startswith(message.format(tmp=tmp_path)) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("data_root", "nope", "config: data_root: no such folder"),
+    ("extract.labels", "csv:videos/missing.csv", "config: extract.labels: no such file"),
+])
+def test_a_run_with_a_missing_input_stops_before_tfx_starts(tmp_path: Path, key: str, value: str, message: str):
+    """pipelines.run.run_local (what `skyhawk run`, `demo` and `retrain` call) checks before TFX: no MLMD store,
+    so no failed execution is left behind."""
+    from pipelines.run import run_local
+
+    cfg = load(None, {**_inputs(tmp_path), "train.weights": "none", key: value, "metadata_path": "m/mlmd.sqlite",
+                      "pipeline_root": "root"}, base=str(tmp_path))
+    with pytest.raises(ConfigError, match=message):
+        run_local(cfg)
+    assert not (tmp_path / "m").exists() and not (tmp_path / "root").exists()

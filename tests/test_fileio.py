@@ -22,6 +22,18 @@ def _exercise(root: str) -> None:
     assert not fileio.isfile(fileio.join(root, "d")) and not fileio.exists(fileio.join(root, "nope"))
     assert fileio.list_files(root) == sorted([a, b])
     assert fileio.glob(fileio.join(root, "d", "*.txt")) == [a]
+    assert fileio.listdir(fileio.join(root, "d")) == ["a.txt", "sub"] and fileio.listdir(root) == ["d"]
+    with pytest.raises(FileNotFoundError):
+        fileio.listdir(fileio.join(root, "nope"))
+    j = fileio.join(root, "j", "x.json")
+    fileio.write_json(j, {"b": [1, 2.5], "a": None})
+    assert fileio.read_json(j) == {"a": None, "b": [1, 2.5]} and fileio.read_text(j).startswith('{\n  "a"')
+    with pytest.raises(FileNotFoundError):
+        fileio.read_json(fileio.join(root, "j", "missing.json"))
+    fileio.write_text(j, "{not json")
+    with pytest.raises(ValueError):
+        fileio.read_json(j)
+    fileio.remove(fileio.join(root, "j"), recursive=True)
     fileio.write_text(a, "replaced")  # overwrite in place
     assert fileio.read_text(a) == "replaced"
     c = fileio.join(root, "e", "c.txt")
@@ -53,6 +65,19 @@ def test_local(tmp_path: Path):
     # an atomic local write leaves no temporary file behind
     fileio.write_text(str(tmp_path / "w.txt"), "x")
     assert sorted(os.listdir(tmp_path)) == ["root", "w.txt"]
+
+
+def test_backend_per_scheme(tmp_path: Path):
+    """One backend per scheme behind one interface: local paths and file:// URIs local, the rest Beam's."""
+    from skyhawk.fileio.base import Filesystem
+    from skyhawk.fileio.beam import BeamFilesystem
+    from skyhawk.fileio.local import LocalFilesystem
+
+    local, p = fileio.filesystem(f"file://{tmp_path}/x")
+    assert isinstance(local, LocalFilesystem) and p == f"{tmp_path}/x"
+    remote, q = fileio.filesystem("gs://b/k")
+    assert isinstance(remote, BeamFilesystem) and remote.scheme == "gs" and q == "gs://b/k"
+    assert isinstance(local, Filesystem) and isinstance(remote, Filesystem)
 
 
 def test_gcs(gcs_prefix: str):

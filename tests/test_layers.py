@@ -38,9 +38,17 @@ def imported_modules(path: Path, package: str | None = None) -> list[tuple[int, 
                 out.append((node.lineno, ".".join(base + ([node.module] if node.module else []))))
             else:
                 out.append((node.lineno, node.module or ""))
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and MODULE_STRING.match(node.value):
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and MODULE_STRING.match(node.value) \
+                and _is_module(node.value):  # not a file name such as "skyhawk_model.json"
             out.append((node.lineno, node.value))
     return out
+
+
+def _is_module(dotted: str) -> bool:
+    """True when some prefix of dotted (a module, then maybe an attribute) is one of our source files."""
+    parts = dotted.split(".")
+    paths = [REPO.joinpath(*parts[:n]) for n in range(2, len(parts) + 1)]
+    return any(p.with_suffix(".py").is_file() or (p / "__init__.py").is_file() for p in paths)
 
 
 def floor_of(module: str) -> int | None:

@@ -17,21 +17,14 @@ from tfx.components.trainer.fn_args_utils import FnArgs  # noqa: E402
 
 import skyhawk  # noqa: E402,F401  (applies skyhawk/env.py: legacy Keras before TensorFlow loads)
 from skyhawk import features  # noqa: E402
+from skyhawk.artifact import EXTRA_DIR, HISTORY_FILE, HISTORY_PATH, META_FILE, read_history, read_metadata  # noqa: E402
 from skyhawk.config import ConfigError, TrainConfig, from_dict  # noqa: E402
 from skyhawk_model import data as skdata  # noqa: E402
-from skyhawk_model.export import (  # noqa: E402
-    EXTRA_DIR,
-    HISTORY_FILE,
-    META_FILE,
-    SERVING_DEFAULT,
-    SERVING_JPEG,
-    load_scorer,
-    make_signatures,
-    read_history,
-    read_metadata,
-)
+from skyhawk_model import preprocess  # noqa: E402
+from skyhawk_model.callbacks import BestEpoch, TargetAccuracyStop  # noqa: E402
+from skyhawk_model.export import SERVING_DEFAULT, SERVING_JPEG, load_scorer, make_signatures  # noqa: E402
 from skyhawk_model.model import build_model, use_mixed_precision  # noqa: E402
-from skyhawk_model.trainer import BestEpoch, TargetAccuracyStop, run_fn, train_config  # noqa: E402
+from skyhawk_model.trainer import run_fn, train_config  # noqa: E402
 
 SIZE = 75
 THRESHOLD = 0.3
@@ -135,18 +128,19 @@ def test_run_fn_writes_model_history_and_metadata(trained):
     assert run_history["epochs"] == 1
     assert run_history["stop_reason"] == "target_accuracy"
     meta = read_metadata(str(serving))
-    assert meta["threshold"] == pytest.approx(THRESHOLD)
-    assert meta["image_size"] == SIZE and meta["backbone"] == "xception"
-    assert "history" not in meta and meta["history_file"] == f"{EXTRA_DIR}/{HISTORY_FILE}"
+    assert meta.threshold == pytest.approx(THRESHOLD)
+    assert meta.image_size == SIZE and meta.backbone == "xception"
+    raw = json.loads((serving / EXTRA_DIR / META_FILE).read_text())
+    assert "history" not in raw and meta.history_file == raw["history_file"] == HISTORY_PATH
     assert run_history["resumed_from_epoch"] == 0 and run_history["optimizer_steps"] == 3  # 12 crops, batch 4
-    assert meta["train_config"]["seed"] == 7
+    assert meta.train_config["seed"] == 7
     assert any(Path(trained.model_run_dir).rglob("events.out.tfevents.*")), "no TensorBoard logs"
 
 
 def test_signatures_match_keras_model(loaded, eval_inputs, keras_model):
     serialized, jpegs = eval_inputs
     assert {SERVING_DEFAULT, SERVING_JPEG} <= set(loaded.signatures)
-    expected = keras_model(skdata.decode_batch(tf.constant(jpegs), SIZE), training=False).numpy()
+    expected = keras_model(preprocess.decode_batch(tf.constant(jpegs), SIZE), training=False).numpy()
     assert expected.shape == (len(jpegs), 2)
 
     by_example = loaded.signatures[SERVING_DEFAULT](examples=tf.constant(serialized))
@@ -172,7 +166,7 @@ def test_keras_reload_is_uncompiled_with_signatures(keras_model):
 def test_threshold_is_honoured(keras_model, eval_inputs):
     _, jpegs = eval_inputs
     images = tf.constant(jpegs)
-    p = keras_model(skdata.decode_batch(images, SIZE), training=False).numpy()[:, 1]
+    p = keras_model(preprocess.decode_batch(images, SIZE), training=False).numpy()[:, 1]
     assert p.min() < p.max()
     threshold = float(np.sort(p)[len(p) // 2])  # half the crops on each side
     out = make_signatures(keras_model, SIZE, threshold)[SERVING_JPEG](images=images)
@@ -346,9 +340,9 @@ def test_decode_resizes_and_repeat(examples_dir):
 
 def test_augment_range_and_seed():
     img = tf.constant(np.random.default_rng(2).uniform(0, 255, (SIZE, SIZE, 3)).astype("float32"))
-    a = skdata.augment(img, tf.constant([1, 2], tf.int64)).numpy()
-    b = skdata.augment(img, tf.constant([1, 2], tf.int64)).numpy()
-    c = skdata.augment(img, tf.constant([3, 4], tf.int64)).numpy()
+    a = preprocess.augment(img, tf.constant([1, 2], tf.int64)).numpy()
+    b = preprocess.augment(img, tf.constant([1, 2], tf.int64)).numpy()
+    c = preprocess.augment(img, tf.constant([3, 4], tf.int64)).numpy()
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
     assert a.shape == (SIZE, SIZE, 3) and a.min() >= 0.0 and a.max() <= 255.0

@@ -17,11 +17,16 @@ from skyhawk.registry import Registry, RegistryError
 pytest_plugins = ["gcs"]  # tests/gcs.py: gcs_emulator, gcs_prefix (a real fake-gcs-server)
 
 
+def _graph(meta_graph: bytes) -> bytes:
+    """The protobuf wire form of a SavedModel (schema version 1) holding one MetaGraphDef's bytes."""
+    return b"\x08\x01\x12" + bytes([len(meta_graph)]) + meta_graph
+
+
 def _fake_saved_model(d: Path, tag: str = "x") -> str:
     """A directory with SavedModel-shaped files (enough for the registry, which does not parse them)."""
     (d / "variables").mkdir(parents=True)
     (d / "assets").mkdir()
-    (d / "saved_model.pb").write_bytes(b"graph-" + tag.encode())
+    (d / "saved_model.pb").write_bytes(_graph(b"graph-" + tag.encode()))
     (d / "fingerprint.pb").write_bytes(b"fp")
     (d / "variables" / "variables.index").write_bytes(b"index")
     (d / "variables" / "variables.data-00000-of-00001").write_bytes(os.urandom(4096))
@@ -89,7 +94,7 @@ def _exercise(reg: Registry, saved_model: str) -> None:
     reg.pin("deepfake", 1)
     assert reg.serving("deepfake") == 1 and reg.show("deepfake")["version"] == 1
     assert _config(reg) == {"deepfake": (reg.model_dir("deepfake"), [1])}
-    with pytest.raises(RegistryError, match="no published version before 1"):
+    with pytest.raises(RegistryError, match="no usable published version before 1"):
         reg.rollback("deepfake")
 
     reg.unpin("deepfake")
@@ -349,6 +354,57 @@ def test_corrupt_pin_names_the_file_and_unpin_repairs_it(tmp_path, saved_model, 
         assert f"corrupt pin file {pin_file}" in err and "skyhawk registry unpin m" in err, err
     rc, out, _ = _cli(capsys, "--root", root, "unpin", "m")
     assert rc == 0 and "serving latest 2" in out and Registry(root).serving("m") == 2
+
+
+def _break(reg: Registry, name: str, version: int, how: str) -> None:
+    """A published version made unservable after the fact: its graph removed, garbled or cut short."""
+    pb = fileio.join(reg.version_dir(name, version), "saved_model.pb")
+    if how == "missing":
+        fileio.remove(pb)
+    elif how == "garbage":
+        fileio.write_bytes(pb, b"not a graph")
+    else:
+        fileio.write_bytes(pb, fileio.read_bytes(pb)[:-2])
+
+
+@pytest.mark.parametrize("how, problem", [("missing", "no saved_model.pb"), ("garbage", "not a SavedModel graph"),
+                                          ("truncated", "not a SavedModel graph")])
+def test_a_broken_version_is_listed_unusable_and_never_pinned_or_served(tmp_path, saved_model, how, problem,
+                                                                      capsys):
+    """Issue 17.6: a version folder without a readable saved_model.pb is marked, and pin, models.config and
+    model resolution refuse it with one line."""
+    from skyhawk_model.model_ref import ModelRefError, resolve
+
+    root = str(tmp_path / "reg")
+    reg = Registry(root)
+    for i in range(3):
+        reg.publish("m", saved_model, _meta(i))
+    _break(reg, "m", 2, how)
+    listed = {v["version"]: v for v in reg.versions("m")}
+    assert [listed[v]["usable"] for v in (1, 2, 3)] == [True, False, True]
+    assert listed[1]["problem"] is None and problem in listed[2]["problem"]
+    assert reg.show("m", 2)["usable"] is False and reg.show("m")["usable"] is True
+    assert main(["registry", "--root", root, "list", "m"]) == 0
+    listing = capsys.readouterr().out
+    assert f"! version 2 is unusable: {listed[2]['problem']}" in listing
+    assert [line.split()[:2] for line in listing.splitlines() if line.startswith("!")][0] == ["!", "2"]
+    assert main(["registry", "--root", root, "pin", "m@2"]) == 1
+    assert "unusable version" in capsys.readouterr().err
+    with pytest.raises(RegistryError, match=r"cannot pin m@2: unusable version \(.*" + problem) as e:
+        reg.pin("m", 2)
+    assert "\n" not in str(e.value) and reg.pinned("m") is None
+    assert _served(reg.models_config()) == {"m": (reg.model_dir("m"), [3])}
+    assert reg.rollback("m") == 1  # skips the broken version 2
+    reg.unpin("m")
+    with pytest.raises(ModelRefError, match=problem):
+        resolve(f"{root}/m/2")
+    with pytest.raises(ModelRefError, match=problem):
+        resolve(reg.version_dir("m", 2))  # the folder itself, not through the registry
+    _break(reg, "m", 3, how)  # the serving version itself broken: models.config is refused, not written broken
+    with pytest.raises(RegistryError, match=r"cannot serve m@3: unusable version"):
+        reg.models_config()
+    with pytest.raises(ModelRefError, match=problem):
+        resolve(f"{root}/m")
 
 
 def test_name_check_is_the_whole_name(tmp_path, saved_model):

@@ -22,10 +22,12 @@ import tf_keras  # noqa: E402
 
 import skyhawk  # noqa: E402,F401  (applies skyhawk/env.py: legacy Keras before TensorFlow loads)
 from skyhawk import features  # noqa: E402
+from skyhawk.artifact import read_history, read_metadata  # noqa: E402
 from skyhawk.config import ConfigError, TrainConfig  # noqa: E402
-from skyhawk_model.export import read_history, read_metadata  # noqa: E402
+from skyhawk_model.checkpoints import PROGRESS_FILE, checkpoint_dir  # noqa: E402
+from skyhawk_model.distribution import strategy_kind  # noqa: E402
 from skyhawk_model.model import build_model, skip_autograph_for_tf_keras  # noqa: E402
-from skyhawk_model.trainer import PROGRESS_FILE, checkpoint_dir, fit, strategy_kind, train_config  # noqa: E402
+from skyhawk_model.trainer import fit, train_config  # noqa: E402
 
 SIZE = 75
 REPO = Path(__file__).resolve().parents[1]
@@ -227,7 +229,7 @@ def test_multi_worker_only_the_chief_exports(examples, tmp_path):
     assert [p.returncode for p in procs] == [0, 0], "\n".join(o[-3000:] for o in outputs)
     chief, other = args
     assert read_history(chief["serving_model_dir"])["replicas"] == 2
-    assert read_metadata(chief["serving_model_dir"])["image_size"] == SIZE
+    assert read_metadata(chief["serving_model_dir"]).image_size == SIZE
     assert not Path(other["serving_model_dir"]).exists()
 
 

@@ -9,9 +9,9 @@ from test_training import _fn_args, examples  # noqa: F401  (the shared 16 + 8 e
 from tfx.components.trainer.fn_args_utils import FnArgs
 
 from skyhawk import features
+from skyhawk.artifact import read_history
 from skyhawk.config import TrainConfig
 from skyhawk_model.data import ALL, FIT, VAL, count_examples, make_dataset, parse_record, select_part, val_groups
-from skyhawk_model.export import read_history
 from skyhawk_model.trainer import train_and_export, train_config
 
 
@@ -25,7 +25,7 @@ def _groups(files, cfg, part, held):
 
 def test_val_groups_partition_the_train_split(examples):  # noqa: F811
     files = str(examples / "Split-train" / "*")
-    cfg = TrainConfig(backbone="xception", weights="none", image_size=75, augment=False, sbi="none").validate()
+    cfg = TrainConfig(backbone="xception", weights="none", image_size=75, augment=False, sbi="none")
     held = val_groups(files, 0.25)
     assert len(held) == 4 and held == val_groups(files, 0.25)  # 16 groups: a quarter, the same every time
     n_fit, fit_groups = _groups(files, cfg, FIT, held)

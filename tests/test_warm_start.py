@@ -1,23 +1,22 @@
-"""The Trainer's warm-start choice (``skyhawk_model.trainer.warm_start_base``); the fine-tuning itself runs in
+"""The Trainer's warm-start choice (``skyhawk_model.checkpoints.warm_start_base``); the fine-tuning itself runs in
 test_retrain.py (a version warm-started from the previous one, with its parent recorded)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from types import SimpleNamespace
 
+from skyhawk.artifact import ModelMetadata, write_metadata
 from skyhawk.config import TrainConfig
-from skyhawk_model.trainer import warm_start_base
+from skyhawk_model.checkpoints import warm_start_base
 
 CFG = TrainConfig(backbone="xception", weights="none", image_size=75, warm_start=True, warm_start_epochs=3)
 
 
 def _export(tmp_path: Path, backbone: str, image_size: int) -> str:
-    """A folder with the skyhawk_model.json an exported model carries (what the choice reads)."""
-    d = tmp_path / f"{backbone}-{image_size}" / "Format-Serving"
-    (d / "assets.extra").mkdir(parents=True)
-    (d / "assets.extra" / "skyhawk_model.json").write_text(json.dumps({"backbone": backbone, "image_size": image_size}))
-    return str(d)
+    """A folder with the metadata an exported model carries (what the choice reads)."""
+    d = str(tmp_path / f"{backbone}-{image_size}" / "Format-Serving")
+    write_metadata(d, ModelMetadata(threshold=0.5, image_size=image_size, backbone=backbone))
+    return d
 
 
 def test_a_matching_blessed_model_is_fine_tuned(tmp_path):

@@ -244,10 +244,15 @@ def list_versions(args: argparse.Namespace) -> int:
     rows = [["", "VERSION", "CREATED", "BLESSED", "SPANS", "THRESHOLD", "METRICS", "RUN", "SIZE"]]
     for m in versions:
         mark = ("*" + ("p" if status["pinned"] else "")) if m["version"] == status["serving"] else ""
+        if not m.get("usable", True):
+            mark = "!"
         rows.append([mark, str(m["version"]), str(m.get("created_at", "-"))[:19], _blessed(m),
                      span_range(m), _fmt_num(m.get("threshold", "-")), _metrics(m),
                      _run(m), _size(m.get("size_bytes"))])
     print(_table(rows))
+    for m in versions:
+        if not m.get("usable", True):
+            print(f"! version {m['version']} is unusable: {m.get('problem')}")
     print(f"(* = serving{', p = pinned' if status['pinned'] else ''}; {reg.model_dir(args.name)})")
     return 0
 

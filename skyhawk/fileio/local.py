@@ -1,0 +1,78 @@
+"""The local-disk fileio backend (plain paths and ``file://`` URIs): ``os`` and ``shutil``."""
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from typing import BinaryIO
+
+from skyhawk.fileio.base import Filesystem, glob_regex
+
+
+class LocalFilesystem(Filesystem):
+    """Local paths; writes replace a file by rename, so a reader never sees half of it."""
+
+    def exists(self, path: str) -> bool:
+        return os.path.exists(path)
+
+    def isdir(self, path: str) -> bool:
+        return os.path.isdir(path)
+
+    def isfile(self, path: str) -> bool:
+        return os.path.isfile(path)
+
+    def glob(self, pattern: str) -> list[str]:
+        pattern = os.path.abspath(pattern).replace(os.sep, "/")
+        base = pattern[: min((pattern.find(c) for c in "*?[" if c in pattern), default=len(pattern))]
+        base = base if base.endswith("/") else os.path.dirname(base)
+        regex = glob_regex(pattern)
+        return sorted(p for p in self.list_files(base or "/") if regex.fullmatch(p.replace(os.sep, "/")))
+
+    def list_files(self, root: str) -> list[str]:
+        """Broken symlinks included, folders not."""
+        out = []
+        for d, dirs, files in os.walk(root):
+            dirs.sort()
+            out.extend(os.path.join(d, f) for f in files)
+        return sorted(out)
+
+    def listdir(self, path: str) -> list[str]:
+        return sorted(os.listdir(path))
+
+    def size(self, path: str) -> int:
+        return os.path.getsize(path)
+
+    def open_read(self, path: str) -> BinaryIO:
+        return open(path, "rb")
+
+    def open_write(self, path: str) -> BinaryIO:
+        self.makedirs(os.path.dirname(os.path.abspath(path)))
+        return open(path, "wb")
+
+    def write_bytes(self, path: str, data: bytes) -> None:
+        self.makedirs(os.path.dirname(os.path.abspath(path)))
+        tmp = f"{path}.{uuid.uuid4().hex}.tmp"
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    def copy(self, src: str, dst: str) -> None:
+        self.makedirs(os.path.dirname(os.path.abspath(dst)))
+        shutil.copyfile(src, dst)
+
+    def makedirs(self, path: str) -> None:
+        os.makedirs(path, exist_ok=True)
+
+    def remove(self, path: str, recursive: bool = False) -> None:
+        path = path.rstrip("/" + os.sep) or path
+        if os.path.isdir(path) and not os.path.islink(path):
+            if recursive:
+                shutil.rmtree(path)
+            else:
+                os.rmdir(path)
+        elif os.path.lexists(path):
+            os.unlink(path)
