@@ -30,9 +30,11 @@ LABEL_MODES = ("folders", "csv", "ffpp", "dfdc", "celebdf")
 DETECTORS = ("hog", "cnn")
 FACE_MODES = ("largest", "all")
 SYNTH_METHODS = ("none", "sbi", "swap")
-BACKBONES = ("inception_resnet_v2", "xception", "efficientnet_b4")
+BACKBONES = ("inception_resnet_v2", "xception", "efficientnet_b4", "meso4", "mesoinception4")
+MESO_BACKBONES = ("meso4", "mesoinception4")  # MesoNet: 256 px only, no ImageNet weights
 SBI_MODES = ("online", "offline", "none")  # train.sbi
 SELECT_EPOCH = ("last", "val_loss")  # train.select_epoch
+LR_SCHEDULES = ("exponential", "cosine")  # train.lr_schedule
 
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # model and pipeline names (fullmatch; no path parts)
@@ -63,9 +65,11 @@ class ExtractConfig(Checked):
         need(1.0 <= self.margin <= 3.0, f"margin must be in [1, 3], got {self.margin}")
         need(self.image_size >= 32, f"image_size must be >= 32, got {self.image_size}")
         need(self.detect_size >= 64, f"detect_size must be >= 64, got {self.detect_size}")
-        need(self.labels.split(":", 1)[0] in LABEL_MODES,
-              f"labels must be one of folders|csv:FILE|ffpp|dfdc|celebdf, got {self.labels!r}")
-        need(not self.labels.startswith("csv") or len(self.labels) > 4 and self.labels[3] == ":",
+        sources = [s.strip() for s in self.labels.split(";")]
+        need(all(s.split(":", 1)[0] in (LABEL_MODES if len(sources) == 1 else ("folders", "csv")) for s in sources),
+              f"labels must be one of folders|csv:FILE|ffpp|dfdc|celebdf, or folders:SUB=LABEL,... and csv:FILE "
+              f"sources joined by ';', got {self.labels!r}")
+        need(all(not s.startswith("csv") or len(s) > 4 and s[3] == ":" for s in sources),
               "labels=csv needs a manifest path: csv:FILE")
         need(0.0 < self.eval_fraction < 1.0, f"eval_fraction must be in (0, 1), got {self.eval_fraction}")
         need(bool(self.split_seed), "split_seed must not be empty")
@@ -106,11 +110,26 @@ class TrainConfig(Checked):
     swap_fraction: float = 0.0  # sbi=online: this share of the fresh fakes are swaps with another identity's face
     select_epoch: str = "last"  # last | val_loss: export the epoch with the lowest validation loss
     export_epochs: bool = False  # also export every epoch's model to <model_run_dir>/epochs/<N> (learning curves)
+    frozen_layers: int = 0  # fine-tuning: the backbone's first N layers with weights stay as loaded
+    val_fraction: float = 0.15  # select_epoch=val_loss: share of TRAIN groups (>= 1) held out to select the epoch on
+    data_share: float = 0.0  # sbi=online: share of training pairs that are a real + a dataset fake (vs real + SBI)
+    lr_schedule: str = "exponential"  # exponential (decay_steps/decay_rate) | cosine: to 0 over the planned steps
 
     def _check(self) -> None:
         need(self.backbone in BACKBONES, f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
         need(bool(self.weights), "weights must be imagenet, none or a weights file (checked before a run)")
         need(self.image_size >= 75, f"image_size must be >= 75, got {self.image_size}")
+        need(self.backbone not in MESO_BACKBONES or self.image_size == 256,
+              f"backbone {self.backbone} needs image_size 256, got {self.image_size}")
+        need(self.backbone not in MESO_BACKBONES or self.weights != "imagenet",
+              f"backbone {self.backbone} has no ImageNet weights: weights must be none or a file")
+        need(self.frozen_layers >= 0, f"frozen_layers must be >= 0, got {self.frozen_layers}")
+        need(0.0 < self.val_fraction < 1.0, f"val_fraction must be in (0, 1), got {self.val_fraction}")
+        need(0.0 <= self.data_share <= 1.0, f"data_share must be in [0, 1], got {self.data_share}")
+        need(self.data_share == 0.0 or self.sbi == "online",
+              f"data_share > 0 needs sbi=online (it mixes dataset fakes with online ones), got sbi={self.sbi!r}")
+        need(self.lr_schedule in LR_SCHEDULES,
+              f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
         need(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
         need(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
         need(self.max_epochs >= 1, f"max_epochs must be >= 1, got {self.max_epochs}")
@@ -303,6 +322,12 @@ def check_inputs(cfg: PipelineConfig) -> None:
     if labels.startswith("csv:") and not (cfg.use_spans and not fileio.is_remote(labels[4:])
                                           and not os.path.isabs(labels[4:])):
         need("extract.labels", labels[4:], folder=False)  # with use_spans a relative manifest is per span
+    sources = [source.strip().partition(":") for source in labels.split(";")]
+    if len(sources) > 1 and not cfg.use_spans:  # several sources: a relative manifest is under data_root
+        for mode, _, arg in sources:
+            if mode == "csv":
+                need("extract.labels", arg if fileio.is_remote(arg) or os.path.isabs(arg)
+                     else fileio.join(cfg.data_root, arg), folder=False)
     if cfg.gate.golden_root:
         need("gate.golden_root", cfg.gate.golden_root, folder=True)
         if cfg.gate.golden_labels.startswith("csv:"):

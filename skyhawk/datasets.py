@@ -29,6 +29,7 @@ from skyhawk.features import FAKE, REAL
 TRAIN, EVAL, TEST = "train", "eval", "test"
 SPLITS = (TRAIN, EVAL, TEST)
 _SPLIT_NAMES = {"train": TRAIN, "eval": EVAL, "val": EVAL, "validation": EVAL, "test": TEST}
+SOURCE_SEP = ";"  # joins several label sources: folders:real_videos=real;csv:train_fakes/labels.csv
 
 
 @dataclass(frozen=True)
@@ -85,11 +86,16 @@ def is_media(path: str) -> bool:
 # ---------------------------------------------------------------- adapters
 
 def discover(root: str, labels: str, allow_outside_root: bool = False) -> list[VideoItem]:
-    """The labelled video items under root for a label mode (folders|folders:SUB=LABEL,...|csv:FILE|ffpp|dfdc|celebdf).
+    """The labelled video items under root for a label mode (folders|folders:SUB=LABEL,...|csv:FILE|ffpp|dfdc|celebdf),
+    or for several sources joined by ';' (``folders:real_videos=real;csv:train_fakes/labels.csv``: each
+    source is ``folders:SUB=LABEL,...`` or ``csv:FILE`` with FILE relative to root).
 
     A CSV manifest may list files outside root only with allow_outside_root. ``folders:SUB=LABEL,...``
     takes only the media under the named subfolders of root, each with its label (see ``_chosen_folders``).
     """
+    if SOURCE_SEP in labels:
+        return _unique_ids([it for part in labels.split(SOURCE_SEP)
+                            for it in _source(root, part.strip(), allow_outside_root)])
     mode, _, arg = labels.partition(":")
     if mode == "csv":
         return _unique_ids(_from_csv(root, arg, allow_outside_root))
@@ -102,6 +108,20 @@ def discover(root: str, labels: str, allow_outside_root: bool = False) -> list[V
         raise LabelError(f"input is not a directory: {root}")
     files = fileio.list_files(root)
     return _unique_ids(adapter(root, [p for p in files if is_media(p)], files))
+
+
+def _source(root: str, labels: str, allow_outside_root: bool) -> list[VideoItem]:
+    """One source of a composite label spec: ``folders:SUB=LABEL,...`` or ``csv:FILE`` (a relative FILE is
+    under root, and only its own folder is checked for media it does not list)."""
+    mode, _, arg = labels.partition(":")
+    if mode == "csv" and arg:
+        manifest = arg if (fileio.is_remote(arg) or os.path.isabs(arg)) else fileio.join(root, arg)
+        folder = (posixpath if fileio.is_remote(manifest) else os.path).dirname(manifest)
+        return _from_csv(root, manifest, allow_outside_root, scan=folder)
+    if mode == "folders" and arg:
+        return _chosen_folders(root, arg)
+    raise LabelError(f"labels: {labels!r}: a source of a '{SOURCE_SEP}'-joined list must be "
+                     "folders:SUB=LABEL,... or csv:FILE")
 
 
 def _item(root: str, path: str, **kw) -> VideoItem:
@@ -183,7 +203,7 @@ def _parse_label(value: str) -> int:
     raise LabelError(f"unknown label {value!r} (use real|fake|0|1)")
 
 
-def _from_csv(root: str, manifest: str, allow_outside_root: bool) -> list[VideoItem]:
+def _from_csv(root: str, manifest: str, allow_outside_root: bool, scan: str | None = None) -> list[VideoItem]:
     """A manifest ``path,label[,group][,split][,method][,source|source_repo]``; paths are relative to the
     manifest's folder.
 
@@ -241,8 +261,9 @@ def _from_csv(root: str, manifest: str, allow_outside_root: bool) -> list[VideoI
     if problems:
         more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
         raise LabelError(f"manifest {manifest}: " + "; ".join(problems[:5]) + more)
-    if fileio.isdir(root):
-        for p in fileio.list_files(root):  # videos in the input folder that the manifest forgot
+    scan = scan or root
+    if fileio.isdir(scan):
+        for p in fileio.list_files(scan):  # videos in the input folder that the manifest forgot
             if is_media(p) and fileio.normpath(p) not in first_line:
                 out.append(_item(root, p, error="no label: not listed in the manifest"))
     return out

@@ -296,3 +296,21 @@ def test_span_folders_are_span_n_without_leading_zeros(tmp_path: Path):
     (tmp_path / "span-04").mkdir()
     with pytest.raises(ValueError, match="^span-04: not a span folder"):
         spans.list_spans(str(tmp_path))
+
+
+def test_composite_label_sources(tmp_path):
+    """``folders:...;csv:FILE``: each source lists its own items; a relative manifest is under the root and only
+    its own folder is checked for media it forgets; media elsewhere under the root (a dev set) is never listed."""
+    for rel in ("real_videos/a.mp4", "fakes/fake/x.mp4", "fakes/real/y.mp4", "fakes/fake/forgotten.mp4",
+                "dev_videos/fake/never.mp4"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"")
+    (tmp_path / "fakes" / "labels.csv").write_text("path,label,group\nfake/x.mp4,fake,g1\nreal/y.mp4,real,g1\n")
+    items = {it.video_id: it for it in
+             datasets.discover(str(tmp_path), "folders:real_videos=real ; csv:fakes/labels.csv")}
+    assert set(items) == {"real_videos/a", "fakes/fake/x", "fakes/real/y", "fakes/fake/forgotten"}
+    assert (items["real_videos/a"].label, items["fakes/fake/x"].label, items["fakes/real/y"].label) == (0, 1, 0)
+    assert items["fakes/fake/x"].group_id == items["fakes/real/y"].group_id == "g1"
+    assert "not listed in the manifest" in items["fakes/fake/forgotten"].error
+    with pytest.raises(datasets.LabelError, match="a source of a ';'-joined list"):
+        datasets.discover(str(tmp_path), "folders:real_videos=real;ffpp")
