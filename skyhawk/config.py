@@ -67,10 +67,10 @@ class ExtractConfig(Checked):
         need(self.detect_size >= 64, f"detect_size must be >= 64, got {self.detect_size}")
         sources = [s.strip() for s in self.labels.split(";")]
         need(all(s.split(":", 1)[0] in (LABEL_MODES if len(sources) == 1 else ("folders", "csv")) for s in sources),
-              f"labels must be one of folders|csv:FILE|ffpp|dfdc|celebdf, or folders:SUB=LABEL,... and csv:FILE "
-              f"sources joined by ';', got {self.labels!r}")
+             f"labels must be one of folders|csv:FILE|ffpp|dfdc|celebdf, or folders:SUB=LABEL,... and csv:FILE "
+             f"sources joined by ';', got {self.labels!r}")
         need(all(not s.startswith("csv") or len(s) > 4 and s[3] == ":" for s in sources),
-              "labels=csv needs a manifest path: csv:FILE")
+             "labels=csv needs a manifest path: csv:FILE")
         need(0.0 < self.eval_fraction < 1.0, f"eval_fraction must be in (0, 1), got {self.eval_fraction}")
         need(bool(self.split_seed), "split_seed must not be empty")
         need(self.synthesize in SYNTH_METHODS, f"synthesize must be one of {SYNTH_METHODS}, got {self.synthesize!r}")
@@ -120,16 +120,16 @@ class TrainConfig(Checked):
         need(bool(self.weights), "weights must be imagenet, none or a weights file (checked before a run)")
         need(self.image_size >= 75, f"image_size must be >= 75, got {self.image_size}")
         need(self.backbone not in MESO_BACKBONES or self.image_size == 256,
-              f"backbone {self.backbone} needs image_size 256, got {self.image_size}")
+             f"backbone {self.backbone} needs image_size 256, got {self.image_size}")
         need(self.backbone not in MESO_BACKBONES or self.weights != "imagenet",
-              f"backbone {self.backbone} has no ImageNet weights: weights must be none or a file")
+             f"backbone {self.backbone} has no ImageNet weights: weights must be none or a file")
         need(self.frozen_layers >= 0, f"frozen_layers must be >= 0, got {self.frozen_layers}")
         need(0.0 < self.val_fraction < 1.0, f"val_fraction must be in (0, 1), got {self.val_fraction}")
         need(0.0 <= self.data_share <= 1.0, f"data_share must be in [0, 1], got {self.data_share}")
         need(self.data_share == 0.0 or self.sbi == "online",
-              f"data_share > 0 needs sbi=online (it mixes dataset fakes with online ones), got sbi={self.sbi!r}")
+             f"data_share > 0 needs sbi=online (it mixes dataset fakes with online ones), got sbi={self.sbi!r}")
         need(self.lr_schedule in LR_SCHEDULES,
-              f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+             f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
         need(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
         need(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
         need(self.max_epochs >= 1, f"max_epochs must be >= 1, got {self.max_epochs}")
@@ -139,26 +139,26 @@ class TrainConfig(Checked):
         need(self.decay_steps >= 1, f"decay_steps must be >= 1, got {self.decay_steps}")
         need(0.0 < self.decay_rate <= 1.0, f"decay_rate must be in (0, 1], got {self.decay_rate}")
         need(self.target_accuracy >= 0.0,
-              f"target_accuracy must be >= 0 (above 1: never stop early), got {self.target_accuracy}")
+             f"target_accuracy must be >= 0 (above 1: never stop early), got {self.target_accuracy}")
         need(self.steps_per_epoch >= 0, f"steps_per_epoch must be >= 0, got {self.steps_per_epoch}")
         need(self.eval_steps >= 0, f"eval_steps must be >= 0, got {self.eval_steps}")
         need(0.0 < self.threshold < 1.0, f"threshold must be in (0, 1), got {self.threshold}")
         need(self.mixed_precision in ("auto", "on", "off"),
-              f"mixed_precision must be auto|on|off, got {self.mixed_precision!r}")
+             f"mixed_precision must be auto|on|off, got {self.mixed_precision!r}")
         need(self.max_steps >= 0, f"max_steps must be >= 0 (0: no limit), got {self.max_steps}")
         need(self.time_budget_minutes >= 0,
-              f"time_budget_minutes must be >= 0 (0: no limit), got {self.time_budget_minutes}")
+             f"time_budget_minutes must be >= 0 (0: no limit), got {self.time_budget_minutes}")
         need(bool(self.checkpoint_dir), "checkpoint_dir must be auto, none or a folder")
         need(0.0 <= self.bn_momentum < 1.0,
-              f"bn_momentum must be in [0, 1) (0: the backbone's own), got {self.bn_momentum}")
+             f"bn_momentum must be in [0, 1) (0: the backbone's own), got {self.bn_momentum}")
         need(self.sbi in SBI_MODES, f"sbi must be one of {SBI_MODES}, got {self.sbi!r}")
         need(0.0 <= self.swap_fraction <= 1.0, f"swap_fraction must be in [0, 1], got {self.swap_fraction}")
         need(self.swap_fraction == 0.0 or self.sbi == "online",
-              f"swap_fraction > 0 needs sbi=online (swaps are made online), got sbi={self.sbi!r}")
+             f"swap_fraction > 0 needs sbi=online (swaps are made online), got sbi={self.sbi!r}")
         need(self.select_epoch in SELECT_EPOCH,
-              f"select_epoch must be one of {SELECT_EPOCH}, got {self.select_epoch!r}")
+             f"select_epoch must be one of {SELECT_EPOCH}, got {self.select_epoch!r}")
         need(self.sbi != "online" or self.batch_size % 2 == 0,
-              f"batch_size must be even with sbi=online (each real next to its fake), got {self.batch_size}")
+             f"batch_size must be even with sbi=online (each real next to its fake), got {self.batch_size}")
 
 
 @dataclass(frozen=True)
@@ -179,11 +179,11 @@ class GateConfig(Checked):
         need(0.0 <= self.accuracy_floor <= 1.0, f"accuracy_floor must be in [0, 1], got {self.accuracy_floor}")
         need(self.max_regression >= 0.0, f"max_regression must be >= 0, got {self.max_regression}")
         need(self.video_aggregation in ("mean", "confident"),
-              f"video_aggregation must be mean|confident, got {self.video_aggregation!r}")
+             f"video_aggregation must be mean|confident, got {self.video_aggregation!r}")
         need(self.golden_labels.split(":", 1)[0] in LABEL_MODES,
-              f"golden_labels must be one of folders|csv:FILE|ffpp|dfdc|celebdf, got {self.golden_labels!r}")
+             f"golden_labels must be one of folders|csv:FILE|ffpp|dfdc|celebdf, got {self.golden_labels!r}")
         need(self.drift_linf > 0.0 and self.drift_jsd > 0.0,
-              f"drift_linf and drift_jsd must be > 0, got {self.drift_linf}, {self.drift_jsd}")
+             f"drift_linf and drift_jsd must be > 0, got {self.drift_linf}, {self.drift_jsd}")
 
 
 @dataclass(frozen=True)
@@ -215,11 +215,11 @@ class PipelineConfig(Checked):
         need(not bad, f"beam_args must be flags like --runner=..., got {bad[0]!r}" if bad else "")
         self.beam_pipeline_args()
         need(_valid_schedule(self.schedule), "schedule must be a cron line (5 fields, e.g. '0 3 * * 1'), one of "
-              f"{', '.join(SCHEDULE_PRESETS)} or \"\" (manual runs only), got {self.schedule!r}")
+             f"{', '.join(SCHEDULE_PRESETS)} or \"\" (manual runs only), got {self.schedule!r}")
         for name in _SECTIONS:  # each section checked itself when it was built
             need(isinstance(getattr(self, name), _SECTIONS[name]), f"{name} must be a {_SECTIONS[name].__name__}")
         need(self.extract.image_size == self.train.image_size, f"extract.image_size ({self.extract.image_size}) "
-              f"must equal train.image_size ({self.train.image_size})")
+             f"must equal train.image_size ({self.train.image_size})")
 
     def beam_pipeline_args(self) -> list[str]:
         """The Beam flags of every Beam-powered step: the runner profile's, then beam_args."""
