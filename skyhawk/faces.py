@@ -5,7 +5,8 @@ Detection is dlib's HOG frontal detector (default) or its CNN (MMOD) detector fr
 box is mapped back to full resolution. ``FaceTracker`` speeds up videos: once a face is known, the
 next sampled frame is searched only in a window around it, scaled so the face is about
 ``TRACK_FACE_PX`` pixels wide (which also finds faces too small for the full-frame pass); when that
-misses, it falls back to the full frame.
+misses, it falls back to the full frame, and when that misses too, to a second chance on the full frame
+up-sampled 2x (HOG; faces of 40 to 80 px at ``detect_size``, e.g. a small face in a 1080p frame).
 """
 from __future__ import annotations
 
@@ -124,8 +125,9 @@ class FaceTracker:
             faces = self.detector.detect_near(frame_bgr, self._prev)
         if not faces:
             faces = self.detector.detect(frame_bgr)
-        if not faces and max(frame_bgr.shape[:2]) * 2 <= self.detector.detect_size:
-            faces = self.detector.detect(frame_bgr, upsample=1)  # small frames: look for small faces
+        small = max(frame_bgr.shape[:2]) * 2 <= self.detector.detect_size
+        if not faces and (self.detector.kind == "hog" or small):  # the CNN up-sampled costs seconds a frame
+            faces = self.detector.detect(frame_bgr, upsample=1)  # second chance: faces too small for detect_size
         self._prev = faces[0] if faces else None
         return faces if self.all_faces else faces[:1]
 
