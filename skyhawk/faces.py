@@ -88,10 +88,10 @@ class FaceDetector:
         """All faces in the frame, largest first (detected at detect_size on the longest side)."""
         h, w = frame_bgr.shape[:2]
         scale = min(1.0, self.detect_size / max(h, w))
-        small = frame_bgr if scale == 1.0 else cv2.resize(
-            frame_bgr, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA
-        )
-        return _sorted([_to_face(d, 1.0 / scale, 0.0, 0.0, w, h) for d in self._run(self._prepare(small), upsample)])
+        img = self._prepare(frame_bgr)  # grey before the resize: one channel to average, not three
+        if scale < 1.0:
+            img = cv2.resize(img, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        return _sorted([_to_face(d, 1.0 / scale, 0.0, 0.0, w, h) for d in self._run(img, upsample)])
 
     def detect_near(self, frame_bgr: np.ndarray, prev: Face) -> list[Face]:
         """Faces inside a window around a previous face, the window scaled so the face is ~90 px wide."""
@@ -214,11 +214,19 @@ class LandmarkPredictor:
         self._predictor = dlib.shape_predictor(_model_path("landmarks68"))
 
     def __call__(self, frame_bgr: np.ndarray, face: Face) -> np.ndarray:
-        """(68, 2) float32 landmark coordinates in frame pixels."""
-        rgb = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
-        rect = self._dlib.rectangle(int(face.x0), int(face.y0), int(face.x1), int(face.y1))
+        """(68, 2) float32 landmark coordinates in frame pixels.
+
+        Only the face's region (the box plus one box size on every side, which holds every pixel the
+        predictor samples) is converted to RGB, not the whole frame: the same points, a fraction of the cost.
+        """
+        h, w = frame_bgr.shape[:2]
+        bw, bh = face.x1 - face.x0, face.y1 - face.y0
+        ox, oy = max(0, int(face.x0 - bw)), max(0, int(face.y0 - bh))
+        ex, ey = min(w, int(face.x1 + bw) + 1), min(h, int(face.y1 + bh) + 1)
+        rgb = cv2.cvtColor(frame_bgr[oy:ey, ox:ex], cv2.COLOR_BGR2RGB)
+        rect = self._dlib.rectangle(int(face.x0) - ox, int(face.y0) - oy, int(face.x1) - ox, int(face.y1) - oy)
         shape = self._predictor(rgb, rect)
-        return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
+        return np.array([(p.x + ox, p.y + oy) for p in shape.parts()], dtype=np.float32)
 
 
 def _to_face(d: tuple[float, float, float, float, float], s: float, ox: float, oy: float, w: int, h: int) -> Face:
