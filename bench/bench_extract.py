@@ -7,8 +7,8 @@ single process, it measures in the same run:
   baseline   the naive extractor: grab every frame, retrieve the sampled ones, dlib HOG on the RGB full
              frame scaled to detect_size (640 px, longest side) in the same thread; frames with a face;
   project    Skyhawk's per-video path through the library's public functions, in-process
-             (``iter_sampled_frames`` with its decode thread + ``FaceTracker`` + ``crop_face`` +
-             ``encode_jpeg`` + tf.Example), settings from ``ExtractConfig``'s defaults: no Beam start-up
+             (``iter_sampled_frames`` with its decode thread + ``FaceTracker`` + landmarks + ``crop_face``
+             + ``encode_jpeg`` + tf.Example), settings from ``ExtractConfig``'s defaults: no Beam start-up
              is counted; frames with a face;
 
 Targets (issue 19): project <= 1.3 x floor, frames with a face >= 1,051 (MTCNN's count on the default
@@ -41,7 +41,14 @@ import cv2  # noqa: E402
 
 from skyhawk import features  # noqa: E402
 from skyhawk.config import ExtractConfig  # noqa: E402
-from skyhawk.faces import FaceDetector, FaceTracker, crop_face, encode_jpeg  # noqa: E402
+from skyhawk.faces import (  # noqa: E402
+    FaceDetector,
+    FaceTracker,
+    LandmarkPredictor,
+    crop_face,
+    encode_jpeg,
+    landmarks_in_crop,
+)
 from skyhawk.video import count_frames, iter_sampled_frames, open_capture, sample_indices  # noqa: E402
 
 DEFAULT_VIDEOS = REPO.parent / "shared" / "media" / "real_videos"
@@ -85,12 +92,23 @@ def baseline(path: str, frames: int, hog) -> dict:
     return {"seconds": time.perf_counter() - t, "sampled": sampled, "with_face": with_face}
 
 
+_LANDMARKS: list[LandmarkPredictor] = []
+
+
+def _landmarks() -> LandmarkPredictor:
+    """One 68-point predictor for the process (loading it takes a moment)."""
+    if not _LANDMARKS:
+        _LANDMARKS.append(LandmarkPredictor())
+    return _LANDMARKS[0]
+
+
 def extract_video(path: str, cfg: ExtractConfig, detector, clock: dict | None = None) -> dict:
     """One video through the library's per-video path (as the extraction DoFn does it): sampled frames
-    (decode thread) -> tracked face detection -> crop -> JPEG -> serialized tf.Example. ``clock`` (if
-    given) accumulates the seconds spent waiting for frames, cropping, encoding and serializing."""
+    (decode thread) -> tracked face detection -> 68 landmarks -> crop -> JPEG -> serialized tf.Example.
+    ``clock`` (if given) accumulates the seconds spent waiting for frames, on landmarks, cropping,
+    encoding and serializing."""
     clock = clock if clock is not None else {}
-    for k in ("wait_s", "crop_s", "encode_s", "example_s"):
+    for k in ("wait_s", "landmarks_s", "crop_s", "encode_s", "example_s"):
         clock.setdefault(k, 0.0)
     tracker = FaceTracker(detector, all_faces=cfg.faces == "all")
     start = time.perf_counter()
@@ -112,13 +130,17 @@ def extract_video(path: str, cfg: ExtractConfig, detector, clock: dict | None = 
             missed.append(idx)
         for face_index, face in enumerate(found):
             t = time.perf_counter()
+            h, w = frame.shape[:2]
+            lms = landmarks_in_crop(_landmarks()(frame, face), face.box(), cfg.margin, w, h, cfg.image_size).ravel()
+            clock["landmarks_s"] += time.perf_counter() - t
+            t = time.perf_counter()
             crop = crop_face(frame, face.box(), cfg.margin, cfg.image_size)
             t2 = time.perf_counter()
             jpeg = encode_jpeg(crop, cfg.jpeg_quality)
             t3 = time.perf_counter()
             features.to_example(features.FaceRecord(
                 jpeg=jpeg, label=features.REAL, video_id=path, group_id=path, frame_index=idx,
-                face_index=face_index, box=face.box(), detector_score=face.score, source_uri=path)
+                face_index=face_index, box=face.box(), detector_score=face.score, source_uri=path, landmarks=lms)
             ).SerializeToString()
             clock["crop_s"] += t2 - t
             clock["encode_s"] += t3 - t2
@@ -161,7 +183,7 @@ class _Timed:
 
     def __init__(self, det):
         self.det = det
-        self.detect_size = det.detect_size
+        self.kind, self.detect_size = det.kind, det.detect_size
         self.stats = {"near_calls": 0, "near_hits": 0, "near_s": 0.0,
                       "full_calls": 0, "full_hits": 0, "full_s": 0.0}
 
@@ -224,13 +246,14 @@ def print_recall(videos: list[str], res: dict[str, list[dict]]) -> None:
 
 def print_profile(p: dict, floor_s: float) -> None:
     detect_s = p["near_s"] + p["full_s"]
-    other = p["total_s"] - p["wait_s"] - detect_s - p["crop_s"] - p["encode_s"] - p["example_s"]
+    other = p["total_s"] - p["wait_s"] - detect_s - p["landmarks_s"] - p["crop_s"] - p["encode_s"] - p["example_s"]
     print("\nproject-path profile (one pass, threaded decode as in iter_sampled_frames):")
     rows = [
         ("waiting for decoded frames", p["wait_s"]),
         (f"tracked search detect_near ({p['near_calls']} calls, {p['near_hits']} hits)", p["near_s"]),
         (f"full-frame detect ({p['full_calls']} calls, {p['full_hits']} hits)", p["full_s"]),
-        ("crop_face", p["crop_s"]), ("JPEG encode", p["encode_s"]), ("tf.Example serialize", p["example_s"]),
+        ("68 landmarks", p["landmarks_s"]), ("crop_face", p["crop_s"]), ("JPEG encode", p["encode_s"]),
+        ("tf.Example serialize", p["example_s"]),
         ("other (loop, tracker)", other), ("total", p["total_s"]),
     ]
     for name, s in rows:
@@ -279,10 +302,10 @@ def main(argv: list[str] | None = None) -> int:
     sampled = int(total(res["project"], "sampled"))
     all_frames = int(total(res["floor"], "frames"))
 
+    print_recall(videos, res)
     prof = profile(videos, args.frames) if args.profile else None
     if prof:
         print_profile(prof, floor_s)
-    print_recall(videos, res)
     print("\n" + "=" * 78)
     print(f"SUMMARY  {len(videos)} videos, {all_frames} frames decoded, {sampled} sampled "
           f"({args.frames}/video), min of {args.repeat}")
