@@ -61,6 +61,8 @@ def break_even(one: list[tuple[int, float]], two: list[tuple[int, float]]) -> st
     """The input count where 2 workers' fitted line crosses 1 worker's, as text."""
     (a1, b1), (a2, b2) = fit(one), fit(two)
     head = f"fit {a1:.1f} s + {b1:.3f} s/input vs {a2:.1f} s + {b2:.3f} s/input"
+    if min(b1, b2) <= 0:
+        return f"{head}: no break-even (the load noise is larger than the per-input cost; repeat or add sizes)"
     if b2 >= b1:
         return f"{head}: never overtakes 1 worker (no per-input gain)"
     n = (a2 - a1) / (b1 - b2)
