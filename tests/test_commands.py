@@ -7,7 +7,8 @@ from dataclasses import fields
 
 import pytest
 
-from pipelines.commands import build_parser, extract, options
+from pipelines.commands import extract, options
+from pipelines.commands.parser import build_parser
 from pipelines.commands.pipeline import EXIT_DEMO_NOT_PUSHED, demo_failure
 from skyhawk.config import ExtractConfig
 
