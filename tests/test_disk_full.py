@@ -2,8 +2,8 @@
 
 The command must say so in one line naming the output and exit non-zero, leave nothing partial as output
 and remove Beam's temp files. ``extract`` leaves nothing; ``score`` leaves only whole committed part files
-(a rerun resumes from them). Mounting needs root: elsewhere the module is skipped, under CI=true it fails
-(tests/needs.py).
+(a rerun resumes from them); ``run`` names its pipeline root, with no ERROR log line. Mounting needs root:
+elsewhere the module is skipped, under CI=true it fails (tests/needs.py).
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from media import FACE_VIDEOS
+from media import FACE_VIDEOS, TINY_PIPELINE
 from needs import require
 
 pytestmark = pytest.mark.e2e
@@ -89,8 +89,9 @@ def test_score_onto_a_full_disk_names_the_output_in_one_line(full_disk: Path, tm
                            test_model.saved_model, "--frames", "2", "--flush-every", "1"],
                           capture_output=True, text=True, timeout=900)
     assert done.returncode != 0
-    assert done.stderr.splitlines() == [f"skyhawk score: error: no space left on device writing {out}"], \
-        done.stderr[-3000:]
+    *progress, last = done.stderr.splitlines()
+    assert last == f"skyhawk score: error: no space left on device writing {out}", done.stderr[-3000:]
+    assert all(line.startswith("skyhawk score: ") and " videos" in line for line in progress), progress
     files = _files(full_disk)
     assert not any(f.endswith(".tmp") or "beam-temp" in f for f in files), files
     parts = [f for f in files if f.startswith("scores/_parts/")]
@@ -98,3 +99,24 @@ def test_score_onto_a_full_disk_names_the_output_in_one_line(full_disk: Path, tm
     assert len(parts) < 8  # the disk filled before every row was committed
     for part in parts:  # each committed part is whole
         assert all(json.loads(line)["row"]["uri"] for line in (full_disk / part).read_text().splitlines())
+
+
+def test_run_onto_a_full_disk_names_the_pipeline_root_in_one_line(full_disk: Path, tmp_path: Path):
+    """The pipeline root on the full disk (MLMD and the registry elsewhere): the failing component's progress
+    line, then the one error line; no 'ERROR absl: Execution N failed.' nor traceback."""
+    from pipelines.run import demo_config
+    from skyhawk.config import to_dict
+    from skyhawk.demo import make_demo_data
+
+    make_demo_data(str(tmp_path / "videos"), seed=0, clips=1, frames=8)
+    root = full_disk / "pipeline"
+    cfg = demo_config(str(tmp_path), {**TINY_PIPELINE, "pipeline_name": "skyhawk-full-disk",
+                                      "pipeline_root": str(root)})
+    (tmp_path / "config.json").write_text(json.dumps(to_dict(cfg)))
+    done = subprocess.run([SKYHAWK, "run", "--config", str(tmp_path / "config.json")], capture_output=True,
+                          text=True, timeout=900)
+    assert done.returncode == 1, done.stderr[-3000:]
+    lines = done.stderr.splitlines()
+    assert lines[-1] == f"skyhawk run: error: no space left on device writing {root}", done.stderr[-3000:]
+    assert any(line.endswith("started") for line in lines) and " failed after " in lines[-2], lines
+    assert not [line for line in lines if line.startswith("ERROR") or "Traceback" in line], lines
