@@ -5,7 +5,7 @@ input pattern), versions, input fingerprints and the ``Split-<name>/`` layout al
 
 - ``input_base``: the video root; the single input split's pattern names the folder of one span
   (``*`` for the root itself, ``span-{SPAN}/*`` for span folders).
-- Splits are assigned per group (source video / identity) by ``skyhawk.datasets.assign_splits``, never
+- Splits are assigned per group (source video / identity) by ``skyhawk.splits.assign_splits``, never
   by frame. The output splits are derived from the data by ``datasets.output_splits`` (train, eval, and
   test when the dataset forces videos there: FF++ ``splits/test.json``, Celeb-DF's test list, a DFDC
   ``metadata.json`` or CSV ``split`` column), the same rule ``skyhawk extract`` uses. They are declared
@@ -34,6 +34,7 @@ from tfx.utils import proto_utils
 from components import extract
 from skyhawk import datasets, fileio
 from skyhawk.config import ExtractConfig, from_dict, replace, to_dict
+from skyhawk.spans import list_spans
 
 SPAN_PATTERN = "span-{SPAN}/*"
 SPAN_KEY, VERSION_KEY = "span", "version"  # tfx.components.example_gen.utils.{SPAN,VERSION}_PROPERTY_NAME
@@ -125,7 +126,7 @@ def data_splits(input_base: str, config: ExtractConfig, use_spans: bool = False)
     """
     root = input_base
     if use_spans:
-        spans = datasets.list_spans(input_base)
+        spans = list_spans(input_base)
         if not spans:
             return [datasets.TRAIN, datasets.EVAL]
         root = fileio.join(input_base, f"span-{max(spans)}")

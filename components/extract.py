@@ -17,7 +17,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from skyhawk import datasets, features, fileio
+from skyhawk import datasets, features, fileio, splits
 from skyhawk.config import MEDIA_EXTENSIONS, ExtractConfig, from_dict, to_dict
 from skyhawk.datasets import VideoItem
 
@@ -114,7 +114,7 @@ class ExtractFacesFn(beam.DoFn):
 
         A swap takes its source face from the item's donor video (another identity's real video,
         chosen by ``prepare_items``); a donor without a face fails this video's synthesis loudly. An item
-        without a donor (a lone train identity: ``datasets.assign_donors``) gets SBI fakes instead.
+        without a donor (a lone train identity: ``splits.assign_donors``) gets SBI fakes instead.
         """
         if self._cfg.synthesize == "none" or item.label != features.REAL:
             return None, None
@@ -223,7 +223,7 @@ def prepare_items(root: str, config: ExtractConfig) -> list[VideoItem]:
     found = datasets.discover(root, config.labels, config.allow_outside_root)
     if not found:
         raise ExtractionError(f"no video or photo files ({', '.join(MEDIA_EXTENSIONS)}) under {root}")
-    items = datasets.assign_splits(found, config.eval_fraction, config.split_seed)
+    items = splits.assign_splits(found, config.eval_fraction, config.split_seed)
     usable = [it for it in items if not it.error]
     if not usable:
         raise ExtractionError(f"none of the {len(items)} videos under {root} is usable; the first: "
@@ -232,7 +232,7 @@ def prepare_items(root: str, config: ExtractConfig) -> list[VideoItem]:
         if not any(it.split == split for it in usable):
             raise ExtractionError(f"no usable video for the {split} split ({len(usable)} usable videos, "
                                   f"{len({it.group_id for it in usable})} groups); add videos or groups")
-    return datasets.assign_donors(items) if config.synthesize == "swap" else items
+    return splits.assign_donors(items) if config.synthesize == "swap" else items
 
 
 def output_split_names(items: Iterable[VideoItem]) -> list[str]:

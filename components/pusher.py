@@ -48,7 +48,8 @@ def RegistryPusher(
     from components.golden import load_golden
     from skyhawk import artifact
     from skyhawk.registry import Registry, RegistryError
-    from skyhawk_model.evaluation import BASELINE, CANDIDATE, failure_text, load_evaluation
+    from skyhawk_model.evaluation import BASELINE, CANDIDATE, load_evaluation
+    from skyhawk_model.gate import failure_text
 
     blessed = model_utils.is_model_blessed(model_blessing)
     ev = load_evaluation(evaluation.uri)

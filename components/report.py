@@ -7,7 +7,7 @@ Outside TFX the same pieces are plain functions:
 
     evaluation = skyhawk_model.evaluation.load_evaluation(evaluation_uri)
     curves = skyhawk_model.evaluation.load_plot_data(evaluation_uri, threshold)
-    decision = skyhawk_model.evaluation.gate_decision(blessed, evaluation, pushed=..., version=...)
+    decision = skyhawk_model.gate.gate_decision(blessed, evaluation, pushed=..., version=...)
     report = report_page.build_report(load_history(serving_dir), evaluation, curves, decision,
                                       load_extraction(examples_uri), data)
     report_page.write_report(out_dir, report)
@@ -53,7 +53,8 @@ def RunReport(
     from components.drift import drift_text, load_drift
     from components.golden import load_golden
     from components.pusher import NOT_PUSHED_FILE, data_lineage
-    from skyhawk_model.evaluation import gate_decision, load_evaluation, load_plot_data
+    from skyhawk_model.evaluation import load_evaluation, load_plot_data
+    from skyhawk_model.gate import gate_decision
 
     serving_dir = path_utils.serving_model_path(model.uri)
     try:

@@ -29,9 +29,9 @@ from skyhawk_model.evaluation import (
     VIDEO_AUC,
     VIDEO_COUNT,
     VIDEO_LOG_LOSS,
-    threshold_for,
     threshold_text,
 )
+from skyhawk_model.gate import threshold_for
 
 HTML_FILE = "report.html"
 JSON_FILE = "report.json"

@@ -13,7 +13,7 @@ import errno  # noqa: E402
 import logging  # noqa: E402
 import sys  # noqa: E402
 
-from pipelines.commands import build_parser  # noqa: E402
+from pipelines.commands.parser import build_parser  # noqa: E402
 
 # library chatter hidden without --verbose; their errors too (the command raises them: one line below)
 QUIET_LOGGERS = ("apache_beam", "absl", "tensorflow")

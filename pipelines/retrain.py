@@ -1,7 +1,7 @@
 """Retrain's decisions (``skyhawk retrain``): is there a new span to run on, and what did a run decide.
 
 The config must have ``use_spans: true`` (videos in ``data_root/span-N/``). The newest span on disk
-(``datasets.list_spans``, the one span listing: a ``span-*`` folder that is not ``span-N`` is an error) is
+(``spans.list_spans``, the one span listing: a ``span-*`` folder that is not ``span-N`` is an error) is
 compared with the newest span a model was already decided on: the ``eval_span`` the RegistryPusher records
 on its PushedModel artifacts in MLMD and in every registry version's ``metadata.json``. ``pending_span``
 answers without any TFX work (no TensorFlow or TFX import); ``run_decision`` reads a run's outcome.
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from skyhawk import datasets, fileio
+from skyhawk.spans import list_spans
 
 EXIT_PUSHED, EXIT_ERROR, EXIT_NO_NEW_SPAN, EXIT_NOT_PUSHED = 0, 1, 3, 4
 
@@ -35,7 +36,7 @@ def pending_span(cfg: Any) -> tuple[int, Decision | None]:
     """
     if not cfg.use_spans:
         raise ValueError("retrain needs use_spans: true (videos in data_root/span-N/ folders)")
-    spans = datasets.list_spans(cfg.data_root)
+    spans = list_spans(cfg.data_root)
     if not spans:
         raise ValueError(f"no span-N/ folder under {cfg.data_root}")
     newest = spans[-1]

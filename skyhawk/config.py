@@ -1,4 +1,5 @@
-"""One typed configuration for every Skyhawk stage: the dataclasses, their checks, and loading a config file.
+"""One typed configuration for every Skyhawk stage: the dataclasses, their checks, and loading a config file
+(the generic self-checking dataclass machinery is ``skyhawk.typed``).
 
 The CLI, the TFX components and the pipelines all read their defaults from these dataclasses; nothing
 else defines a default. A config file is JSON with the same nested shape (see ``skyhawk/configs/``).
@@ -11,15 +12,14 @@ is not part of validation: ``check_inputs`` checks that once, before a run start
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import re
-import typing
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any, Mapping, Type, TypeVar
+from typing import Any, Mapping, TypeVar
 
 from skyhawk import fileio
+from skyhawk.typed import Checked, ConfigError, from_dict, need, to_dict  # noqa: F401  (ConfigError, to_dict: re-exported)
 
 T = TypeVar("T")
 
@@ -30,72 +30,18 @@ LABEL_MODES = ("folders", "csv", "ffpp", "dfdc", "celebdf")
 DETECTORS = ("hog", "cnn")
 FACE_MODES = ("largest", "all")
 SYNTH_METHODS = ("none", "sbi", "swap")
-BACKBONES = ("inception_resnet_v2", "xception", "efficientnet_b4")
+BACKBONES = ("inception_resnet_v2", "xception", "efficientnet_b4", "meso4", "mesoinception4")
+MESO_BACKBONES = ("meso4", "mesoinception4")  # MesoNet: 256 px only, no ImageNet weights
 SBI_MODES = ("online", "offline", "none")  # train.sbi
 SELECT_EPOCH = ("last", "val_loss")  # train.select_epoch
-
-
-class ConfigError(ValueError):
-    """A configuration value is invalid (the message names the key)."""
+LR_SCHEDULES = ("exponential", "cosine")  # train.lr_schedule
 
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # model and pipeline names (fullmatch; no path parts)
 
 
-def _need(ok: bool, message: str) -> None:
-    if not ok:
-        raise ConfigError(message)
-
-
-def _type_error(name: str, expected: str, value: Any) -> ConfigError:
-    return ConfigError(f"{name} must be {expected}, got {value!r} ({type(value).__name__})")
-
-
-def _coerce(name: str, hint: Any, value: Any) -> Any:
-    """value checked against a field's type hint (int -> float allowed; a list for a tuple); else ConfigError."""
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise _type_error(name, "true or false", value)
-    elif hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise _type_error(name, "an integer", value)
-    elif hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise _type_error(name, "a number", value)
-        value = float(value)
-    elif hint is str:
-        if not isinstance(value, str):
-            raise _type_error(name, "a string", value)
-    elif typing.get_origin(hint) is tuple:
-        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)) or not all(
-                isinstance(v, str) for v in value):
-            raise _type_error(name, "a list of strings", value)
-        value = tuple(value)
-    return value
-
-
-def _check_types(config: Any) -> None:
-    """Every field of a config dataclass has its annotated type (ConfigError naming the field); ints given for
-    floats and lists given for tuples are stored converted."""
-    hints = typing.get_type_hints(type(config))
-    for f in dataclasses.fields(config):
-        if not dataclasses.is_dataclass(hints[f.name]):
-            object.__setattr__(config, f.name, _coerce(f.name, hints[f.name], getattr(config, f.name)))
-
-
-class _Checked:
-    """Base of the config dataclasses: a config is checked once, when it is built (also by ``replace``)."""
-
-    def __post_init__(self) -> None:
-        _check_types(self)
-        self._check()
-
-    def _check(self) -> None:
-        raise NotImplementedError
-
-
 @dataclass(frozen=True)
-class ExtractConfig(_Checked):
+class ExtractConfig(Checked):
     """Video -> face-crop extraction."""
 
     frames_per_video: int = 32
@@ -113,25 +59,27 @@ class ExtractConfig(_Checked):
     synth_seed: int = 0
 
     def _check(self) -> None:
-        _need(self.frames_per_video >= 1, f"frames_per_video must be >= 1, got {self.frames_per_video}")
-        _need(self.detector in DETECTORS, f"detector must be one of {DETECTORS}, got {self.detector!r}")
-        _need(self.faces in FACE_MODES, f"faces must be one of {FACE_MODES}, got {self.faces!r}")
-        _need(1.0 <= self.margin <= 3.0, f"margin must be in [1, 3], got {self.margin}")
-        _need(self.image_size >= 32, f"image_size must be >= 32, got {self.image_size}")
-        _need(self.detect_size >= 64, f"detect_size must be >= 64, got {self.detect_size}")
-        _need(self.labels.split(":", 1)[0] in LABEL_MODES,
-              f"labels must be one of folders|csv:FILE|ffpp|dfdc|celebdf, got {self.labels!r}")
-        _need(not self.labels.startswith("csv") or len(self.labels) > 4 and self.labels[3] == ":",
-              "labels=csv needs a manifest path: csv:FILE")
-        _need(0.0 < self.eval_fraction < 1.0, f"eval_fraction must be in (0, 1), got {self.eval_fraction}")
-        _need(bool(self.split_seed), "split_seed must not be empty")
-        _need(self.synthesize in SYNTH_METHODS, f"synthesize must be one of {SYNTH_METHODS}, got {self.synthesize!r}")
-        _need(1 <= self.jpeg_quality <= 100, f"jpeg_quality must be in [1, 100], got {self.jpeg_quality}")
-        _need(self.synth_seed >= 0, f"synth_seed must be >= 0, got {self.synth_seed}")
+        need(self.frames_per_video >= 1, f"frames_per_video must be >= 1, got {self.frames_per_video}")
+        need(self.detector in DETECTORS, f"detector must be one of {DETECTORS}, got {self.detector!r}")
+        need(self.faces in FACE_MODES, f"faces must be one of {FACE_MODES}, got {self.faces!r}")
+        need(1.0 <= self.margin <= 3.0, f"margin must be in [1, 3], got {self.margin}")
+        need(self.image_size >= 32, f"image_size must be >= 32, got {self.image_size}")
+        need(self.detect_size >= 64, f"detect_size must be >= 64, got {self.detect_size}")
+        sources = [s.strip() for s in self.labels.split(";")]
+        need(all(s.split(":", 1)[0] in (LABEL_MODES if len(sources) == 1 else ("folders", "csv")) for s in sources),
+             f"labels must be one of folders|csv:FILE|ffpp|dfdc|celebdf, or folders:SUB=LABEL,... and csv:FILE "
+             f"sources joined by ';', got {self.labels!r}")
+        need(all(not s.startswith("csv") or len(s) > 4 and s[3] == ":" for s in sources),
+             "labels=csv needs a manifest path: csv:FILE")
+        need(0.0 < self.eval_fraction < 1.0, f"eval_fraction must be in (0, 1), got {self.eval_fraction}")
+        need(bool(self.split_seed), "split_seed must not be empty")
+        need(self.synthesize in SYNTH_METHODS, f"synthesize must be one of {SYNTH_METHODS}, got {self.synthesize!r}")
+        need(1 <= self.jpeg_quality <= 100, f"jpeg_quality must be in [1, 100], got {self.jpeg_quality}")
+        need(self.synth_seed >= 0, f"synth_seed must be >= 0, got {self.synth_seed}")
 
 
 @dataclass(frozen=True)
-class TrainConfig(_Checked):
+class TrainConfig(Checked):
     """The frame classifier and its training loop."""
 
     backbone: str = "inception_resnet_v2"
@@ -162,44 +110,59 @@ class TrainConfig(_Checked):
     swap_fraction: float = 0.0  # sbi=online: this share of the fresh fakes are swaps with another identity's face
     select_epoch: str = "last"  # last | val_loss: export the epoch with the lowest validation loss
     export_epochs: bool = False  # also export every epoch's model to <model_run_dir>/epochs/<N> (learning curves)
+    frozen_layers: int = 0  # fine-tuning: the backbone's first N layers with weights stay as loaded
+    val_fraction: float = 0.15  # select_epoch=val_loss: share of TRAIN groups (>= 1) held out to select the epoch on
+    data_share: float = 0.0  # sbi=online: share of training pairs that are a real + a dataset fake (vs real + SBI)
+    lr_schedule: str = "exponential"  # exponential (decay_steps/decay_rate) | cosine: to 0 over the planned steps
 
     def _check(self) -> None:
-        _need(self.backbone in BACKBONES, f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
-        _need(bool(self.weights), "weights must be imagenet, none or a weights file (checked before a run)")
-        _need(self.image_size >= 75, f"image_size must be >= 75, got {self.image_size}")
-        _need(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
-        _need(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
-        _need(self.max_epochs >= 1, f"max_epochs must be >= 1, got {self.max_epochs}")
-        _need(self.span_window >= 0, f"span_window must be >= 0 (0: all spans), got {self.span_window}")
-        _need(self.warm_start_epochs >= 1, f"warm_start_epochs must be >= 1, got {self.warm_start_epochs}")
-        _need(self.learning_rate > 0.0, f"learning_rate must be > 0, got {self.learning_rate}")
-        _need(self.decay_steps >= 1, f"decay_steps must be >= 1, got {self.decay_steps}")
-        _need(0.0 < self.decay_rate <= 1.0, f"decay_rate must be in (0, 1], got {self.decay_rate}")
-        _need(self.target_accuracy >= 0.0,
-              f"target_accuracy must be >= 0 (above 1: never stop early), got {self.target_accuracy}")
-        _need(self.steps_per_epoch >= 0, f"steps_per_epoch must be >= 0, got {self.steps_per_epoch}")
-        _need(self.eval_steps >= 0, f"eval_steps must be >= 0, got {self.eval_steps}")
-        _need(0.0 < self.threshold < 1.0, f"threshold must be in (0, 1), got {self.threshold}")
-        _need(self.mixed_precision in ("auto", "on", "off"),
-              f"mixed_precision must be auto|on|off, got {self.mixed_precision!r}")
-        _need(self.max_steps >= 0, f"max_steps must be >= 0 (0: no limit), got {self.max_steps}")
-        _need(self.time_budget_minutes >= 0,
-              f"time_budget_minutes must be >= 0 (0: no limit), got {self.time_budget_minutes}")
-        _need(bool(self.checkpoint_dir), "checkpoint_dir must be auto, none or a folder")
-        _need(0.0 <= self.bn_momentum < 1.0,
-              f"bn_momentum must be in [0, 1) (0: the backbone's own), got {self.bn_momentum}")
-        _need(self.sbi in SBI_MODES, f"sbi must be one of {SBI_MODES}, got {self.sbi!r}")
-        _need(0.0 <= self.swap_fraction <= 1.0, f"swap_fraction must be in [0, 1], got {self.swap_fraction}")
-        _need(self.swap_fraction == 0.0 or self.sbi == "online",
-              f"swap_fraction > 0 needs sbi=online (swaps are made online), got sbi={self.sbi!r}")
-        _need(self.select_epoch in SELECT_EPOCH,
-              f"select_epoch must be one of {SELECT_EPOCH}, got {self.select_epoch!r}")
-        _need(self.sbi != "online" or self.batch_size % 2 == 0,
-              f"batch_size must be even with sbi=online (each real next to its fake), got {self.batch_size}")
+        need(self.backbone in BACKBONES, f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
+        need(bool(self.weights), "weights must be imagenet, none or a weights file (checked before a run)")
+        need(self.image_size >= 75, f"image_size must be >= 75, got {self.image_size}")
+        need(self.backbone not in MESO_BACKBONES or self.image_size == 256,
+             f"backbone {self.backbone} needs image_size 256, got {self.image_size}")
+        need(self.backbone not in MESO_BACKBONES or self.weights != "imagenet",
+             f"backbone {self.backbone} has no ImageNet weights: weights must be none or a file")
+        need(self.frozen_layers >= 0, f"frozen_layers must be >= 0, got {self.frozen_layers}")
+        need(0.0 < self.val_fraction < 1.0, f"val_fraction must be in (0, 1), got {self.val_fraction}")
+        need(0.0 <= self.data_share <= 1.0, f"data_share must be in [0, 1], got {self.data_share}")
+        need(self.data_share == 0.0 or self.sbi == "online",
+             f"data_share > 0 needs sbi=online (it mixes dataset fakes with online ones), got sbi={self.sbi!r}")
+        need(self.lr_schedule in LR_SCHEDULES,
+             f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+        need(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
+        need(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
+        need(self.max_epochs >= 1, f"max_epochs must be >= 1, got {self.max_epochs}")
+        need(self.span_window >= 0, f"span_window must be >= 0 (0: all spans), got {self.span_window}")
+        need(self.warm_start_epochs >= 1, f"warm_start_epochs must be >= 1, got {self.warm_start_epochs}")
+        need(self.learning_rate > 0.0, f"learning_rate must be > 0, got {self.learning_rate}")
+        need(self.decay_steps >= 1, f"decay_steps must be >= 1, got {self.decay_steps}")
+        need(0.0 < self.decay_rate <= 1.0, f"decay_rate must be in (0, 1], got {self.decay_rate}")
+        need(self.target_accuracy >= 0.0,
+             f"target_accuracy must be >= 0 (above 1: never stop early), got {self.target_accuracy}")
+        need(self.steps_per_epoch >= 0, f"steps_per_epoch must be >= 0, got {self.steps_per_epoch}")
+        need(self.eval_steps >= 0, f"eval_steps must be >= 0, got {self.eval_steps}")
+        need(0.0 < self.threshold < 1.0, f"threshold must be in (0, 1), got {self.threshold}")
+        need(self.mixed_precision in ("auto", "on", "off"),
+             f"mixed_precision must be auto|on|off, got {self.mixed_precision!r}")
+        need(self.max_steps >= 0, f"max_steps must be >= 0 (0: no limit), got {self.max_steps}")
+        need(self.time_budget_minutes >= 0,
+             f"time_budget_minutes must be >= 0 (0: no limit), got {self.time_budget_minutes}")
+        need(bool(self.checkpoint_dir), "checkpoint_dir must be auto, none or a folder")
+        need(0.0 <= self.bn_momentum < 1.0,
+             f"bn_momentum must be in [0, 1) (0: the backbone's own), got {self.bn_momentum}")
+        need(self.sbi in SBI_MODES, f"sbi must be one of {SBI_MODES}, got {self.sbi!r}")
+        need(0.0 <= self.swap_fraction <= 1.0, f"swap_fraction must be in [0, 1], got {self.swap_fraction}")
+        need(self.swap_fraction == 0.0 or self.sbi == "online",
+             f"swap_fraction > 0 needs sbi=online (swaps are made online), got sbi={self.sbi!r}")
+        need(self.select_epoch in SELECT_EPOCH,
+             f"select_epoch must be one of {SELECT_EPOCH}, got {self.select_epoch!r}")
+        need(self.sbi != "online" or self.batch_size % 2 == 0,
+             f"batch_size must be even with sbi=online (each real next to its fake), got {self.batch_size}")
 
 
 @dataclass(frozen=True)
-class GateConfig(_Checked):
+class GateConfig(Checked):
     """When the Evaluator blesses a model."""
 
     accuracy_floor: float = 0.90
@@ -213,18 +176,18 @@ class GateConfig(_Checked):
     block_on_drift: bool = False  # a drift anomaly keeps the candidate from being blessed
 
     def _check(self) -> None:
-        _need(0.0 <= self.accuracy_floor <= 1.0, f"accuracy_floor must be in [0, 1], got {self.accuracy_floor}")
-        _need(self.max_regression >= 0.0, f"max_regression must be >= 0, got {self.max_regression}")
-        _need(self.video_aggregation in ("mean", "confident"),
-              f"video_aggregation must be mean|confident, got {self.video_aggregation!r}")
-        _need(self.golden_labels.split(":", 1)[0] in LABEL_MODES,
-              f"golden_labels must be one of folders|csv:FILE|ffpp|dfdc|celebdf, got {self.golden_labels!r}")
-        _need(self.drift_linf > 0.0 and self.drift_jsd > 0.0,
-              f"drift_linf and drift_jsd must be > 0, got {self.drift_linf}, {self.drift_jsd}")
+        need(0.0 <= self.accuracy_floor <= 1.0, f"accuracy_floor must be in [0, 1], got {self.accuracy_floor}")
+        need(self.max_regression >= 0.0, f"max_regression must be >= 0, got {self.max_regression}")
+        need(self.video_aggregation in ("mean", "confident"),
+             f"video_aggregation must be mean|confident, got {self.video_aggregation!r}")
+        need(self.golden_labels.split(":", 1)[0] in LABEL_MODES,
+             f"golden_labels must be one of folders|csv:FILE|ffpp|dfdc|celebdf, got {self.golden_labels!r}")
+        need(self.drift_linf > 0.0 and self.drift_jsd > 0.0,
+             f"drift_linf and drift_jsd must be > 0, got {self.drift_linf}, {self.drift_jsd}")
 
 
 @dataclass(frozen=True)
-class PipelineConfig(_Checked):
+class PipelineConfig(Checked):
     """A whole Skyhawk pipeline: where things live and every stage's settings."""
 
     pipeline_name: str = "skyhawk"
@@ -244,19 +207,19 @@ class PipelineConfig(_Checked):
     def _check(self) -> None:
         for name in ("pipeline_name", "model_name"):
             value = getattr(self, name)
-            _need(NAME_RE.fullmatch(value) is not None,
+            need(NAME_RE.fullmatch(value) is not None,
                   f"{name} must be letters, digits, '.', '_', '-' (no path), got {value!r}")
         for name in ("data_root", "pipeline_root", "metadata_path", "registry"):
-            _need(bool(getattr(self, name)), f"{name} must not be empty")
+            need(bool(getattr(self, name)), f"{name} must not be empty")
         bad = [a for a in self.beam_args if not a.startswith("--")]
-        _need(not bad, f"beam_args must be flags like --runner=..., got {bad[0]!r}" if bad else "")
+        need(not bad, f"beam_args must be flags like --runner=..., got {bad[0]!r}" if bad else "")
         self.beam_pipeline_args()
-        _need(_valid_schedule(self.schedule), "schedule must be a cron line (5 fields, e.g. '0 3 * * 1'), one of "
-              f"{', '.join(SCHEDULE_PRESETS)} or \"\" (manual runs only), got {self.schedule!r}")
+        need(_valid_schedule(self.schedule), "schedule must be a cron line (5 fields, e.g. '0 3 * * 1'), one of "
+             f"{', '.join(SCHEDULE_PRESETS)} or \"\" (manual runs only), got {self.schedule!r}")
         for name in _SECTIONS:  # each section checked itself when it was built
-            _need(isinstance(getattr(self, name), _SECTIONS[name]), f"{name} must be a {_SECTIONS[name].__name__}")
-        _need(self.extract.image_size == self.train.image_size, f"extract.image_size ({self.extract.image_size}) "
-              f"must equal train.image_size ({self.train.image_size})")
+            need(isinstance(getattr(self, name), _SECTIONS[name]), f"{name} must be a {_SECTIONS[name].__name__}")
+        need(self.extract.image_size == self.train.image_size, f"extract.image_size ({self.extract.image_size}) "
+             f"must equal train.image_size ({self.train.image_size})")
 
     def beam_pipeline_args(self) -> list[str]:
         """The Beam flags of every Beam-powered step: the runner profile's, then beam_args."""
@@ -281,37 +244,6 @@ def _valid_schedule(schedule: str) -> bool:
 
 
 _SECTIONS: dict[str, type] = {"extract": ExtractConfig, "train": TrainConfig, "gate": GateConfig}
-
-
-def from_dict(cls: Type[T], data: Mapping[str, Any], _prefix: str = "") -> T:
-    """Builds a config dataclass from a (nested) dict, checking every value against the field's type;
-    unknown keys and wrong types are errors naming the (dotted) key."""
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{_prefix.rstrip('.') or cls.__name__} must be an object, got {type(data).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        where = f" (under {_prefix.rstrip('.')})" if _prefix else ""
-        raise ConfigError(f"unknown {cls.__name__} keys: {', '.join(unknown)}{where}")
-    hints = typing.get_type_hints(cls)
-    kwargs: dict[str, Any] = {}
-    for name, value in data.items():
-        if dataclasses.is_dataclass(hints[name]):
-            kwargs[name] = from_dict(hints[name], value, f"{_prefix}{name}.")
-        else:
-            kwargs[name] = _coerce(_prefix + name, hints[name], value)
-    try:
-        return cls(**kwargs)
-    except ConfigError as e:
-        raise ConfigError(f"{_prefix}{e}") from None
-
-
-def to_dict(config: Any) -> dict[str, Any]:
-    """The JSON-ready dict of a config dataclass."""
-    out = dataclasses.asdict(config)
-    if "beam_args" in out:
-        out["beam_args"] = list(out["beam_args"])
-    return out
 
 
 def replace(config: T, **changes: Any) -> T:
@@ -390,6 +322,12 @@ def check_inputs(cfg: PipelineConfig) -> None:
     if labels.startswith("csv:") and not (cfg.use_spans and not fileio.is_remote(labels[4:])
                                           and not os.path.isabs(labels[4:])):
         need("extract.labels", labels[4:], folder=False)  # with use_spans a relative manifest is per span
+    sources = [source.strip().partition(":") for source in labels.split(";")]
+    if len(sources) > 1 and not cfg.use_spans:  # several sources: a relative manifest is under data_root
+        for mode, _, arg in sources:
+            if mode == "csv":
+                need("extract.labels", arg if fileio.is_remote(arg) or os.path.isabs(arg)
+                     else fileio.join(cfg.data_root, arg), folder=False)
     if cfg.gate.golden_root:
         need("gate.golden_root", cfg.gate.golden_root, folder=True)
         if cfg.gate.golden_labels.startswith("csv:"):

@@ -6,14 +6,13 @@ instead of being dropped, so the extraction report accounts for it. A malformed 
 or conflicting manifest rows, unknown split names, paths outside the input root) is a ``LabelError``
 that stops the run before any video is decoded.
 
-The split rules live here and only here: the split names (``SPLITS``, ``parse_split``), the group ->
-split assignment (``assign_splits``) and the output splits a dataset needs (``output_splits``), which
-both ``skyhawk extract`` and the TFX ``FaceExampleGen`` declare.
+The split names (``SPLITS``, ``parse_split``) and the output splits a dataset needs (``output_splits``),
+which both ``skyhawk extract`` and the TFX ``FaceExampleGen`` declare, live here; the group -> split
+assignment and the swap donors in ``skyhawk.splits``; the ``span-N`` folders in ``skyhawk.spans``.
 """
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import os
@@ -30,6 +29,7 @@ from skyhawk.features import FAKE, REAL
 TRAIN, EVAL, TEST = "train", "eval", "test"
 SPLITS = (TRAIN, EVAL, TEST)
 _SPLIT_NAMES = {"train": TRAIN, "eval": EVAL, "val": EVAL, "validation": EVAL, "test": TEST}
+SOURCE_SEP = ";"  # joins several label sources: folders:real_videos=real;csv:train_fakes/labels.csv
 
 
 @dataclass(frozen=True)
@@ -86,11 +86,16 @@ def is_media(path: str) -> bool:
 # ---------------------------------------------------------------- adapters
 
 def discover(root: str, labels: str, allow_outside_root: bool = False) -> list[VideoItem]:
-    """The labelled video items under root for a label mode (folders|folders:SUB=LABEL,...|csv:FILE|ffpp|dfdc|celebdf).
+    """The labelled video items under root for a label mode (folders|folders:SUB=LABEL,...|csv:FILE|ffpp|dfdc|celebdf),
+    or for several sources joined by ';' (``folders:real_videos=real;csv:train_fakes/labels.csv``: each
+    source is ``folders:SUB=LABEL,...`` or ``csv:FILE`` with FILE relative to root).
 
     A CSV manifest may list files outside root only with allow_outside_root. ``folders:SUB=LABEL,...``
     takes only the media under the named subfolders of root, each with its label (see ``_chosen_folders``).
     """
+    if SOURCE_SEP in labels:
+        return _unique_ids([it for part in labels.split(SOURCE_SEP)
+                            for it in _source(root, part.strip(), allow_outside_root)])
     mode, _, arg = labels.partition(":")
     if mode == "csv":
         return _unique_ids(_from_csv(root, arg, allow_outside_root))
@@ -103,6 +108,20 @@ def discover(root: str, labels: str, allow_outside_root: bool = False) -> list[V
         raise LabelError(f"input is not a directory: {root}")
     files = fileio.list_files(root)
     return _unique_ids(adapter(root, [p for p in files if is_media(p)], files))
+
+
+def _source(root: str, labels: str, allow_outside_root: bool) -> list[VideoItem]:
+    """One source of a composite label spec: ``folders:SUB=LABEL,...`` or ``csv:FILE`` (a relative FILE is
+    under root, and only its own folder is checked for media it does not list)."""
+    mode, _, arg = labels.partition(":")
+    if mode == "csv" and arg:
+        manifest = arg if (fileio.is_remote(arg) or os.path.isabs(arg)) else fileio.join(root, arg)
+        folder = (posixpath if fileio.is_remote(manifest) else os.path).dirname(manifest)
+        return _from_csv(root, manifest, allow_outside_root, scan=folder)
+    if mode == "folders" and arg:
+        return _chosen_folders(root, arg)
+    raise LabelError(f"labels: {labels!r}: a source of a '{SOURCE_SEP}'-joined list must be "
+                     "folders:SUB=LABEL,... or csv:FILE")
 
 
 def _item(root: str, path: str, **kw) -> VideoItem:
@@ -184,7 +203,7 @@ def _parse_label(value: str) -> int:
     raise LabelError(f"unknown label {value!r} (use real|fake|0|1)")
 
 
-def _from_csv(root: str, manifest: str, allow_outside_root: bool) -> list[VideoItem]:
+def _from_csv(root: str, manifest: str, allow_outside_root: bool, scan: str | None = None) -> list[VideoItem]:
     """A manifest ``path,label[,group][,split][,method][,source|source_repo]``; paths are relative to the
     manifest's folder.
 
@@ -242,8 +261,9 @@ def _from_csv(root: str, manifest: str, allow_outside_root: bool) -> list[VideoI
     if problems:
         more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
         raise LabelError(f"manifest {manifest}: " + "; ".join(problems[:5]) + more)
-    if fileio.isdir(root):
-        for p in fileio.list_files(root):  # videos in the input folder that the manifest forgot
+    scan = scan or root
+    if fileio.isdir(scan):
+        for p in fileio.list_files(scan):  # videos in the input folder that the manifest forgot
             if is_media(p) and fileio.normpath(p) not in first_line:
                 out.append(_item(root, p, error="no label: not listed in the manifest"))
     return out
@@ -356,112 +376,3 @@ def _celebdf(root: str, videos: list[str], _files: list[str]) -> list[VideoItem]
             item = _item(root, p, error="no label: not in Celeb-real/, YouTube-real/ or Celeb-synthesis/")
         out.append(replace(item, split=TEST) if rel in test else item)
     return out
-
-
-# ---------------------------------------------------------------- splits
-
-def _unit(group: str, salt: str) -> float:
-    digest = hashlib.sha256(f"{salt}:{group}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
-
-
-def eval_band(n: int, eval_fraction: float) -> tuple[int, int]:
-    """The allowed number of eval groups among n: round(f*n) +- max(1, 10 % of it), within 1..n-1 for n >= 2."""
-    target = eval_fraction * n
-    slack = max(1.0, 0.1 * target)
-    lo, hi = max(0, int(-(-(target - slack) // 1))), min(n, int((target + slack) // 1))
-    if n >= 2:
-        lo, hi = max(lo, 1), min(hi, n - 1)
-    return lo, max(lo, hi)
-
-
-def assign_splits(items: Iterable[VideoItem], eval_fraction: float, salt: str = "skyhawk") -> list[VideoItem]:
-    """Gives every labelled item a split so that no group spans two splits.
-
-    A group with a forced split (a dataset's own test/eval list, a manifest's split column) takes it for
-    all its members and never moves. The other groups are split per stratum, the groups sharing the same
-    set of labels (real only, fake only, both), so that eval holds both classes when the data has them:
-
-    - rank the stratum's n groups by u = SHA-256(salt:group) in [0, 1);
-    - k = the number of groups with u < eval_fraction (the plain per-group hash rule), clamped into
-      ``eval_band(n, eval_fraction)``: round(f*n) +- max(1, 10 %), and 1..n-1 when n >= 2;
-    - the k lowest-ranked groups go to eval, the rest to train.
-
-    Stability when groups are added: while the plain rule's count is inside the band (it is, except on
-    small or unluckily hashed data), a group's split depends on the group alone, so adding groups never
-    moves one. When the clamp is active, the old groups in eval are still the lowest-ranked ones of their
-    stratum, so only groups at the eval/train boundary can move, all in the same direction, and exactly
-    |k_old - k_new + b| of them, where b is the number of added groups of the stratum landing in eval.
-    With at least two free groups overall, neither train nor eval is left empty.
-    """
-    items = list(items)
-    forced: dict[str, str] = {}
-    for it in items:
-        if it.split and not it.error:
-            if forced.get(it.group_id, it.split) != it.split:
-                forced[it.group_id] = TEST if TEST in (it.split, forced[it.group_id]) else it.split
-            else:
-                forced[it.group_id] = it.split
-    group_labels: dict[str, set[int]] = defaultdict(set)
-    for it in items:
-        if not it.error and it.group_id not in forced:
-            group_labels[it.group_id].add(it.label)
-    strata: dict[frozenset, list[str]] = defaultdict(list)
-    for g, labs in group_labels.items():
-        strata[frozenset(labs)].append(g)
-    chosen: dict[str, str] = {}
-    for groups in strata.values():
-        ranked = sorted(groups, key=lambda g: (_unit(g, salt), g))
-        lo, hi = eval_band(len(ranked), eval_fraction)
-        k = min(max(sum(_unit(g, salt) < eval_fraction for g in ranked), lo), hi)
-        chosen.update((g, EVAL if i < k else TRAIN) for i, g in enumerate(ranked))
-    free = sorted(chosen, key=lambda g: (_unit(g, salt), g))
-    if len(free) >= 2:
-        if EVAL not in chosen.values():
-            chosen[free[0]] = EVAL
-        if TRAIN not in chosen.values():
-            chosen[free[-1]] = TRAIN
-    chosen.update(forced)
-    return [it if it.error else replace(it, split=chosen[it.group_id]) for it in items]
-
-
-def assign_donors(items: Iterable[VideoItem]) -> list[VideoItem]:
-    """Gives each real item a swap donor: the next real item (sorted by id) of another group, in its own split.
-
-    A donor of the same split keeps the splits apart (a train fake never shows a held-out identity's face,
-    and eval swaps are between held-out identities). An eval or test split with a single group borrows
-    from train; a train item never borrows (no donor: extraction falls back to SBI for it).
-    """
-    items = list(items)
-    reals = sorted((it for it in items if it.label == REAL and not it.error), key=lambda it: it.video_id)
-    donors = {}
-    for i, it in enumerate(reals):
-        ring = reals[i + 1:] + reals[:i]
-        ring = [r for r in ring if r.split == it.split] + [r for r in ring if it.split != TRAIN and r.split == TRAIN]
-        donors[it.video_id] = next((r.uri for r in ring if r.group_id != it.group_id), "")
-    return [replace(it, donor=donors[it.video_id]) if it.video_id in donors else it for it in items]
-
-
-SPAN_RE = re.compile(r"span-(0|[1-9]\d*)")  # a data span's folder: data_root/span-N/, N without leading zeros
-
-
-def span_number(name: str) -> int | None:
-    """N of a ``span-N`` folder; None for no span; ValueError for another ``span-*`` (TFX would misread it)."""
-    if m := SPAN_RE.fullmatch(name):
-        return int(m[1])
-    if name.startswith("span-"):
-        raise ValueError(f"{name}: not a span folder (spans are span-N, N = 0, 1, 2, ... without leading zeros)")
-    return None
-
-
-def list_spans(input_base: str) -> list[int]:
-    """The N of the ``span-N/`` folders under input_base, ascending (local: empty ones too; object stores have
-    no empty folders). The one span listing: a ``span-*`` folder that is no span raises ValueError."""
-    if not fileio.isdir(input_base):
-        return []
-    if fileio.is_remote(input_base):  # the folders something is in
-        rels = (p[len(input_base.rstrip("/")) + 1:].partition("/") for p in fileio.list_files(input_base))
-        names = {top for top, sep, _ in rels if sep}
-    else:  # one directory listing, not a walk of every video
-        names = {n for n in os.listdir(input_base) if os.path.isdir(os.path.join(input_base, n))}
-    return sorted(n for n in map(span_number, sorted(names)) if n is not None)

@@ -5,7 +5,8 @@ Detection is dlib's HOG frontal detector (default) or its CNN (MMOD) detector fr
 box is mapped back to full resolution. ``FaceTracker`` speeds up videos: once a face is known, the
 next sampled frame is searched only in a window around it, scaled so the face is about
 ``TRACK_FACE_PX`` pixels wide (which also finds faces too small for the full-frame pass); when that
-misses, it falls back to the full frame.
+misses, it falls back to the full frame, and when that misses too, to a second chance on the full frame
+up-sampled 2x (HOG; faces of 40 to 80 px at ``detect_size``, e.g. a small face in a 1080p frame).
 """
 from __future__ import annotations
 
@@ -87,10 +88,10 @@ class FaceDetector:
         """All faces in the frame, largest first (detected at detect_size on the longest side)."""
         h, w = frame_bgr.shape[:2]
         scale = min(1.0, self.detect_size / max(h, w))
-        small = frame_bgr if scale == 1.0 else cv2.resize(
-            frame_bgr, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA
-        )
-        return _sorted([_to_face(d, 1.0 / scale, 0.0, 0.0, w, h) for d in self._run(self._prepare(small), upsample)])
+        img = self._prepare(frame_bgr)  # grey before the resize: one channel to average, not three
+        if scale < 1.0:
+            img = cv2.resize(img, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        return _sorted([_to_face(d, 1.0 / scale, 0.0, 0.0, w, h) for d in self._run(img, upsample)])
 
     def detect_near(self, frame_bgr: np.ndarray, prev: Face) -> list[Face]:
         """Faces inside a window around a previous face, the window scaled so the face is ~90 px wide."""
@@ -124,8 +125,9 @@ class FaceTracker:
             faces = self.detector.detect_near(frame_bgr, self._prev)
         if not faces:
             faces = self.detector.detect(frame_bgr)
-        if not faces and max(frame_bgr.shape[:2]) * 2 <= self.detector.detect_size:
-            faces = self.detector.detect(frame_bgr, upsample=1)  # small frames: look for small faces
+        small = max(frame_bgr.shape[:2]) * 2 <= self.detector.detect_size
+        if not faces and (self.detector.kind == "hog" or small):  # the CNN up-sampled costs seconds a frame
+            faces = self.detector.detect(frame_bgr, upsample=1)  # second chance: faces too small for detect_size
         self._prev = faces[0] if faces else None
         return faces if self.all_faces else faces[:1]
 
@@ -212,11 +214,19 @@ class LandmarkPredictor:
         self._predictor = dlib.shape_predictor(_model_path("landmarks68"))
 
     def __call__(self, frame_bgr: np.ndarray, face: Face) -> np.ndarray:
-        """(68, 2) float32 landmark coordinates in frame pixels."""
-        rgb = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
-        rect = self._dlib.rectangle(int(face.x0), int(face.y0), int(face.x1), int(face.y1))
+        """(68, 2) float32 landmark coordinates in frame pixels.
+
+        Only the face's region (the box plus one box size on every side, which holds every pixel the
+        predictor samples) is converted to RGB, not the whole frame: the same points, a fraction of the cost.
+        """
+        h, w = frame_bgr.shape[:2]
+        bw, bh = face.x1 - face.x0, face.y1 - face.y0
+        ox, oy = max(0, int(face.x0 - bw)), max(0, int(face.y0 - bh))
+        ex, ey = min(w, int(face.x1 + bw) + 1), min(h, int(face.y1 + bh) + 1)
+        rgb = cv2.cvtColor(frame_bgr[oy:ey, ox:ex], cv2.COLOR_BGR2RGB)
+        rect = self._dlib.rectangle(int(face.x0) - ox, int(face.y0) - oy, int(face.x1) - ox, int(face.y1) - oy)
         shape = self._predictor(rgb, rect)
-        return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
+        return np.array([(p.x + ox, p.y + oy) for p in shape.parts()], dtype=np.float32)
 
 
 def _to_face(d: tuple[float, float, float, float, float], s: float, ox: float, oy: float, w: int, h: int) -> Face:

@@ -1,5 +1,5 @@
 """Evaluation of a Skyhawk model: the Evaluator's TFMA config (metrics + the blessing gate), reading a TFMA
-result back into plain dicts, and the gate decision with its one-line reason.
+result back into plain dicts (the gate decision and its text: ``skyhawk_model.gate``).
 
 The model's output names come from ``export.py``, the video metric names from ``video_metrics.py``; the
 frame metric names are defined here and named explicitly in the EvalConfig, so every reader uses these.
@@ -7,7 +7,7 @@ frame metric names are defined here and named explicitly in the EvalConfig, so e
     config = eval_config(gate, threshold)             # for tfx.components.Evaluator
     evaluation = load_evaluation(evaluation_uri)      # {"models": {"candidate": {output: {metric: v}}}, ...}
     plots = load_plot_data(evaluation_uri, threshold) # ROC points, confusion counts, calibration bins
-    decision = gate_decision(blessed, evaluation, pushed=True, version=3)
+    decision = gate.gate_decision(blessed, evaluation, pushed=True, version=3)
 """
 from __future__ import annotations
 
@@ -221,66 +221,6 @@ def roc_points(matrices: Sequence[Dict[str, float]]) -> Dict[str, List[float]]:
     return {"fpr": [p[0] for p in ordered], "tpr": [p[1] for p in ordered]}
 
 
-# ---------------------------------------------------------------------------------------------------
-# The gate decision and its text
-# ---------------------------------------------------------------------------------------------------
-
-
-def gate_decision(
-    blessed: bool,
-    evaluation: Dict[str, Any],
-    pushed: bool = False,
-    version: int | None = None,
-    destination: str | None = None,
-    pusher_failures: Sequence[str] | None = None,
-) -> Dict[str, Any]:
-    """The blessing/push outcome with a one-line reason: the failing thresholds, or why it passed."""
-    failures = [failure_text(f) for f in evaluation.get("failures", [])]
-    if not failures and pusher_failures:
-        failures = [str(f) for f in pusher_failures]
-    candidate = evaluation.get("models", {}).get(CANDIDATE, {})
-    if blessed:
-        parts = []
-        for output, metric, label in ((DECISION_OUTPUT, FRAME_ACCURACY, "accuracy"),
-                                      (SCORE_OUTPUT, VIDEO_ACCURACY, "video accuracy")):
-            bound = threshold_for(evaluation, output, metric)
-            if bound is None or bound.get("lower_bound") is None:
-                continue
-            value = candidate.get(output, {}).get(metric)
-            parts.append(f"{label} {fmt(value)} >= floor {fmt(bound['lower_bound'])}")
-        if not parts:
-            parts.append("all configured thresholds met")
-        if evaluation.get("has_baseline"):
-            change = evaluation.get("diff", {}).get(DECISION_OUTPUT, {}).get(FRAME_ACCURACY)
-            parts[-1] += " and no regression vs baseline" + (f" (accuracy change {change:+.4f})"
-                                                               if change is not None else "")
-        else:
-            parts[-1] += " (no blessed baseline yet, so only the floor applied)"
-        reason = "passed: " + "; ".join(parts)
-    elif failures:
-        reason = "failed: " + "; ".join(failures)
-    else:
-        reason = "not blessed (no failing threshold recorded; see the Evaluator's logs)"
-    if blessed and not pushed:
-        reason += "; blessed but not pushed (see the RegistryPusher's logs)"
-    return {
-        "blessed": bool(blessed),
-        "pushed": bool(pushed),
-        "version": int(version) if version is not None else None,
-        "destination": destination,
-        "reason": reason,
-        "failures": failures,
-    }
-
-
-def failure_text(f: Dict[str, Any] | str) -> str:
-    """One line per failed gate threshold, e.g. 'binary_accuracy (is_fake, candidate) = 0.7083 violates >= 0.9000'."""
-    if isinstance(f, str):
-        return f
-    return (f"{f['metric']} ({f.get('output') or 'model'}, {f.get('model') or CANDIDATE}) = {fmt(f.get('value'))} "
-            f"violates {f.get('threshold') or 'its threshold'}")
-
-
 def threshold_text(t: Dict[str, Any] | None) -> str:
     """'>= 0.9000 and change vs baseline >= -1e-10' for a threshold dict (see ``load_evaluation``)."""
     if not t:
@@ -295,14 +235,6 @@ def threshold_text(t: Dict[str, Any] | None) -> str:
     if t.get("change_relative") is not None:
         parts.append(f"relative change vs baseline >= {t['change_relative']:g}")
     return " and ".join(parts)
-
-
-def threshold_for(evaluation: Dict[str, Any], output: str, metric: str) -> Dict[str, Any] | None:
-    """The gate threshold configured for (output, metric), if any."""
-    for t in evaluation.get("thresholds", []):
-        if t["output"] == output and t["metric"] == metric:
-            return t
-    return None
 
 
 def fmt(value: Any) -> str:

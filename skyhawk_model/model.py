@@ -1,4 +1,7 @@
-"""The Skyhawk frame classifier: an ImageNet backbone + dropout + 2-way softmax (Keras 2, ``tf_keras``).
+"""The Skyhawk frame classifier: a backbone + dropout + 2-way softmax (Keras 2, ``tf_keras``).
+
+Backbones: the ImageNet architectures of ``tf_keras.applications``, or MesoNet (``skyhawk_model.meso``),
+whose own head ends in P(real) and becomes [P(real), 1 - P(real)].
 
 The model takes raw RGB pixels in [0, 255] (float32, ``image_size x image_size x 3``) and applies the
 backbone's own preprocessing inside the graph, so every consumer (training, the exported signatures,
@@ -9,7 +12,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from skyhawk.config import BACKBONES, ConfigError, TrainConfig
+from skyhawk.config import BACKBONES, MESO_BACKBONES, ConfigError, TrainConfig
+from skyhawk_model.meso import build_mesonet
 
 INPUT_NAME = "image"
 OUTPUT_NAME = "probabilities"
@@ -75,6 +79,8 @@ def _backbone(cfg: TrainConfig, weights: Any):
         return apps.InceptionResNetV2(include_top=False, weights=weights, input_shape=shape)
     if cfg.backbone == "xception":
         return apps.Xception(include_top=False, weights=weights, input_shape=shape)
+    if cfg.backbone in MESO_BACKBONES:  # the paper's whole classifier: [0, 1] in, P(real) out
+        return build_mesonet(tf_keras, cfg.backbone, dropout=cfg.dropout, seed=cfg.seed)
     if cfg.backbone == "efficientnet_b4":
         # EfficientNet carries its own Rescaling/Normalization layers and expects [0, 255] input.
         return apps.EfficientNetB4(include_top=False, weights=weights, input_shape=shape)
@@ -87,10 +93,37 @@ def _preprocess(cfg: TrainConfig, x):
     if cfg.backbone in ("inception_resnet_v2", "xception"):
         # tf_keras.applications.{inception_resnet_v2,xception}.preprocess_input: x / 127.5 - 1
         return tf_keras.layers.Rescaling(scale=1.0 / 127.5, offset=-1.0, name="preprocess")(x)
+    if cfg.backbone in MESO_BACKBONES:  # MesoNet was trained on pixels / 255
+        return tf_keras.layers.Rescaling(scale=1.0 / 255.0, name="preprocess")(x)
     return x  # efficientnet_b4: preprocessing is part of the backbone
 
 
-def build_model(cfg: TrainConfig):
+def _head(cfg: TrainConfig, x):
+    """Backbone features -> [P(real), P(fake)] (float32 even under mixed precision: a stable loss)."""
+    tf_keras = _tf_keras()
+    layers = tf_keras.layers
+    if cfg.backbone in MESO_BACKBONES:  # the network ends in P(real): P(fake) = 1 - P(real)
+        p_real = layers.Activation("linear", dtype="float32", name="p_real")(x)
+        p_fake = layers.Rescaling(scale=-1.0, offset=1.0, dtype="float32", name="p_fake")(p_real)
+        return layers.Concatenate(dtype="float32", name=OUTPUT_NAME)([p_real, p_fake])
+    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    x = layers.Dropout(cfg.dropout, seed=cfg.seed, name="dropout")(x)
+    return layers.Dense(2, activation="softmax", dtype="float32", name=OUTPUT_NAME)(x)
+
+
+def learning_rate(cfg: TrainConfig, planned_steps: int | None = None):
+    """The LR schedule: exponential decay, or (lr_schedule=cosine) a cosine from learning_rate to 0 over
+    ``planned_steps``, so that the last epochs take small steps and the run ends where it settled."""
+    schedules = _tf_keras().optimizers.schedules
+    if cfg.lr_schedule == "cosine":
+        if not planned_steps:
+            raise ConfigError("lr_schedule=cosine needs the planned number of steps")
+        return schedules.CosineDecay(initial_learning_rate=cfg.learning_rate, decay_steps=int(planned_steps))
+    return schedules.ExponentialDecay(initial_learning_rate=cfg.learning_rate, decay_steps=cfg.decay_steps,
+                                      decay_rate=cfg.decay_rate)
+
+
+def build_model(cfg: TrainConfig, planned_steps: int | None = None):
     """Builds and compiles the classifier described by ``cfg``.
 
     ``cfg.weights``: 'imagenet' (Keras downloads/caches the ImageNet no-top weights), 'none' (random
@@ -110,21 +143,17 @@ def build_model(cfg: TrainConfig):
             _set_bn_momentum(backbone, cfg.bn_momentum)
         inputs = tf_keras.Input(shape=(cfg.image_size, cfg.image_size, 3), dtype="float32", name=INPUT_NAME)
         x = _preprocess(cfg, inputs)
-        x = backbone(x)
-        x = tf_keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        x = tf_keras.layers.Dropout(cfg.dropout, seed=cfg.seed, name="dropout")(x)
-        # float32 output even under mixed precision (numerically stable softmax / loss).
-        outputs = tf_keras.layers.Dense(2, activation="softmax", dtype="float32", name=OUTPUT_NAME)(x)
+        outputs = _head(cfg, backbone(x))
         model = tf_keras.Model(inputs, outputs, name=f"skyhawk_{cfg.backbone}")
     finally:
         tf_keras.mixed_precision.set_global_policy(previous_policy)
 
     if mode == "file":
         _load_local_weights(model, backbone, cfg.weights)
+    if cfg.frozen_layers:
+        _freeze(backbone, cfg.frozen_layers)
 
-    schedule = tf_keras.optimizers.schedules.ExponentialDecay(
-        initial_learning_rate=cfg.learning_rate, decay_steps=cfg.decay_steps, decay_rate=cfg.decay_rate
-    )
+    schedule = learning_rate(cfg, planned_steps)
     model.compile(
         # The legacy (OptimizerV2) Adam updates each variable with one fused kernel: on this CPU its
         # update of Inception-ResNet-V2's 54M parameters takes 37 ms (the new Adam: 182 ms, with XLA
@@ -171,6 +200,13 @@ def _set_bn_momentum(backbone, momentum: float) -> None:
     for layer in backbone.layers:
         if isinstance(layer, tf_keras.layers.BatchNormalization):
             layer.momentum = float(momentum)
+
+
+def _freeze(backbone, count: int) -> None:
+    """Freezes the backbone's first ``count`` layers that have weights (a frozen BatchNorm also keeps its
+    moving statistics: it runs in inference mode): fine-tuning that keeps what released weights learned."""
+    for layer in [layer for layer in backbone.layers if layer.weights][:count]:
+        layer.trainable = False
 
 
 def _load_local_weights(model, backbone, path: str) -> None:

@@ -19,6 +19,8 @@ independently (``data.augment``) after blending, so the fake and its real share 
 """
 from __future__ import annotations
 
+import dataclasses
+
 import cv2
 import numpy as np
 import tensorflow as tf
@@ -87,10 +89,18 @@ def make_pair(images: tf.Tensor, labels: tf.Tensor, landmarks: tf.Tensor, is_pai
     return tf.stack([first, second]), tf.stack([labels[0], second_label])
 
 
-def online_sbi_dataset(records: tf.data.Dataset, cfg: TrainConfig, batch_size: int, repeat: bool) -> tf.data.Dataset:
-    """Serialized (shuffled) train records -> batches of (pixels, labels), each real next to its fake."""
+def online_sbi_dataset(records: tf.data.Dataset, cfg: TrainConfig, batch_size: int, repeat: bool,
+                       fixed: bool = False) -> tf.data.Dataset:
+    """Serialized (shuffled) train records -> batches of (pixels, labels), each real next to its fake.
+
+    ``cfg.data_share`` > 0: that share of the pairs is a real next to a fake of the dataset (real
+    deepfakes), the rest a real next to its online fake; one epoch is then as many pairs as there are
+    examples, halved. ``fixed``: the same fakes every epoch and no augmentation (a validation slice).
+    """
     if batch_size % 2:
         raise ValueError(f"online SBI needs an even batch size (real + fake pairs), got {batch_size}")
+    if fixed:
+        cfg = dataclasses.replace(cfg, augment=False, swap_fraction=0.0, data_share=0.0)
     n_points = 2 * features.N_LANDMARKS
     swaps = cfg.swap_fraction > 0.0
 
@@ -102,9 +112,11 @@ def online_sbi_dataset(records: tf.data.Dataset, cfg: TrainConfig, batch_size: i
 
     parsed = records.map(parse_record, num_parallel_calls=AUTOTUNE, deterministic=True).filter(not_premade)
 
+    def is_real(ex) -> tf.Tensor:
+        return tf.equal(ex[features.LABEL], features.REAL)
+
     def pairable(ex) -> tf.Tensor:
-        return tf.logical_and(tf.equal(ex[features.LABEL], features.REAL),
-                              tf.reduce_min(ex[features.LANDMARKS]) >= 0.0)
+        return tf.logical_and(is_real(ex), tf.reduce_min(ex[features.LANDMARKS]) >= 0.0)
 
     def as_pair(ex, donor):
         labels = tf.constant([features.REAL, features.FAKE], tf.int64)
@@ -115,9 +127,14 @@ def online_sbi_dataset(records: tf.data.Dataset, cfg: TrainConfig, batch_size: i
     def unpaired(ex) -> tf.Tensor:
         return tf.logical_not(pairable(ex))
 
-    def as_two(ex):
-        return (ex[features.IMAGE], ex[features.LABEL], tf.zeros([n_points], tf.float32), tf.constant(False),
-                tf.constant(b""), tf.zeros([n_points], tf.float32), tf.constant(False))
+    def as_two(first, second):
+        return (tf.stack([first[features.IMAGE], second[features.IMAGE]]),
+                tf.stack([first[features.LABEL], second[features.LABEL]]), tf.zeros([n_points], tf.float32),
+                tf.constant(False), tf.constant(b""), tf.zeros([n_points], tf.float32), tf.constant(False))
+
+    def two_at_a_time(ds: tf.data.Dataset) -> tf.data.Dataset:
+        return ds.batch(2, drop_remainder=True).map(
+            lambda ex: as_two({k: v[0] for k, v in ex.items()}, {k: v[1] for k, v in ex.items()}))
 
     reals = parsed.filter(pairable)
     if swaps:  # donors: a second pass over the train faces, shuffled independently, endless
@@ -126,12 +143,23 @@ def online_sbi_dataset(records: tf.data.Dataset, cfg: TrainConfig, batch_size: i
         donors = tf.data.Dataset.from_tensors({features.IMAGE: tf.constant(b""), features.GROUP_ID: tf.constant(b""),
                                                features.LANDMARKS: tf.zeros([n_points], tf.float32)}).repeat()
     pairs = tf.data.Dataset.zip((reals, donors)).map(as_pair)
-    singles = parsed.filter(unpaired).batch(2, drop_remainder=True).map(as_two)
-    ds = tf.data.Dataset.sample_from_datasets([pairs, singles], weights=[0.5, 0.5], seed=cfg.seed,
-                                              stop_on_empty_dataset=False)
-    if repeat:
-        ds = ds.repeat()
-    ds = tf.data.Dataset.zip((ds, augment_seeds(cfg.seed)))
+    if cfg.data_share > 0.0:  # endless: reals + online fakes, and reals + dataset fakes, mixed at data_share
+        fakes = parsed.filter(lambda ex: tf.logical_not(is_real(ex)))
+        dataset_pairs = tf.data.Dataset.zip((
+            parsed.filter(is_real).shuffle(1024, seed=cfg.seed + 2).repeat(),
+            fakes.shuffle(1024, seed=cfg.seed + 3).repeat())).map(as_two)
+        mixed = [pairs.repeat(), dataset_pairs] if cfg.data_share < 1.0 else [dataset_pairs]
+        weights = [1.0 - cfg.data_share, cfg.data_share] if cfg.data_share < 1.0 else [1.0]
+        ds = tf.data.Dataset.sample_from_datasets(mixed, weights=weights, seed=cfg.seed)
+        epoch_pairs = parsed.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1) // 2
+        ds = ds if repeat else ds.take(epoch_pairs)
+    else:
+        singles = two_at_a_time(parsed.filter(unpaired))
+        ds = tf.data.Dataset.sample_from_datasets([pairs, singles], weights=[0.5, 0.5], seed=cfg.seed,
+                                                  stop_on_empty_dataset=False)
+        if repeat:
+            ds = ds.repeat()
+    ds = tf.data.Dataset.zip((ds, augment_seeds(cfg.seed, fixed=fixed)))
     size = cfg.image_size
 
     def build(elem, seed):

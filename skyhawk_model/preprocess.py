@@ -68,9 +68,9 @@ def augment(image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     return tf.ensure_shape(x * 255.0, size)
 
 
-def augment_seeds(seed: int) -> tf.data.Dataset:
-    """Endless int64 [2] seeds, deterministic for a seed and different every epoch."""
-    return tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+def augment_seeds(seed: int, fixed: bool = False) -> tf.data.Dataset:
+    """Endless int64 [2] seeds, deterministic for a seed and different every epoch (``fixed``: the same every epoch)."""
+    return tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=not fixed).batch(2)
 
 
 __all__ = ["augment", "augment_seeds", "decode_batch", "decode_image", "parse_record", "to_size"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -32,7 +33,7 @@ from skyhawk import fileio
 from skyhawk.config import TrainConfig, from_dict, to_dict
 from skyhawk_model.callbacks import BestEpoch, BudgetStop, EpochExporter, HistoryWriter, TargetAccuracyStop
 from skyhawk_model.checkpoints import PROGRESS_FILE, checkpoint_dir, remove_finished_backup, warm_start_base
-from skyhawk_model.data import make_dataset, record_files
+from skyhawk_model.data import ALL, FIT, VAL, count_examples, make_dataset, record_files, val_groups
 from skyhawk_model.distribution import global_batch, is_chief, make_strategy, shardable
 from skyhawk_model.export import export_model
 from skyhawk_model.model import build_model, use_mixed_precision
@@ -105,6 +106,22 @@ def fit(
     )
 
 
+def _planned_steps(train_files: Any, cfg: TrainConfig, steps_per_epoch: int | None, batch: int,
+                   part: str, held_out: Sequence[bytes]) -> int | None:
+    """Optimizer steps the run plans (for lr_schedule=cosine; None otherwise): epochs x steps per epoch,
+    counting one pass over the train part when no step count is set, capped by max_steps."""
+    if cfg.lr_schedule != "cosine":
+        return None
+    if not steps_per_epoch:
+        n = count_examples(train_files, cfg, part, held_out)
+        images = n["real"] + n["fake"]
+        if cfg.sbi == "online" and not cfg.data_share:  # each pairable real also brings its online fake
+            images += n["pairable"]
+        steps_per_epoch = max(1, math.ceil(images / batch))
+    total = steps_per_epoch * cfg.max_epochs
+    return min(total, cfg.max_steps) if cfg.max_steps else total
+
+
 def train_and_export(
     fn_args,
     cfg: TrainConfig,
@@ -123,23 +140,30 @@ def train_and_export(
     steps_per_epoch = fn_args.train_steps or cfg.steps_per_epoch or None
     validation_steps = fn_args.eval_steps or cfg.eval_steps or None
     batch = global_batch(cfg, strategy)
+    # select_epoch=val_loss selects on a slice of the TRAIN groups: the gate's eval split never steers training.
+    carve = cfg.select_epoch == "val_loss"
+    held_out = val_groups(fn_args.train_files, cfg.val_fraction) if carve else []
+    val_files = fn_args.train_files if carve else fn_args.eval_files
     train_ds = shardable(make_dataset(fn_args.train_files, cfg, training=True, batch_size=batch,
-                                       repeat=bool(steps_per_epoch)))
-    eval_ds = shardable(make_dataset(fn_args.eval_files, cfg, training=False, batch_size=batch,
-                                      repeat=bool(validation_steps)))
+                                       repeat=bool(steps_per_epoch), part=FIT if carve else ALL, held_out=held_out))
+    eval_ds = shardable(make_dataset(val_files, cfg, training=False, batch_size=batch,
+                                      repeat=bool(validation_steps), part=VAL if carve else ALL, held_out=held_out))
+    planned_steps = _planned_steps(fn_args.train_files, cfg, steps_per_epoch, batch, FIT if carve else ALL,
+                                   held_out)
     base, warm = warm_start_base(fn_args, cfg)
     backup_dir = checkpoint_dir(cfg, fn_args.model_run_dir, {
-        "train": record_files(fn_args.train_files), "eval": record_files(fn_args.eval_files),
+        "train": record_files(fn_args.train_files), "eval": record_files(val_files), "held_out": held_out,
         "config": to_dict(cfg), "steps": [steps_per_epoch, validation_steps], "replicas": batch // cfg.batch_size,
         **({"base_model": base} if base else {}),
     })
     with strategy.scope():
         if base:  # the weights come from the blessed model: no ImageNet download
-            model = build_model(dataclasses.replace(cfg, weights="none"))
-            model.set_weights(tf_keras.models.load_model(base, compile=False).get_weights())
+            planned_steps = planned_steps and planned_steps // cfg.max_epochs * cfg.warm_start_epochs
             cfg = dataclasses.replace(cfg, max_epochs=cfg.warm_start_epochs)
+            model = build_model(dataclasses.replace(cfg, weights="none"), planned_steps)
+            model.set_weights(tf_keras.models.load_model(base, compile=False).get_weights())
         else:
-            model = build_model(cfg)
+            model = build_model(cfg, planned_steps)
     log.info("warm start: %s", warm)
     log.info(
         "training %s (image_size=%d, weights=%s, mixed_precision=%s, replicas=%d, global batch=%d) for <= %d "
@@ -156,7 +180,10 @@ def train_and_export(
     if epochs:
         history["epoch_models"] = epochs.exported
     history.update(replicas=strategy.num_replicas_in_sync, global_batch=batch, warm_start=warm,
-                   select_epoch=cfg.select_epoch, selected_epoch=history["epochs"], last_epoch_model=None)
+                   select_epoch=cfg.select_epoch, selected_epoch=history["epochs"], last_epoch_model=None,
+                   validation={"source": "train groups" if carve else "eval split",
+                               "groups": [g.decode() for g in held_out]},
+                   planned_steps=planned_steps)
     if best is not None and best.weights is not None and best.epoch != history["epochs"]:
         if chief and fn_args.model_run_dir:  # the last epoch's model too, for comparison
             last_dir = os.path.join(fn_args.model_run_dir, "last_epoch")

@@ -102,6 +102,7 @@ def _inputs(tmp_path: Path) -> dict:
     ("gate.golden_root", "nope", "config: gate.golden_root: no such folder: {tmp}/nope"),
     ("gate.golden_labels", "csv:g.csv", "config: gate.golden_labels: no such file: {tmp}/g.csv"),
     ("train.weights", "{tmp}/none.h5", "config: train.weights: no such file: {tmp}/none.h5"),
+    ("extract.labels", "folders:sub=real;csv:gone.csv", "config: extract.labels: no such file: {tmp}/videos/gone.csv"),
 ])
 def test_missing_inputs_are_found_before_a_run_naming_the_key(tmp_path: Path, key: str, value: str, message: str):
     overrides = _inputs(tmp_path)

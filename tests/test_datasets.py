@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from skyhawk import datasets
+from skyhawk import datasets, spans, splits
 from skyhawk.config import ConfigError, ExtractConfig, load
 from skyhawk.features import FAKE, REAL
 
@@ -90,7 +90,7 @@ def test_celebdf_layout(tmp_path: Path):
           "Celeb-synthesis/id0_id1_0000.mp4", "Celeb-synthesis/id1_id0_0001.mp4")
     (tmp_path / "List_of_testing_videos.txt").write_text(
         "1 Celeb-real/id0_0000.mp4\n0 Celeb-synthesis/id1_id0_0001.mp4\n")
-    items = datasets.assign_splits(datasets.discover(str(tmp_path), "celebdf"), 0.3)
+    items = splits.assign_splits(datasets.discover(str(tmp_path), "celebdf"), 0.3)
     d = by_id(items)
     assert d["Celeb-synthesis/id0_id1_0000"].group_id == d["Celeb-real/id0_0000"].group_id
     assert d["Celeb-real/id0_0000"].split == "test"
@@ -102,7 +102,7 @@ def test_celebdf_layout(tmp_path: Path):
 def test_splits_are_group_disjoint_stable_and_nonempty():
     items = [datasets.VideoItem(uri=f"/v/{g}_{k}.mp4", video_id=f"{g}_{k}", label=k % 2, group_id=f"g{g}")
              for g in range(40) for k in range(3)]
-    split = datasets.assign_splits(items, 0.25)
+    split = splits.assign_splits(items, 0.25)
     groups: dict[str, set[str]] = {}
     for it in split:
         groups.setdefault(it.group_id, set()).add(it.split)
@@ -111,10 +111,10 @@ def test_splits_are_group_disjoint_stable_and_nonempty():
     assert 4 <= n_eval <= 18  # ~25 % of 40 groups
     # Stable: adding groups does not move existing ones.
     more = split + [datasets.VideoItem(uri="/v/new.mp4", video_id="new", label=0, group_id="gnew")]
-    again = {it.video_id: it.split for it in datasets.assign_splits(more, 0.25)}
+    again = {it.video_id: it.split for it in splits.assign_splits(more, 0.25)}
     assert all(again[it.video_id] == it.split for it in split)
     # Tiny data: both splits get a group.
-    two = datasets.assign_splits(items[:6], 0.01)
+    two = splits.assign_splits(items[:6], 0.01)
     assert {it.split for it in two} == {"train", "eval"}
 
 
@@ -188,7 +188,7 @@ def test_two_videos_with_one_stem_get_distinct_ids(tmp_path: Path):
 def test_broken_link_fails_before_it_takes_a_split(tmp_path: Path):
     touch(tmp_path, "real/a.mp4", "fake/b.mp4")
     (tmp_path / "real" / "gone.mp4").symlink_to(tmp_path / "nowhere.mp4")
-    items = by_id(datasets.assign_splits(datasets.discover(str(tmp_path), "folders"), 0.5))
+    items = by_id(splits.assign_splits(datasets.discover(str(tmp_path), "folders"), 0.5))
     assert "does not exist" in items["real/gone"].error and items["real/gone"].split == ""
     assert {items["real/a"].split, items["fake/b"].split} == {"train", "eval"}
 
@@ -220,20 +220,20 @@ def test_eval_share_matches_the_fraction_on_small_data(shared_media: Path):
     reals = [p.stem for p in sorted((shared_media / "real_videos").glob("*.mp4"))]
     assert len(reals) == 34
     items = [datasets.VideoItem(uri=f"/v/{r}.mp4", video_id=r, label=REAL, group_id=r) for r in reals]
-    plain = sum(datasets._unit(r, "skyhawk") < 0.2 for r in reals)
-    split = _split_of(datasets.assign_splits(items, 0.2))
+    plain = sum(splits._unit(r, "skyhawk") < 0.2 for r in reals)
+    split = _split_of(splits.assign_splits(items, 0.2))
     assert 6 <= sum(s == "eval" for s in split.values()) <= 8, f"plain hash rule alone: {plain}"
     for n, f in ((5, 0.2), (10, 0.2), (34, 0.2), (34, 0.5), (100, 0.1)):
         for salt in ("a", "b", "c"):
-            got = sum(s == "eval" for s in _split_of(datasets.assign_splits(_groups(n, REAL, "g"), f, salt)).values())
-            lo, hi = datasets.eval_band(n, f)
+            got = sum(s == "eval" for s in _split_of(splits.assign_splits(_groups(n, REAL, "g"), f, salt)).values())
+            lo, hi = splits.eval_band(n, f)
             assert lo <= got <= hi and abs(got - f * n) <= max(1, 0.1 * f * n) + 0.5, (n, f, salt, got)
 
 
 def test_eval_holds_both_classes():
     for salt in ("a", "b", "c", "d"):
         items = _groups(30, REAL, "r") + _groups(4, FAKE, "f")
-        out = datasets.assign_splits(items, 0.2, salt)
+        out = splits.assign_splits(items, 0.2, salt)
         assert {it.label for it in out if it.split == "eval"} == {REAL, FAKE}
         assert {it.label for it in out if it.split == "train"} == {REAL, FAKE}
 
@@ -242,32 +242,32 @@ def test_splits_stay_put_when_groups_are_added():
     # Large data: the plain per-group rule is inside the band before and after, so nothing moves.
     base, more = _groups(400, REAL, "g"), _groups(100, REAL, "h")
     for items in (base, base + more):
-        plain = sum(datasets._unit(it.group_id, "s0") < 0.25 for it in items)
-        lo, hi = datasets.eval_band(len(items), 0.25)
+        plain = sum(splits._unit(it.group_id, "s0") < 0.25 for it in items)
+        lo, hi = splits.eval_band(len(items), 0.25)
         assert lo <= plain <= hi  # precondition of this case
-    before = _split_of(datasets.assign_splits(base, 0.25, "s0"))
-    after = _split_of(datasets.assign_splits(base + more, 0.25, "s0"))
+    before = _split_of(splits.assign_splits(base, 0.25, "s0"))
+    after = _split_of(splits.assign_splits(base + more, 0.25, "s0"))
     assert all(after[g] == s for g, s in before.items())
     # Small data (the clamp is active): only boundary groups move, one way, exactly |k_old - k_new + b|.
     for salt in ("a", "b", "c", "d", "e"):
         small, extra = _groups(12, REAL, "g"), _groups(9, REAL, "n")
-        before = _split_of(datasets.assign_splits(small, 0.2, salt))
-        after = _split_of(datasets.assign_splits(small + extra, 0.2, salt))
+        before = _split_of(splits.assign_splits(small, 0.2, salt))
+        after = _split_of(splits.assign_splits(small + extra, 0.2, salt))
         moved = {g: (before[g], after[g]) for g in before if before[g] != after[g]}
         assert len(set(moved.values())) <= 1  # all in the same direction
         k_old = sum(s == "eval" for s in before.values())
         k_new = sum(s == "eval" for s in after.values())
         b = sum(after[it.group_id] == "eval" for it in extra)
         assert len(moved) == abs(k_old - k_new + b)
-        rank = sorted(before, key=lambda g: datasets._unit(g, salt))
+        rank = sorted(before, key=lambda g: splits._unit(g, salt))
         evals = [g for g in rank if after[g] == "eval"]
         assert evals == rank[:len(evals)]  # old eval groups are still the lowest-ranked ones
 
 
 def test_swap_donors_come_from_the_same_split_and_another_group():
-    items = datasets.assign_splits(_groups(20, REAL, "r") + _groups(3, FAKE, "f"), 0.2, "donors")
+    items = splits.assign_splits(_groups(20, REAL, "r") + _groups(3, FAKE, "f"), 0.2, "donors")
     by_uri = {it.uri: it for it in items}
-    reals = [it for it in datasets.assign_donors(items) if it.label == REAL]
+    reals = [it for it in splits.assign_donors(items) if it.label == REAL]
     assert {it.split for it in reals} == {"train", "eval"}
     for it in reals:
         donor = by_uri[it.donor]
@@ -276,23 +276,41 @@ def test_swap_donors_come_from_the_same_split_and_another_group():
     # a lone eval or test group borrows from train; a lone train item never borrows (extraction uses SBI)
     lone = [datasets.VideoItem(uri=f"/v/{n}.mp4", video_id=n, label=REAL, group_id=n, split=s)
             for n, s in (("a", "eval"), ("b", "train"), ("c", "test"))]
-    assert [it.donor for it in datasets.assign_donors(lone)] == ["/v/b.mp4", "", "/v/b.mp4"]
+    assert [it.donor for it in splits.assign_donors(lone)] == ["/v/b.mp4", "", "/v/b.mp4"]
     two_eval = lone[:2] + [datasets.VideoItem(uri="/v/e.mp4", video_id="e", label=REAL, group_id="e", split="eval")]
-    assert [it.donor for it in datasets.assign_donors(two_eval)] == ["/v/e.mp4", "", "/v/a.mp4"]
+    assert [it.donor for it in splits.assign_donors(two_eval)] == ["/v/e.mp4", "", "/v/a.mp4"]
 
 
 def test_span_folders_are_span_n_without_leading_zeros(tmp_path: Path):
     """One span parser (retrain's pre-check and the pipeline's): ``span-N`` folders, empty ones too."""
-    assert datasets.list_spans(str(tmp_path / "missing")) == []
+    assert spans.list_spans(str(tmp_path / "missing")) == []
     for name in ("span-0", "span-2", "span-10", "notes"):
         (tmp_path / name).mkdir()
     (tmp_path / "span-10" / "a.mp4").write_bytes(b"\0")
     (tmp_path / "span-3.csv").write_text("a file is no span folder")
-    assert datasets.list_spans(str(tmp_path)) == [0, 2, 10]
-    assert datasets.span_number("span-7") == 7 and datasets.span_number("videos") is None
+    assert spans.list_spans(str(tmp_path)) == [0, 2, 10]
+    assert spans.span_number("span-7") == 7 and spans.span_number("videos") is None
     for bad in ("span-04", "span-x", "span--1", "span-1a"):
         with pytest.raises(ValueError, match=f"^{bad}: not a span folder"):
-            datasets.span_number(bad)
+            spans.span_number(bad)
     (tmp_path / "span-04").mkdir()
     with pytest.raises(ValueError, match="^span-04: not a span folder"):
-        datasets.list_spans(str(tmp_path))
+        spans.list_spans(str(tmp_path))
+
+
+def test_composite_label_sources(tmp_path):
+    """``folders:...;csv:FILE``: each source lists its own items; a relative manifest is under the root and only
+    its own folder is checked for media it forgets; media elsewhere under the root (a dev set) is never listed."""
+    for rel in ("real_videos/a.mp4", "fakes/fake/x.mp4", "fakes/real/y.mp4", "fakes/fake/forgotten.mp4",
+                "dev_videos/fake/never.mp4"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"")
+    (tmp_path / "fakes" / "labels.csv").write_text("path,label,group\nfake/x.mp4,fake,g1\nreal/y.mp4,real,g1\n")
+    items = {it.video_id: it for it in
+             datasets.discover(str(tmp_path), "folders:real_videos=real ; csv:fakes/labels.csv")}
+    assert set(items) == {"real_videos/a", "fakes/fake/x", "fakes/real/y", "fakes/fake/forgotten"}
+    assert (items["real_videos/a"].label, items["fakes/fake/x"].label, items["fakes/real/y"].label) == (0, 1, 0)
+    assert items["fakes/fake/x"].group_id == items["fakes/real/y"].group_id == "g1"
+    assert "not listed in the manifest" in items["fakes/fake/forgotten"].error
+    with pytest.raises(datasets.LabelError, match="a source of a ';'-joined list"):
+        datasets.discover(str(tmp_path), "folders:real_videos=real;ffpp")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from pipelines import main as cli
-from skyhawk import datasets
+from skyhawk import datasets, splits
 from skyhawk.demo import make_demo_data
 from skyhawk.faces import FaceDetector, FaceTracker
 from skyhawk.features import FAKE, REAL
@@ -54,7 +54,7 @@ def test_manifest_groups_and_videos(demo):
         assert len(frames) == FRAMES and frames[0].shape == (SIZE, SIZE, 3)
     assert "mechanics" in (demo / "README.txt").read_text()
 
-    items = datasets.assign_splits(datasets.discover(str(demo), f"csv:{demo / 'manifest.csv'}"), 0.5)
+    items = splits.assign_splits(datasets.discover(str(demo), f"csv:{demo / 'manifest.csv'}"), 0.5)
     assert all(not it.error for it in items) and len(items) == len(rows)
     assert sorted(it.label for it in items) == sorted([REAL] * 2 * CLIPS + [FAKE] * 4 * CLIPS)
     split_of: dict[str, set] = {}

@@ -12,6 +12,7 @@ from score_models import save_score_model, write_examples
 
 from skyhawk.config import GateConfig
 from skyhawk_model import evaluation as ev
+from skyhawk_model import gate
 
 THRESHOLD = 0.5
 FLOOR = 0.73
@@ -94,7 +95,7 @@ def test_video_level_gate_fails_on_video_accuracy_alone(evaluation):
     """Frame accuracy 0.75 passes the 0.73 floor; video accuracy 5/7 does not, so the model is not blessed."""
     assert evaluation["validation_ok"] is False
     assert [(f["metric"], f["output"]) for f in evaluation["failures"]] == [(ev.VIDEO_ACCURACY, ev.SCORE_OUTPUT)]
-    decision = ev.gate_decision(False, evaluation)
+    decision = gate.gate_decision(False, evaluation)
     assert decision["reason"] == f"failed: video_accuracy (p_fake, candidate) = {5 / 7:.4f} violates >= {FLOOR:.4f}"
-    video_gate = ev.threshold_for(evaluation, ev.SCORE_OUTPUT, ev.VIDEO_ACCURACY)
+    video_gate = gate.threshold_for(evaluation, ev.SCORE_OUTPUT, ev.VIDEO_ACCURACY)
     assert video_gate is not None and video_gate["lower_bound"] == pytest.approx(FLOOR)

@@ -199,7 +199,7 @@ def test_synthesized_fakes_follow_their_real_video(method: str, real_only: Path,
 
 
 def test_a_real_video_without_a_swap_donor_gets_sbi_fakes(shared_media: Path):
-    """A lone train identity has no donor (``datasets.assign_donors``): its fakes are SBI, not a failure."""
+    """A lone train identity has no donor (``splits.assign_donors``): its fakes are SBI, not a failure."""
     from skyhawk.datasets import VideoItem
 
     cfg = ExtractConfig(frames_per_video=2, image_size=64, synthesize="swap")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from components import extract
-from skyhawk import datasets, fileio
+from skyhawk import datasets, fileio, splits
 from skyhawk.config import ExtractConfig
 
 pytest_plugins = ["gcs"]  # tests/gcs.py: gcs_emulator, gcs_prefix
@@ -29,7 +29,7 @@ def test_extract_from_gcs(gcs_prefix: str, shared_media: Path, tmp_path: Path):
     found = datasets.discover(f"{gcs_prefix}/videos", "folders")
     assert sorted(it.video_id for it in found) == ["fake/b", "real/a", "real/broken"]
     seed = next(s for s in map(str, range(50)) if any(
-        it.split == "eval" and it.video_id != "real/broken" for it in datasets.assign_splits(found, 0.5, s)))
+        it.split == "eval" and it.video_id != "real/broken" for it in splits.assign_splits(found, 0.5, s)))
     cfg = ExtractConfig(frames_per_video=3, image_size=64, eval_fraction=0.5, split_seed=seed)
     summary = extract.run_extraction(f"{gcs_prefix}/videos", out, cfg,
                                      ["--direct_running_mode=in_memory", "--direct_num_workers=1"])

@@ -16,6 +16,7 @@ from components import report as rpt
 from components import report_page, report_plots
 from skyhawk.config import GateConfig
 from skyhawk_model import evaluation as ev
+from skyhawk_model import gate
 
 THRESHOLD = 0.5
 FLOOR = 0.9
@@ -215,16 +216,16 @@ def test_gate_decision_pass_reason_without_and_with_baseline():
                    "change_absolute": -1e-10, "change_relative": None, "direction": "higher is better"}]
     first = {"models": {"candidate": {"is_fake": {"binary_accuracy": 0.95}}}, "has_baseline": False,
              "thresholds": thresholds, "failures": [], "validation_ok": True}
-    d = ev.gate_decision(True, first, pushed=True, version=4, destination="/reg/skyhawk/4")
+    d = gate.gate_decision(True, first, pushed=True, version=4, destination="/reg/skyhawk/4")
     assert d["reason"] == ("passed: accuracy 0.9500 >= floor 0.9000 "
                            "(no blessed baseline yet, so only the floor applied)")
     later = {**first, "has_baseline": True, "diff": {"is_fake": {"binary_accuracy": 0.01}}}
-    d = ev.gate_decision(True, later, pushed=True, version=5)
+    d = gate.gate_decision(True, later, pushed=True, version=5)
     assert d["reason"] == ("passed: accuracy 0.9500 >= floor 0.9000 and no regression vs baseline "
                            "(accuracy change +0.0100)")
     assert d["blessed"] and d["pushed"] and d["version"] == 5
     # Not blessed: the pusher's recorded gate failures are the fallback reason.
-    d = ev.gate_decision(False, {"failures": []}, pusher_failures=["binary_accuracy (is_fake): too low"])
+    d = gate.gate_decision(False, {"failures": []}, pusher_failures=["binary_accuracy (is_fake): too low"])
     assert d["reason"] == "failed: binary_accuracy (is_fake): too low" and not d["pushed"]
 
 
@@ -233,7 +234,7 @@ def test_report_blessed_without_data(tmp_path):
     evaluation = {"models": {"candidate": {"is_fake": {"binary_accuracy": 0.97}, "p_fake": {"auc": 0.99}}},
                   "has_baseline": False, "failures": [], "validation_ok": True,
                   "thresholds": [{"output": "is_fake", "metric": "binary_accuracy", "lower_bound": 0.9}]}
-    decision = ev.gate_decision(True, evaluation, pushed=True, version=2, destination="/reg/m/2")
+    decision = gate.gate_decision(True, evaluation, pushed=True, version=2, destination="/reg/m/2")
     report = report_page.build_report({}, evaluation, {}, decision, {}, {"span": 0})
     path = Path(report_page.write_report(str(tmp_path / "r"), report))
     assert report["plots"] == [] and report["training"] == {"facts": {}, "columns": [], "rows": []}
@@ -249,7 +250,7 @@ def test_report_blessed_without_data(tmp_path):
 
 def test_page_escapes_untrusted_text(tmp_path):
     """Video ids and reasons come from user data: the template escapes them."""
-    decision = ev.gate_decision(False, {"failures": []}, pusher_failures=["<b>x</b>"])
+    decision = gate.gate_decision(False, {"failures": []}, pusher_failures=["<b>x</b>"])
     extraction = {"videos": 1, "problems": [{"video_id": "<script>alert(1)</script>", "status": "failed",
                                              "reason": "a & b"}]}
     text = report_page.render_html(report_page.build_report({}, {}, {}, decision, extraction))

@@ -4,28 +4,3 @@ Each module has ``register(sub)``, which adds its parsers (option groups from ``
 handler function per action as ``func``; the handlers parse nothing themselves and call library code below
 (``skyhawk``, ``skyhawk_model``, ``components``, ``pipelines``). See docs/commands.md to add a command.
 """
-from __future__ import annotations
-
-import argparse
-
-from pipelines.commands import data, extract, pipeline, registry, retrain, score
-
-# Command families, in help order; a new family is one import above and one entry here.
-FAMILIES = (
-    extract,  # extract
-    score,  # score, predict, evaluate
-    data,  # synth, demo-data
-    pipeline,  # run, demo, compile
-    retrain,  # retrain
-    registry,  # registry list|show|pin|unpin|rollback|config
-)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="skyhawk", description="Deepfake-video detection pipeline.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level, with tracebacks")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.required = True
-    for family in FAMILIES:
-        family.register(sub)
-    return parser

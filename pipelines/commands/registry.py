@@ -1,4 +1,5 @@
-"""``skyhawk registry``: list, inspect, pin, unpin and roll back published model versions.
+"""``skyhawk registry``: list, inspect, pin, unpin and roll back published model versions; ``skyhawk
+import-model``: publish a released detector's weights as a new version.
 
     skyhawk registry [--root REG] [--json] list [NAME]
     skyhawk registry show NAME[@VERSION]
@@ -6,6 +7,7 @@
     skyhawk registry unpin NAME
     skyhawk registry rollback NAME
     skyhawk registry config            # (re)write and print REG/models.config for TF Serving
+    skyhawk import-model --backbone meso4 --weights Meso4_DF.h5 --registry REG --name NAME
 
 ``--root`` defaults to $SKYHAWK_REGISTRY, else ``out/registry``; it and ``--json`` may also follow the action.
 One handler per action (``list_models``/``list_versions`` for ``list``, ``show``, ``pin``, ...); each prints a
@@ -18,6 +20,7 @@ import argparse
 import json
 import os
 
+from skyhawk.config import MESO_BACKBONES as IMPORT_BACKBONES
 from skyhawk.registry import Registry, RegistryError
 
 DEFAULT_ROOT = "out/registry"
@@ -52,6 +55,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             dest, metavar, nargs = positional
             a.add_argument(dest, metavar=metavar, nargs=nargs)
         a.set_defaults(func=handler)
+
+    i = subparsers.add_parser("import-model", help="publish released detector weights (MesoNet) as a registry version",
+                              description="Builds the network with the released Keras weights, exports it like the "
+                                          "Trainer does (signatures, crop settings; output mapped to P(fake)) and "
+                                          "publishes it with its provenance (file, sha256). No training.")
+    i.add_argument("--backbone", required=True, choices=IMPORT_BACKBONES)
+    i.add_argument("--weights", required=True, help="the released .h5 weights file")
+    i.add_argument("--registry", required=True, help="registry root (local or gs://)")
+    i.add_argument("--name", required=True, help="model name in the registry")
+    i.add_argument("--threshold", type=float, default=0.5, help="P(fake) threshold exported with the model")
+    i.set_defaults(func=import_model)
+
+
+def import_model(args: argparse.Namespace) -> int:
+    from skyhawk_model.importer import import_model as publish
+
+    meta = publish(args.backbone, args.weights, args.registry, args.name, threshold=args.threshold)
+    print(f"model imported: {args.registry}/{args.name}/{meta['version']} ({args.backbone}, "
+          f"{meta['imported']['file']} sha256 {meta['imported']['sha256'][:12]}...)")
+    return 0
 
 def parse_ref(ref: str, need_version: bool) -> tuple[str, int | None]:
     name, sep, version = ref.partition("@")
