@@ -6,7 +6,6 @@ standalone ``skyhawk extract`` pipeline (``run_extraction``). DoFns hold no loca
 """
 from __future__ import annotations
 
-import errno
 import json
 import logging
 import os
@@ -295,12 +294,9 @@ def run_extraction(input_root: str, output_dir: str, config: ExtractConfig,
     check_output_dir(output_dir, overwrite, input_root)
     staging = fileio.join(output_dir, STAGING)
     try:
-        summary = _extract_into(staging, items, config, beam_args, progress)
-        publish(staging, output_dir)
-    except Exception as e:
-        if is_disk_full(e):
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), output_dir) from None
-        raise
+        with fileio.disk_full_names(output_dir):
+            summary = _extract_into(staging, items, config, beam_args, progress)
+            publish(staging, output_dir)
     finally:
         fileio.remove(staging, recursive=True)
     check_result(summary, output_dir)
@@ -335,15 +331,6 @@ def publish(staging: str, output_dir: str) -> None:
         return
     for f in sorted(fileio.list_files(staging), key=lambda f: f.endswith("/" + SUMMARY_FILE)):
         fileio.copy_file(f, fileio.join(output_dir, fileio.relpath(f, staging)))
-
-
-def is_disk_full(exc: BaseException | None) -> bool:
-    """Whether exc (or what it wraps) is ENOSPC; Beam's runners re-raise worker errors as text."""
-    while exc is not None:
-        if (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or os.strerror(errno.ENOSPC) in str(exc):
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
 
 
 def write_summary(output_dir: str, **extra: Any) -> dict[str, Any]:

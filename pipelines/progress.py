@@ -3,7 +3,9 @@ and finishes (with the elapsed time, and whether TFX's cache served it), nothing
 
 TFX's LocalDagRunner logs "Component X is running." / "Component X is finished." (and the launcher
 "A cached execution N is used.") through absl at INFO; ``ComponentProgress`` is a logging handler that
-turns exactly those records into progress lines and drops every other INFO/WARNING record. The Trainer's
+turns exactly those records into progress lines and drops every other INFO/WARNING record. The launcher's
+"Execution N failed." becomes the running component's "failed" line: the error itself is raised, and the
+command prints it once (``pipelines.main``). The Trainer's
 per-epoch lines (loss, accuracy, val_loss, val_accuracy) are Keras' own ``fit(verbose=2)`` output.
 """
 from __future__ import annotations
@@ -22,6 +24,7 @@ NOISE = frozenset({
 })
 _RUNNING, _FINISHED = "Component %s is running.", "Component %s is finished."
 _CACHED, _SKIPPED = "A cached execution %d is used.", "Skipping component %s."
+_FAILED = "Execution %d failed."
 
 
 class NoiseFilter(logging.Filter):
@@ -32,8 +35,9 @@ class NoiseFilter(logging.Filter):
 
 
 class ComponentProgress(logging.Handler):
-    """Writes '[m:ss] Component  started / finished in N s (cached)' from LocalDagRunner's log records;
-    records at ERROR and above are written as 'ERROR logger: message'; everything else is dropped."""
+    """Writes '[m:ss] Component  started / finished in N s (cached) / failed after N s' from LocalDagRunner's
+    log records; other records at ERROR and above are written as 'ERROR logger: message'; everything else
+    is dropped."""
 
     def __init__(self, stream: TextIO | None = None):
         super().__init__(logging.DEBUG)
@@ -58,6 +62,10 @@ class ComponentProgress(logging.Handler):
                        f"finished in {seconds:.1f} s" + (" (cached)" if self._cached else ""))
         elif record.msg == _SKIPPED and args:
             self._line(str(args[0]), "skipped")
+        elif record.msg == _FAILED and self._started:
+            node = next(reversed(self._started))  # the component running now
+            seconds = time.monotonic() - self._started.pop(node)
+            self._line(node, "failed", f"failed after {seconds:.1f} s")
         elif record.levelno >= logging.ERROR:
             self._write(f"{record.levelname} {record.name}: {record.getMessage()}")
 

@@ -46,11 +46,13 @@ def run_local(cfg: PipelineConfig, enable_cache: bool = True) -> dict[str, Any]:
     """Runs the pipeline with LocalDagRunner; returns what the run produced (see ``latest_outputs``).
 
     Its inputs are checked first (``config.check_inputs``): a missing data_root, manifest or weights file is one
-    ConfigError naming the key, before TFX starts or MLMD records anything."""
+    ConfigError naming the key, before TFX starts or MLMD records anything. A full disk met by a component is
+    one ``OSError`` ENOSPC naming cfg.pipeline_root (``fileio.disk_full_names``)."""
     config.check_inputs(cfg)
     from tfx import v1 as tfx
 
-    tfx.orchestration.LocalDagRunner().run(build(cfg, enable_cache))
+    with fileio.disk_full_names(cfg.pipeline_root):
+        tfx.orchestration.LocalDagRunner().run(build(cfg, enable_cache))
     return latest_outputs(cfg)
 
 

@@ -5,7 +5,10 @@ AIRFLOW_HOME (SQLite metadata from ``airflow db migrate``, no web server, no sch
   config named by $SKYHAWK_CONFIG; a missing variable or a bad schedule is an import error naming it.
 - e2e: ``airflow dags test`` runs the whole pipeline on tiny span data (2 identities x 2 clips, 4 frames of
   75 px, one epoch): span-1 -> version 1 pushed; span-2 added -> the next DAG run ingests span-2, evaluates
-  against version 1 and pushes version 2. The TFX runs are recorded in MLMD under Airflow's run ids.
+  against version 1 and pushes version 2; span-3 added with a config whose gate rejects (decision threshold
+  pinned at 0.999999, every frame "real": frame accuracy about 1/3 under an accuracy floor of 0.5) -> the DAG
+  run succeeds, records the candidate as not pushed and the registry keeps versions 1 and 2. The TFX runs are
+  recorded in MLMD under Airflow's run ids.
 """
 from __future__ import annotations
 
@@ -40,6 +43,10 @@ CONFIG = {
     # Floor 0 and any regression allowed: each run's candidate is pushed, whatever one epoch learned.
     "gate": {"accuracy_floor": 0.0, "max_regression": 1.0},
 }
+# The third run's config: every frame "real" (the demo data has two fakes per real clip) under a floor of 0.5.
+REJECTING = {**CONFIG, "train": {**CONFIG["train"], "threshold": 0.999999, "span_window": 1},
+             "gate": {**CONFIG["gate"], "accuracy_floor": 0.5}}
+DATES = ("2026-11-23", "2026-11-30", "2026-12-07")
 # Loads a dags folder the way the scheduler does, once per config path argument ("": $SKYHAWK_CONFIG unset),
 # and prints what it found each time.
 DAGBAG_PROBE = """
@@ -132,7 +139,7 @@ def test_airflow_loads_the_dag_the_config_describes(tmp_path: Path):
     assert not unset["dags"] and len(errors) == 1 and "SKYHAWK_CONFIG is not set" in errors[0]
 
 
-# --- e2e: `airflow dags test` over two spans ----------------------------------------------------------------
+# --- e2e: `airflow dags test` over three spans --------------------------------------------------------------
 
 def add_span(home: Path, span: int) -> None:
     from skyhawk.demo import make_demo_data
@@ -153,16 +160,24 @@ def dag_test(home: Path, env: dict[str, str], date: str) -> str:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> dict:
-    """One AIRFLOW_HOME; `dags test` with span-1, then again after span-2 arrives."""
+    """One AIRFLOW_HOME; `dags test` with span-1, again after span-2 arrives, and after span-3 arrives with the
+    rejecting config (what the registry and MLMD held after each run)."""
     home, env = make_home(tmp_path_factory.mktemp("airflow"), CONFIG)
     migrated = airflow(env, "db", "migrate", log=home / "db-migrate.log")
     assert migrated.returncode == 0, migrated.stderr[-3000:]
-    add_span(home, 1)
-    dag_test(home, env, "2026-11-23")
-    after_first = registry_meta(home)
-    add_span(home, 2)
-    dag_test(home, env, "2026-11-30")
-    return {"home": home, "after_first": after_first}
+    after = []
+    for span, date in enumerate(DATES, start=1):
+        if span == 3:
+            (home / "config.json").write_text(json.dumps(REJECTING), encoding="utf-8")
+        add_span(home, span)
+        dag_test(home, env, date)
+        after.append({"meta": registry_meta(home), "mlmd": mlmd(home)})
+    return {"home": home, "after": after}
+
+
+def run_contexts(n: int) -> list[str]:
+    """The MLMD run contexts of the first n DAG runs."""
+    return [f"{CONFIG['pipeline_name']}.manual__{date}T00:00:00+00:00" for date in DATES[:n]]
 
 
 def registry_meta(home: Path) -> dict[int, dict]:
@@ -179,15 +194,17 @@ def mlmd(home: Path) -> dict:
 
     with metadata.Metadata(metadata.sqlite_metadata_connection_config(str(home / "metadata.sqlite"))) as m:
         examples = m.store.get_artifacts_by_type("Examples")
+        pushed = sorted(m.store.get_artifacts_by_type("PushedModel"), key=lambda a: a.id)
         return {"spans": sorted(a.custom_properties["span"].int_value for a in examples),
                 "runs": sorted(c.name for c in m.store.get_contexts_by_type("run")),
+                "pushed": [(a.uri, a.custom_properties["pushed"].int_value) for a in pushed],
                 "reports": [a.uri for a in sorted(m.store.get_artifacts_by_type(SkyhawkReport.TYPE_NAME),
                                                   key=lambda a: a.id)]}
 
 
 @pytest.mark.e2e
 def test_first_span_is_trained_and_pushed_by_the_dag_run(runs):
-    meta = runs["after_first"]
+    meta = runs["after"][0]["meta"]
     assert set(meta) == {1}
     v1 = meta[1]
     assert v1["blessed"] and v1["data"]["span"] == 1 and v1["baseline_metrics"] is None
@@ -197,17 +214,29 @@ def test_first_span_is_trained_and_pushed_by_the_dag_run(runs):
 
 @pytest.mark.e2e
 def test_the_next_dag_run_ingests_the_new_span_and_gates_against_the_first(runs):
-    meta = registry_meta(runs["home"])
+    meta, found = runs["after"][1]["meta"], runs["after"][1]["mlmd"]
     assert set(meta) == {1, 2}
     v1, v2 = meta[1], meta[2]
     assert v2["data"]["span"] == 2 and v2["data"]["examples_uri"] != v1["data"]["examples_uri"]
     assert v2["baseline_metrics"] is not None  # the Evaluator compared it with version 1
     assert v2["model_uri"] != v1["model_uri"]
-    found = mlmd(runs["home"])
     assert found["spans"] == [1, 2]
-    name = CONFIG["pipeline_name"]
-    assert found["runs"] == [f"{name}.manual__2026-11-23T00:00:00+00:00", f"{name}.manual__2026-11-30T00:00:00+00:00"]
+    assert found["runs"] == run_contexts(2)
     assert len(found["reports"]) == 2 and all(os.path.isfile(os.path.join(u, "report.html")) for u in found["reports"])
     data = [json.loads(Path(u, "report.json").read_text(encoding="utf-8"))["data"] for u in found["reports"]]
     assert [d["span"] for d in data] == [1, 2]
     assert data[1]["baseline_model"] == v1["model_uri"] and data[1]["model_uri"] == v2["model_uri"]
+
+
+@pytest.mark.e2e
+def test_a_dag_run_whose_gate_rejects_records_the_candidate_as_not_pushed(runs):
+    """Span 3 under the rejecting config: every task succeeds (dag_test), the RegistryPusher records 'not
+    pushed' with the floor it failed, and the registry gets no version."""
+    meta, found = runs["after"][2]["meta"], runs["after"][2]["mlmd"]
+    assert set(meta) == {1, 2}
+    assert found["spans"] == [1, 2, 3] and found["runs"] == run_contexts(3)
+    assert [flag for _, flag in found["pushed"]] == [1, 1, 0]
+    decision = json.loads(Path(found["pushed"][-1][0], "NOT_PUSHED.json").read_text(encoding="utf-8"))
+    assert decision["blessed"] is False and decision["eval_span"] == 3 and decision["spans"] == [3]
+    assert any("binary_accuracy" in f and "0.5" in f for f in decision["gate_failures"]), decision
+    assert len(found["reports"]) == 3

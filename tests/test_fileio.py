@@ -84,3 +84,21 @@ def test_gcs(gcs_prefix: str):
     _exercise(gcs_prefix)
     with pytest.raises(FileNotFoundError):
         fileio.read_bytes(gcs_prefix + "/missing.bin")
+
+
+def test_a_full_disk_is_named_by_the_output_being_written():
+    """ENOSPC raised, wrapped, or turned into text by Beam (or SQLite's 'disk is full'): one OSError naming
+    the output; other errors pass unchanged."""
+    import errno
+
+    beam_text = f"OSError: [Errno 28] {os.strerror(errno.ENOSPC)} [while running 'Score0/Commit']"
+    for raised in (OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "/out/_parts/x.tmp"), RuntimeError(beam_text),
+                   RuntimeError("sqlite3.OperationalError: database or disk is full")):
+        with pytest.raises(OSError) as caught, fileio.disk_full_names("/out"):
+            raise raised
+        assert caught.value.errno == errno.ENOSPC and caught.value.filename == "/out"
+    with pytest.raises(ValueError, match="other"), fileio.disk_full_names("/out"):
+        raise ValueError("other")
+    wrapped = RuntimeError("step failed")
+    wrapped.__cause__ = OSError(errno.ENOSPC, "full")
+    assert fileio.is_disk_full(wrapped) and not fileio.is_disk_full(OSError(errno.EACCES, "denied"))

@@ -39,6 +39,18 @@ def test_progress_lines_replace_tfx_log(caplog):
     assert logging.getLogger("absl").propagate  # restored
 
 
+def test_a_failed_execution_is_the_running_components_line():
+    """The launcher's 'Execution N failed.' (ERROR) names no component: it becomes that component's line."""
+    out = io.StringIO()
+    with component_progress(stream=out) as progress:
+        absl_logging.info("Component %s is running.", "FileBasedExampleGen")
+        absl_logging.error("Execution %d failed.", 1)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2 and "FileBasedExampleGen" in lines[1] and "failed after " in lines[1], lines
+    assert not any(line.startswith("ERROR") for line in lines)
+    assert progress.events[-1] == ("FileBasedExampleGen", "failed")
+
+
 def test_progress_survives_tensorflow_resetting_absl_verbosity():
     """TensorFlow's SavedModel export does set_verbosity(FATAL) ... set_verbosity(saved) around each save;
     the components after the Trainer must still be reported."""

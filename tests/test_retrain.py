@@ -1,7 +1,8 @@
 """Retraining on new spans with the real LocalDagRunner, through `skyhawk retrain` (tiny demo spans, one epoch).
 
 One pipeline, one MLMD store and registry, three runs shared by the tests (module fixtures, in order):
-1. span-1 only: trained from scratch (no blessed model yet), pushed as version 1;
+1. span-1 only: trained from scratch (no blessed model yet), pushed as version 1; its manifest's split column
+   sends one group to `test`, a split that neither the Trainer nor the Evaluator's gate sees;
 2. span-2 added: a candidate warm-started from version 1, trained on spans 1-2, judged on span 2's eval split
    and on the golden set, pushed as version 2 with its lineage;
 3. span-3 added, drifted (no SBI fakes: the method shares change), trained on the window of the last 2 spans
@@ -45,24 +46,36 @@ TINY = {
 }
 
 
-def make_span(videos: Path, span: int, seed: int, drop_method: str | None = None) -> Path:
-    """data_root/span-N/: demo clips (2 per identity) with their manifest; optionally without one fake method."""
+def make_span(videos: Path, span: int, seed: int, drop_method: str | None = None, test_group: bool = False) -> Path:
+    """data_root/span-N/: demo clips (2 per identity) with their manifest; optionally without one fake method,
+    or with a split column that sends the first group to the test split."""
     from skyhawk.demo import make_demo_data
 
     root = videos / f"span-{span}"
     manifest = Path(make_demo_data(str(root), seed=seed, clips=2, frames=12))
-    if drop_method:
-        with manifest.open(newline="") as f:
-            rows = list(csv.DictReader(f))
-        kept = [r for r in rows if r["method"] != drop_method]
-        for r in rows:
-            if r not in kept:
-                (root / r["path"]).unlink()
-        with manifest.open("w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(rows[0]))
-            w.writeheader()
-            w.writerows(kept)
+    with manifest.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    kept = [r for r in rows if r["method"] != drop_method]
+    for r in rows:
+        if r not in kept:
+            (root / r["path"]).unlink()
+    if test_group:
+        kept = [{**r, "split": "test" if r["group"] == rows[0]["group"] else ""} for r in kept]
+    with manifest.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(kept[0]))
+        w.writeheader()
+        w.writerows(kept)
     return root
+
+
+def split_size(examples_uri: str, split: str) -> int:
+    """How many examples (face frames) an Examples artifact holds in one split."""
+    import glob
+
+    import tensorflow as tf
+
+    files = glob.glob(os.path.join(examples_uri, f"Split-{split}", "*.gz"))
+    return sum(1 for _ in tf.data.TFRecordDataset(files, compression_type="GZIP")) if files else 0
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +84,7 @@ def home(tmp_path_factory) -> Path:
     from skyhawk.demo import make_demo_data
 
     home = tmp_path_factory.mktemp("retrain")
-    make_span(home / "videos", 1, seed=0)
+    make_span(home / "videos", 1, seed=0, test_group=True)
     golden = home / "golden"
     make_demo_data(str(golden), seed=3, clips=1, frames=12)
     shutil.rmtree(golden / "real")
@@ -148,6 +161,18 @@ def test_first_span_is_trained_from_scratch_and_pushed(run1):
     assert v1["warm_start"]["enabled"] is True and v1["warm_start"]["base_model"] is None
     assert "no blessed model yet" in v1["warm_start"]["reason"]
     assert v1["golden"]["baseline"] is None and v1["golden"]["candidate"]["video_accuracy"] == 1.0
+
+
+def test_the_test_split_reaches_neither_the_trainer_nor_the_gate(run1):
+    """Span 1's test group is written to its own split; TFMA counts exactly the eval split's frames."""
+    from skyhawk_model.evaluation import CANDIDATE, EXAMPLE_COUNT, load_evaluation
+
+    (v1,) = run1["versions"]
+    examples = v1["data"]["examples_uri"]
+    sizes = {split: split_size(examples, split) for split in ("train", "eval", "test")}
+    assert all(sizes.values()), sizes
+    counted = load_evaluation(v1["evaluation_uri"])["models"][CANDIDATE]["p_fake"][EXAMPLE_COUNT]
+    assert counted == sizes["eval"], (counted, sizes)
 
 
 def test_new_span_warm_starts_trains_on_the_window_and_records_lineage(run2, home: Path):

@@ -96,6 +96,7 @@ def run_shared_scoring(src: str, targets: Sequence[tuple[ModelRef, str]], *, fra
     The models must crop alike (same crop settings and image size). Returns each DEST's summary (also
     DEST/summary.json). ``pipeline``: run on this (unrun) Beam pipeline instead of one made from
     ``beam_args`` (a TFX component passes the pipeline configured with the TFX pipeline's Beam arguments).
+    A full disk is an ``OSError`` ENOSPC naming the DEST(s); the parts committed before it stay (whole).
     """
     from apache_beam.metrics.metric import MetricsFilter
     from apache_beam.options.pipeline_options import PipelineOptions
@@ -113,31 +114,32 @@ def run_shared_scoring(src: str, targets: Sequence[tuple[ModelRef, str]], *, fra
     for dest in dests:
         check_dest(dest)
     discover = DiscoverVideos(src)  # raises ScoreError for a bad SRC before Beam starts
-    for model, dest in targets:
-        out.check_settings(dest, out.settings_of(model, frames, aggregate), force)
-        out.clean_leftovers(dest)
-    quiet_inference_logs()
-    run_id = new_run_id()
-    start = time.monotonic()
-    p = pipeline or beam.Pipeline(options=PipelineOptions(list(beam_args or [])))
-    sampled = (p
-               | "Discover" >> discover
-               | "SkipScored" >> out.SkipScored(dests, force)
-               | "SampleFaces" >> SampleFaces(targets[0][0].extract_config(frames), progress))
-    for i, (model, dest) in enumerate(targets):
-        _ = sampled | f"Score{i}" >> ScoreWithModel(i, model, dest, run_id, frames, aggregate, batch_size,
-                                                     flush_every)
-    result = p.run()
-    result.wait_until_finish()
-    seconds = time.monotonic() - start
-    counters = {c.key.metric.name: c.committed for c in
-                result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]}
-    summaries = []
-    for model, dest in targets:
-        scored = int(counters.get(f"rows_committed:{dest}", 0))
-        summaries.append(out.write_views(
-            dest, fmt, **out.settings_of(model, frames, aggregate), scored_this_run=scored,
-            run_seconds=round(seconds, 2), videos_per_second=round(scored / seconds, 3) if seconds > 0 else 0.0))
+    with fileio.disk_full_names(", ".join(dests)):  # a full disk: one OSError naming the destination(s)
+        for model, dest in targets:
+            out.check_settings(dest, out.settings_of(model, frames, aggregate), force)
+            out.clean_leftovers(dest)
+        quiet_inference_logs()
+        run_id = new_run_id()
+        start = time.monotonic()
+        p = pipeline or beam.Pipeline(options=PipelineOptions(list(beam_args or [])))
+        sampled = (p
+                   | "Discover" >> discover
+                   | "SkipScored" >> out.SkipScored(dests, force)
+                   | "SampleFaces" >> SampleFaces(targets[0][0].extract_config(frames), progress))
+        for i, (model, dest) in enumerate(targets):
+            _ = sampled | f"Score{i}" >> ScoreWithModel(i, model, dest, run_id, frames, aggregate, batch_size,
+                                                         flush_every)
+        result = p.run()
+        result.wait_until_finish()
+        seconds = time.monotonic() - start
+        counters = {c.key.metric.name: c.committed for c in
+                    result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]}
+        summaries = []
+        for model, dest in targets:
+            scored = int(counters.get(f"rows_committed:{dest}", 0))
+            summaries.append(out.write_views(
+                dest, fmt, **out.settings_of(model, frames, aggregate), scored_this_run=scored,
+                run_seconds=round(seconds, 2), videos_per_second=round(scored / seconds, 3) if seconds > 0 else 0.0))
     return summaries
 
 

@@ -11,6 +11,7 @@ around this module.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import posixpath
@@ -26,10 +27,10 @@ _CHUNK = 8 << 20
 _LOCAL = LocalFilesystem()
 
 __all__ = [
-    "Filesystem", "blocking_file", "copy_file", "exists", "filesystem", "glob", "is_remote", "isdir", "isfile",
-    "join", "list_files", "listdir", "local_copy", "local_path", "makedirs", "normpath", "read_bytes",
-    "read_json", "read_text", "relpath", "remove", "scheme", "size", "use_emulator_credentials",
-    "without_scheme", "write_bytes", "write_json", "write_text",
+    "Filesystem", "blocking_file", "copy_file", "disk_full_names", "exists", "filesystem", "glob", "is_disk_full",
+    "is_remote", "isdir", "isfile", "join", "list_files", "listdir", "local_copy", "local_path", "makedirs",
+    "normpath", "read_bytes", "read_json", "read_text", "relpath", "remove", "scheme", "size",
+    "use_emulator_credentials", "without_scheme", "write_bytes", "write_json", "write_text",
 ]
 
 
@@ -224,3 +225,30 @@ def local_copy(uri: str) -> Iterator[str]:
         yield tmp
     finally:
         os.unlink(tmp)
+
+
+# --- a full disk --------------------------------------------------------------------------------------
+
+# how a full disk reads once Beam or MLMD turned it into text: the OS's ENOSPC message, SQLite's SQLITE_FULL
+_DISK_FULL_TEXTS = (os.strerror(errno.ENOSPC), "database or disk is full")
+
+
+def is_disk_full(exc: BaseException | None) -> bool:
+    """Whether exc (or what it wraps) is a full disk; Beam's runners re-raise worker errors as text."""
+    while exc is not None:
+        if (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or any(t in str(exc) for t in _DISK_FULL_TEXTS):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+@contextlib.contextmanager
+def disk_full_names(path: str) -> Iterator[None]:
+    """A full disk met inside (``is_disk_full``) is re-raised as ``OSError`` ENOSPC whose filename is path,
+    the output being written, so that the command's one error line names it."""
+    try:
+        yield
+    except Exception as e:
+        if is_disk_full(e):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path) from None
+        raise
