@@ -118,8 +118,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(videos)} distinct videos, sizes {sizes}, {args.frames} frames/video, cores {os.cpu_count()}, "
           f"load {os.getloadavg()[0]:.1f}", flush=True)
 
-    from tfx.components.example_gen.write_split import WriteSplit  # noqa: F401  (warm: timed runs import nothing)
-
     from components.extract import run_extraction
     from components.score.job import run_scoring
     from skyhawk.config import ExtractConfig

@@ -26,6 +26,7 @@ REPORT_TAG = "report"
 REPORT_FILE = "extraction_report.jsonl"
 SUMMARY_FILE = "summary.json"
 STAGING = ".partial"  # run_extraction's Beam output before it is published
+EXAMPLES_FILE = "data_tfrecord"  # ExampleGen's file prefix in each Split-* folder
 OK, NO_FACE, FAILED = "ok", "no_face", "failed"
 
 _log = logging.getLogger(__name__)
@@ -195,6 +196,22 @@ class PartitionBySplit(beam.PTransform):
         return {name: parts[i] | f"Records[{name}]" >> beam.Values() for i, name in enumerate(names)}
 
 
+class WriteExamples(beam.PTransform):
+    """Serialized tf.Examples -> split_dir/data_tfrecord-*.gz, shuffled: the files TFX's ExampleGen writes.
+
+    Plain Beam (TFX's ``WriteSplit`` does the same), so worker processes never import TFX.
+    """
+
+    def __init__(self, split_dir: str):
+        super().__init__()
+        self._prefix = fileio.join(split_dir, EXAMPLES_FILE)
+
+    def expand(self, records):
+        return (records
+                | "Shuffle" >> beam.Reshuffle()
+                | "Write" >> beam.io.WriteToTFRecord(self._prefix, file_name_suffix=".gz"))
+
+
 class WriteReport(beam.PTransform):
     """Writes report records as one JSON-lines file at path."""
 
@@ -307,8 +324,6 @@ def _extract_into(out: str, items: list[VideoItem], config: ExtractConfig, beam_
                   progress: bool) -> dict[str, Any]:
     """The Beam job: items -> out/Split-*/ + report, then out/summary.json."""
     from apache_beam.options.pipeline_options import PipelineOptions
-    from tfx.components.example_gen.write_split import WriteSplit
-    from tfx.proto import example_gen_pb2
 
     splits = output_split_names(items)
     start = time.monotonic()
@@ -316,8 +331,7 @@ def _extract_into(out: str, items: list[VideoItem], config: ExtractConfig, beam_
         result = p | "Videos" >> beam.Create(items) | "Extract" >> ExtractFaces(config, progress)
         per_split = result["examples"] | "Split" >> PartitionBySplit(splits)
         for name, records in per_split.items():
-            _ = records | f"Write[{name}]" >> WriteSplit(
-                fileio.join(out, f"Split-{name}"), example_gen_pb2.FORMAT_TFRECORDS_GZIP)
+            _ = records | f"Write[{name}]" >> WriteExamples(fileio.join(out, f"Split-{name}"))
         _ = result["report"] | "Report" >> WriteReport(fileio.join(out, REPORT_FILE))
     return write_summary(out, seconds=round(time.monotonic() - start, 2), splits=splits)
 
