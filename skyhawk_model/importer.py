@@ -19,7 +19,6 @@ from skyhawk_model.export import export_model
 from skyhawk_model.meso import MESO_SIZE
 from skyhawk_model.model import build_model
 
-IMPORT_BACKBONES = MESO_BACKBONES  # architectures whose released weights can be imported
 # MesoNet's own face crops are ~1.5x the dlib box: on the authors' four test images (their crops) the
 # image side over Skyhawk's HOG box is 1.59, 1.47, 1.43 and 1.40. Scoring crops the same way.
 MESO_MARGIN = 1.5
@@ -38,8 +37,8 @@ def import_model(backbone: str, weights: str, registry: str, name: str, threshol
     ``crop``: the face-crop settings scoring must use (default: Skyhawk's extraction defaults with the
     network's input size and MesoNet's crop margin).
     """
-    if backbone not in IMPORT_BACKBONES:
-        raise ValueError(f"import-model: backbone must be one of {IMPORT_BACKBONES}, got {backbone!r}")
+    if backbone not in MESO_BACKBONES:
+        raise ValueError(f"import-model: backbone must be one of {MESO_BACKBONES}, got {backbone!r}")
     if not fileio.isfile(weights):
         raise ValueError(f"import-model: weights file not found: {weights}")
     cfg = TrainConfig(backbone=backbone, weights=weights, image_size=MESO_SIZE, threshold=threshold)

@@ -20,7 +20,7 @@ import argparse
 import json
 import os
 
-from skyhawk.config import MESO_BACKBONES as IMPORT_BACKBONES
+from skyhawk.config import MESO_BACKBONES
 from skyhawk.registry import Registry, RegistryError
 
 DEFAULT_ROOT = "out/registry"
@@ -60,7 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description="Builds the network with the released Keras weights, exports it like the "
                                           "Trainer does (signatures, crop settings; output mapped to P(fake)) and "
                                           "publishes it with its provenance (file, sha256). No training.")
-    i.add_argument("--backbone", required=True, choices=IMPORT_BACKBONES)
+    i.add_argument("--backbone", required=True, choices=MESO_BACKBONES)
     i.add_argument("--weights", required=True, help="the released .h5 weights file")
     i.add_argument("--registry", required=True, help="registry root (local or gs://)")
     i.add_argument("--name", required=True, help="model name in the registry")
