@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
         m = info.get("metrics", {})
         rows.append({"run": i, "pushed": pushed, "exit": proc.returncode, "seconds": seconds, "reason": reason,
                      **info})
-        auc, acc = m.get("video_auc", float("nan")), m.get("accuracy", float("nan"))
+        auc, acc = m.get("video_auc", float("nan")), m.get("binary_accuracy", float("nan"))
         print(f"run {i:2d}: {'pushed' if pushed else 'NOT pushed':10s} exit {proc.returncode}  "
               f"video AUC {auc:.3f}  frame accuracy {acc:.3f}  "
               f"epoch {info.get('selected_epoch')}/{info.get('epochs')}  {seconds:.0f} s"
