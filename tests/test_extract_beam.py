@@ -98,19 +98,25 @@ def check_tree_output(summary: dict, rows: list[dict], out: Path) -> None:
 
 
 @contextlib.contextmanager
-def portable_runner_cli() -> Iterator[list[str]]:
-    """`python -m infra.beam` (job service + worker pool via local_portable_runner), stopped by Ctrl-C."""
-    proc = subprocess.Popen([sys.executable, "-m", "infra.beam"], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+def portable_runner_cli(log: Path) -> Iterator[list[str]]:
+    """`python -m infra.beam` (job service + worker pool via local_portable_runner), stopped by Ctrl-C.
+
+    Its stderr goes to log (a pipe nobody reads could fill and stall it). Stopping waits for both
+    services and their SDK workers (SIGTERM, then SIGKILL after a grace period), which on a loaded
+    2-core machine can take well over a minute, hence the generous timeout.
+    """
+    with open(log, "w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "infra.beam"], cwd=REPO, stdout=subprocess.PIPE,
+                                stderr=err, text=True, start_new_session=True)
     try:
         lines = [proc.stdout.readline() for _ in range(2)]
         flags = lines[1].split()
-        assert flags[:1] == ["--runner=PortableRunner"], (lines, proc.stderr.read() if proc.poll() else "")
+        assert flags[:1] == ["--runner=PortableRunner"], (lines, log.read_text()[-3000:])
         ports = [int(f.rsplit(":", 1)[1]) for f in flags if f.startswith(("--job_endpoint", "--environment_config"))]
         assert len(ports) == 2 and all(port_open(p) for p in ports)
         yield flags
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=60) == 0
+        assert proc.wait(timeout=300) == 0, log.read_text()[-3000:]
         assert not any(port_open(p) for p in ports)  # both services stopped
     finally:
         if proc.poll() is None:
@@ -122,7 +128,7 @@ def portable_runner_cli() -> Iterator[list[str]]:
 def test_portable_runner_with_external_worker_pool(tree: Path, in_memory, tmp_path: Path):
     """The pipeline is submitted to a job service; DoFns are unpickled and run in pool-started workers."""
     out = tmp_path / "out"
-    with portable_runner_cli() as beam_args:
+    with portable_runner_cli(tmp_path / "infra-beam.log") as beam_args:
         assert beam_args[0] == "--runner=PortableRunner" and "--environment_type=EXTERNAL" in beam_args
         summary = extract.run_extraction(str(tree), str(out), CFG, beam_args)
     rows = read_split_examples(out)
