@@ -1,18 +1,17 @@
-"""The whole TFX pipeline with the real LocalDagRunner on tiny demo data (small images, one epoch).
+"""The whole TFX pipeline with the real LocalDagRunner: the README's main command, then reruns of it.
 
 The runs share one pipeline (one MLMD store and registry) to save minutes, but no test depends on which
 other tests ran before it: each compares the store and registry before and after its own run.
-- the first run, made by the fixture through the README's command (`skyhawk demo`, the installed console
-  script): everything executes, the model is blessed (floor 0) and pushed as version 1;
+- the first run, made by the fixture through the README's command exactly (`skyhawk demo --output HOME`,
+  the installed console script, the packaged demo config and seeds): everything executes, and the model
+  **learns**: held-out video AUC >= 0.9 and frame accuracy clearly above the 2/3 of a model that calls
+  every face fake (each demo clip has one real and two fakes; a constant model has video AUC 0.5, and
+  ``tests/test_demo_gate.py`` shows the gate refusing one); it is blessed and pushed as version 1;
 - the same pipeline again: TFX's cache serves extraction to training, no registry version is added;
-- a candidate that is worse than the blessed model is not pushed;
-- a candidate under the accuracy floor is not pushed;
+- a candidate that is worse than the blessed model is not pushed: one epoch with the decision threshold
+  pinned at 0.999 (every frame "real": right on ~1/3 of the frames, whatever the epoch learned);
+- a candidate under the accuracy floor is not pushed (floor 0.99; the demo model's frame accuracy is ~0.8);
 - the TFX CLI (`tfx pipeline create` + `tfx run create`) runs the same pipeline from a clean directory.
-
-Runs 1 and 3 pin the exported decision threshold at the extremes (0.001: every frame "fake";
-0.999: every frame "real"), so the frame accuracy each model gets on the eval split is known from the
-split's label balance alone, whatever one epoch of training did. The demo data has two fakes per real
-clip, so "all fake" is right on ~2/3 of the frames and "all real" on ~1/3: run 3 is strictly worse.
 """
 from __future__ import annotations
 
@@ -23,45 +22,25 @@ import sys
 from pathlib import Path
 
 import pytest
-from media import TINY_PIPELINE
 
-from pipelines.run import demo_config, ensure_demo_data, latest_outputs, run_local
+from pipelines.run import demo_config, latest_outputs, run_local
 from skyhawk.registry import Registry
 
 pytestmark = pytest.mark.e2e
 
-TINY = {"pipeline_name": "skyhawk-test", **TINY_PIPELINE}
-
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory) -> Path:
-    home = tmp_path_factory.mktemp("pipeline")
-    ensure_demo_data(demo_config(str(home), TINY))
-    return home
+    return tmp_path_factory.mktemp("pipeline")
 
 
 def cfg_for(home: Path, **changes):
-    return demo_config(str(home), {**TINY, **changes})
+    return demo_config(str(home), changes)
 
 
-def eval_label_balance(home: Path) -> tuple[int, int]:
-    """(real, fake) frame counts of the newest eval split."""
-    import glob
-
-    import tensorflow as tf
-
-    from skyhawk import features
-
-    gens = sorted(glob.glob(str(home / "pipeline" / "FileBasedExampleGen" / "examples" / "*")), key=os.path.getmtime)
-    counts = [0, 0]
-    for path in glob.glob(os.path.join(gens[-1], "Split-eval", "*.gz")):
-        for raw in tf.data.TFRecordDataset(path, compression_type="GZIP"):
-            counts[int(tf.io.parse_single_example(raw, features.parse_spec())[features.LABEL])] += 1
-    return counts[0], counts[1]
-
-
-def frame_accuracy(version_meta: dict) -> float:
-    return version_meta["metrics"]["is_fake"]["binary_accuracy"]
+def gate_metrics(version_meta: dict) -> dict[str, float]:
+    """The Evaluator's metrics of a registry version, flattened over the model's outputs."""
+    return {k: v for per_output in version_meta["metrics"].values() for k, v in per_output.items()}
 
 
 def store_counts(cfg) -> dict[str, int]:
@@ -80,14 +59,13 @@ def versions(cfg) -> list[int]:
 
 @pytest.fixture(scope="module")
 def first_run(home: Path) -> dict:
-    """`skyhawk demo --output HOME --set ...` through the installed console script, as a user runs it (with
-    none of the test session's environment settings, so the command's own defaults are what is seen)."""
+    """`skyhawk demo --output HOME` through the installed console script, as a user runs it (with none of
+    the test session's environment settings, so the command's own defaults are what is seen)."""
     cfg = cfg_for(home)
-    sets = [f"--set={key}={json.dumps(value)}" for key, value in TINY.items()]
     env = {k: v for k, v in os.environ.items()
            if k not in ("PYTHONWARNINGS", "TF_CPP_MIN_LOG_LEVEL", "TF_USE_LEGACY_KERAS")}
     skyhawk = os.path.join(os.path.dirname(sys.executable), "skyhawk")
-    done = subprocess.run([skyhawk, "demo", "--output", str(home), *sets], env=env, capture_output=True,
+    done = subprocess.run([skyhawk, "demo", "--output", str(home)], env=env, capture_output=True,
                           text=True, timeout=1800)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     return {"cfg": cfg, "outcome": latest_outputs(cfg), "stdout": done.stdout, "stderr": done.stderr}
@@ -106,19 +84,18 @@ def test_demo_command_shows_progress_and_outcome(first_run):
     assert "Component Trainer is running" not in err  # TFX's own log lines are not shown
 
 
-def test_first_run_pushes_a_blessed_model(first_run, home: Path):
+def test_first_run_learns_and_pushes_a_blessed_model(first_run, home: Path):
     cfg, outcome = first_run["cfg"], first_run["outcome"]
     assert outcome["pushed"] is True and outcome["version"] == 1
     reg = Registry(cfg.registry)
     versions = reg.versions(cfg.model_name)
     assert [v["version"] for v in versions] == [1]
     meta = versions[0]
-    assert meta["blessed"] is True and meta["threshold"] == pytest.approx(0.001)
+    assert meta["blessed"] is True
     assert meta["data"]["span"] == 0 and meta["data"]["input_fingerprint"]
-    assert meta["config"]["train"]["threshold"] == pytest.approx(0.001)
-    real, fake = eval_label_balance(home)
-    assert real and fake
-    assert frame_accuracy(meta) == pytest.approx(fake / (real + fake), abs=1e-6)  # all "fake" at 0.001
+    metrics = gate_metrics(meta)
+    assert metrics["video_auc"] >= 0.9, metrics  # the held-out clips' fakes rank above their reals
+    assert metrics["binary_accuracy"] > 2 / 3 + 0.05, metrics  # clearly above "every face is fake"
     assert {"video_accuracy", "video_auc", "video_log_loss"} <= set(meta["metrics"]["p_fake"])
     assert {"auc", "log_loss", "example_count"} <= set(meta["metrics"]["p_fake"])
     report = Path(outcome["report"])
@@ -144,7 +121,7 @@ def test_unchanged_rerun_reuses_the_cache_and_adds_no_version(first_run):
 
 
 def test_worse_candidate_is_not_pushed(first_run, home: Path):
-    cfg = cfg_for(home, **{"train.threshold": 0.999})
+    cfg = cfg_for(home, **{"train.threshold": 0.999, "train.max_epochs": 1})
     outcome = run_local(cfg)
     assert outcome["pushed"] is False
     assert versions(cfg) == [1]
