@@ -51,13 +51,17 @@ def runner_args(runner: str, args: Sequence[str]) -> list[str]:
     return head + list(args)
 
 
-def beam_args_for(workers: int, extra: Sequence[str] | None = None, runner: str = "direct") -> list[str]:
-    """Beam flags for a command: the local DirectRunner with N worker processes (0: one per core), or another
-    runner profile (its required flags must be among the raw flags), plus the raw flags, which win."""
+def beam_args_for(workers: int, extra: Sequence[str] | None = None, runner: str = "direct",
+                  threads: bool = False) -> list[str]:
+    """Beam flags for a command: the local DirectRunner with N worker processes (0: one per core), or N
+    threads of this process (``threads``: no per-worker start-up; dlib, OpenCV and TensorFlow release the
+    GIL), or another runner profile (its required flags must be among the raw flags), plus the raw flags,
+    which win."""
     if runner != "direct":
         return runner_args(runner, list(extra or []))
     if workers == 1:
         args = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
     else:  # 0: Beam's fn_runner turns --direct_num_workers=0 into one worker per core
-        args = ["--direct_running_mode=multi_processing", f"--direct_num_workers={max(workers, 0)}"]
+        mode = "multi_threading" if threads else "multi_processing"
+        args = [f"--direct_running_mode={mode}", f"--direct_num_workers={max(workers, 0)}"]
     return runner_args("direct", args + list(extra or []))

@@ -7,7 +7,7 @@ import pytest
 
 from pipelines.main import main
 from skyhawk.config import ConfigError, load
-from skyhawk.runners import RunnerError, runner_args
+from skyhawk.runners import RunnerError, beam_args_for, runner_args
 
 DATAFLOW = ["--project=p", "--region=europe-west4", "--temp_location=gs://b/tmp"]
 
@@ -42,3 +42,11 @@ def test_cli_refuses_a_profile_without_its_flags_before_work(tmp_path: Path, cap
     err = capsys.readouterr().err.strip()
     assert code == 1 and err == "skyhawk score: error: the dataflow runner needs --region=..., --temp_location=..."
     assert not (tmp_path / "o").exists()
+
+
+def test_workers_map_to_direct_runner_modes():
+    assert beam_args_for(1) == ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
+    assert beam_args_for(0) == ["--direct_running_mode=multi_processing", "--direct_num_workers=0"]
+    assert beam_args_for(2, threads=True) == ["--direct_running_mode=multi_threading", "--direct_num_workers=2"]
+    assert beam_args_for(1, threads=True)[0] == "--direct_running_mode=in_memory"  # one worker: no pool
+    assert beam_args_for(2, ["--direct_num_workers=3"])[-1] == "--direct_num_workers=3"  # raw flags win

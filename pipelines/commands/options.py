@@ -60,13 +60,15 @@ def add_beam(p: argparse.ArgumentParser, workers: int) -> None:
                    help="Beam runner profile; non-direct runners take their flags via --beam-arg (docs/cluster.md)")
     p.add_argument("--workers", type=int, default=workers,
                    help="local DirectRunner worker processes (0: one per core)")
+    p.add_argument("--threads", action="store_true",
+                   help="run the --workers as threads of this process instead (no per-worker start-up)")
     p.add_argument("--beam-arg", action="append", default=[], metavar="FLAG",
                    help="extra Beam pipeline flag, repeatable (e.g. --beam-arg=--job_endpoint=host:8099)")
 
 
 def beam_args(args: argparse.Namespace) -> list[str]:
     """The Beam flags of --runner/--workers/--beam-arg (a bad runner profile fails here, before any work)."""
-    return beam_args_for(args.workers, args.beam_arg, args.runner)
+    return beam_args_for(args.workers, args.beam_arg, args.runner, args.threads)
 
 
 # ---------------------------------------------------------------- input / output
