@@ -157,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--log-dir", default=None, help="folder for the service logs (default: temporary)")
     args = ap.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop the services on kill, too
+    # Ctrl-C stops it even when started from a background job, whose SIGINT the shell set to "ignore"
+    # (an inherited ignore that Python keeps: it installs its own SIGINT handler only if none is set)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with local_portable_runner(job_port=args.job_port, pool_port=args.pool_port, log_dir=args.log_dir) as flags:
             print("local Beam portable runner ready; pipeline flags:")

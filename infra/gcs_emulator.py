@@ -182,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"export {k}={v}")
         sys.stdout.flush()
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C even if started as a background job
         while emu._proc is not None and emu._proc.poll() is None:
             time.sleep(0.5)
         print(f"fake-gcs-server exited: {log_tail(emu.log_path)}", file=sys.stderr)
