@@ -90,7 +90,9 @@ def test_online_sbi_pairs_each_real_with_a_fresh_fake(extracted: Path):
             assert list(y) == [0, 1] * (len(y) // 2)  # each real next to its fake, in the same batch
             for real, fake in zip(x[0::2], x[1::2], strict=True):
                 diff = np.abs(real - fake).max(axis=-1)
-                assert diff.max() > 20  # the face was blended
+                # the face was blended (at SBI's smallest blend ratio, 0.25, with mild source jitter, the
+                # largest change can be under 20 grey levels: 19 was seen)
+                assert diff.max() > 5
                 assert (diff > 0).mean() < 0.8  # ... inside the face mask; the crop's border is untouched
                 assert diff[:4, :4].max() == 0 and diff[-4:, -4:].max() == 0
                 fakes_of.setdefault(_key(real), []).append(fake)
