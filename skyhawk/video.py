@@ -100,8 +100,13 @@ def read_frames(path: str, limit: int | None = None) -> tuple[list[np.ndarray], 
 
 
 # Seek or stream, decided per sample from the container's key-frame index (skyhawk.container):
-# streaming to sample w from the current position p decodes w - p + 1 frames; seeking decodes from the
-# key frame k <= w, i.e. w - k + 1 frames, plus a fixed cost for the demuxer seek and decoder flush.
+# streaming to sample w from the current position p decodes w - p + 1 frames. OpenCV's FFmpeg seek
+# (cap_ffmpeg_impl.hpp, CvCapture_FFMPEG::seek) does not seek to w: it seeks to the key frame at or
+# before w - SEEK_BACKOFF_FRAMES and decodes forward from there, so a sample just after a key frame is
+# reached from the key frame before it (measured: seeking to frame 252 with key frames 0 and 250 cost as
+# much as streaming 252 frames). Seeking therefore decodes w - k + 1 frames from that key frame k, plus
+# a fixed cost for the demuxer seek and decoder flush.
+SEEK_BACKOFF_FRAMES = 16
 SEEK_OVERHEAD_FRAMES = 4
 # Key-frame interval assumed when the container does not say (x264's default keyint is 250).
 ASSUMED_GOP = 250
@@ -115,10 +120,11 @@ def read_plan(wanted: Sequence[int], keyframes: Sequence[int] | None, gop: int =
     """
     plan, pos = [], 0
     for w in wanted:
+        target = max(0, w - SEEK_BACKOFF_FRAMES)  # where OpenCV's seek actually aims
         if keyframes:
-            k = keyframes[max(0, bisect.bisect_right(keyframes, w) - 1)]
+            k = keyframes[max(0, bisect.bisect_right(keyframes, target) - 1)]
         else:
-            k = max(0, w - gop)
+            k = max(0, target - gop)
         forward = w - pos + 1
         seek = w - k + 1 + SEEK_OVERHEAD_FRAMES
         do_seek = k > pos and seek < forward

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from skyhawk.container import keyframe_indices
-from skyhawk.video import SEEK_OVERHEAD_FRAMES, SampledFrames, read_plan, sample_indices
+from skyhawk.video import SEEK_BACKOFF_FRAMES, SEEK_OVERHEAD_FRAMES, SampledFrames, read_plan, sample_indices
 
 SOURCE = "real_videos/KwaiVGI__LivePortrait__assets__examples__driving__d0.mp4"
 
@@ -21,9 +21,13 @@ def test_read_plan_seeks_only_when_cheaper():
     assert plan == [False, True, True]
     # a key frame right before the sample but the current position is already closer: no seek
     assert read_plan([10, 14], keyframes=[0, 12]) == [False, False]
+    # OpenCV seeks to the key frame before w - 16: a sample just after a key frame is reached from the
+    # key frame before that one (here frame 0), so streaming is never worse
+    assert read_plan([0, 252], keyframes=[0, 250]) == [False, False]
+    assert read_plan([0, 300], keyframes=[0, 250]) == [False, True]
     # no index: assume a 250-frame GOP, so seek only when the gap exceeds it plus the seek cost
     assert read_plan([0, 200, 1000], keyframes=None) == [False, False, True]
-    assert read_plan([0, 250 + SEEK_OVERHEAD_FRAMES + 2], keyframes=None) == [False, True]
+    assert read_plan([0, 250 + SEEK_BACKOFF_FRAMES + SEEK_OVERHEAD_FRAMES + 2], keyframes=None) == [False, True]
 
 
 @pytest.fixture(scope="module")
