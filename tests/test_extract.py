@@ -99,6 +99,25 @@ def test_tracker_finds_faces_on_real_video(shared_media: Path):
     assert full >= 6 and tracked >= full
 
 
+def test_third_chance_finds_the_faces_hog_misses(shared_media: Path):
+    """Dim, turned faces in a dark audience (640x360): HOG at 640 px and 2x miss them, the Haar cascade
+    finds them, framed like a HOG box, the face HOG's window scores highest first."""
+    det = FaceDetector("hog", 640)
+    path = str(shared_media / "real_videos" / "ageitgey__face_recognition__examples__short_hamilton_clip.mp4")
+    known = [(189, 138), (70, 104)]  # the two audience faces of frames 256-274 (centres, frame pixels)
+    frames = {i: f for i, f in iter_sampled_frames(path, 32) if i in (256, 265, 274)}
+    assert sorted(frames) == [256, 265, 274]
+    for frame in frames.values():
+        assert det.detect(frame) == [] and det.detect(frame, upsample=1) == []
+        faces = det.detect_cascade(frame)
+        assert faces and [f.score for f in faces] == sorted((f.score for f in faces), reverse=True)
+        for f in faces:
+            cx, cy = (f.x0 + f.x1) / 2, (f.y0 + f.y1) / 2
+            assert min(abs(cx - kx) + abs(cy - ky) for kx, ky in known) < 15, (cx, cy)
+            assert 45 < f.width < 65 and f.y1 - f.y0 == pytest.approx(f.width)
+        assert FaceTracker(det).find(frame) == faces[:1]
+
+
 def test_every_video_is_accounted_for(extracted, video_tree: Path):
     out, summary = extracted
     report = extract.read_report(str(out / extract.REPORT_FILE))
