@@ -179,13 +179,16 @@ def total(results: list[dict], key: str = "seconds") -> float:
 # ---------------------------------------------------------------- profile of the project path
 
 class _Timed:
-    """Wraps a FaceDetector, timing and counting detect_near / detect calls."""
+    """Wraps a FaceDetector, timing and counting detect_near / detect / detect_cascade calls; ``last`` is the
+    call that gave the latest faces."""
 
     def __init__(self, det):
         self.det = det
         self.kind, self.detect_size = det.kind, det.detect_size
         self.stats = {"near_calls": 0, "near_hits": 0, "near_s": 0.0,
-                      "full_calls": 0, "full_hits": 0, "full_s": 0.0}
+                      "full_calls": 0, "full_hits": 0, "full_s": 0.0,
+                      "haar_calls": 0, "haar_hits": 0, "haar_s": 0.0}
+        self.last = ""
 
     def detect_near(self, frame, prev):
         t = time.perf_counter()
@@ -193,6 +196,7 @@ class _Timed:
         self.stats["near_s"] += time.perf_counter() - t
         self.stats["near_calls"] += 1
         self.stats["near_hits"] += bool(faces)
+        self.last = "tracked" if faces else self.last
         return faces
 
     def detect(self, frame, upsample=0):
@@ -201,6 +205,16 @@ class _Timed:
         self.stats["full_s"] += time.perf_counter() - t
         self.stats["full_calls"] += 1
         self.stats["full_hits"] += bool(faces)
+        self.last = ("full" if upsample == 0 else "2x") if faces else self.last
+        return faces
+
+    def detect_cascade(self, frame):
+        t = time.perf_counter()
+        faces = self.det.detect_cascade(frame)
+        self.stats["haar_s"] += time.perf_counter() - t
+        self.stats["haar_calls"] += 1
+        self.stats["haar_hits"] += bool(faces)
+        self.last = "haar" if faces else self.last
         return faces
 
 
@@ -234,6 +248,42 @@ def profile(videos: list[str], frames: int) -> dict:
     return agg
 
 
+def audit_chances(videos: list[str], frames: int, sheet: str | None) -> None:
+    """Which chance found each frame's face (tracked window, full frame, 2x, Haar) over ``videos``; the
+    Haar-found crops (the kept face, 128 px, labelled video:frame) go to a contact sheet PNG for review."""
+    import numpy as np
+
+    cfg, detector = project_settings(frames)
+    det = _Timed(detector)
+    found: dict[str, int] = {}
+    crops: list = []
+    n = 0
+    for v in videos:
+        tracker = FaceTracker(det)
+        try:
+            for idx, frame in iter_sampled_frames(v, frames):
+                n += 1
+                det.last = ""
+                faces = tracker.find(frame)
+                key = det.last if faces else "none"
+                found[key] = found.get(key, 0) + 1
+                if key == "haar":
+                    crop = crop_face(frame, faces[0].box(), cfg.margin, 128).copy()
+                    cv2.putText(crop, f"{len(crops)} {Path(v).stem[:10]}:{idx}", (2, 12), cv2.FONT_HERSHEY_SIMPLEX,
+                                0.35, (0, 255, 0), 1)
+                    crops.append(crop)
+                    print(f"  haar #{len(crops) - 1}: {v} frame {idx} score {faces[0].score:.2f}")
+        except Exception as e:  # noqa: BLE001  (a bad video is reported, not fatal)
+            print(f"  {v}: {e}")
+    print(f"\nwhich chance found the face, {len(videos)} videos, {n} sampled frames: "
+          + ", ".join(f"{k} {found.get(k, 0)}" for k in ("tracked", "full", "2x", "haar", "none")))
+    if sheet and crops:
+        while len(crops) % 10:
+            crops.append(np.zeros_like(crops[0]))
+        cv2.imwrite(sheet, np.vstack([np.hstack(crops[i:i + 10]) for i in range(0, len(crops), 10)]))
+        print(f"Haar-found crops: {sheet}")
+
+
 def print_recall(videos: list[str], res: dict[str, list[dict]]) -> None:
     """Per video: sampled frames, frames with a face (project, baseline), project / floor time, missed frames."""
     print("\nper video: sampled, with a face (project, baseline), project / floor, frames the project missed")
@@ -245,13 +295,14 @@ def print_recall(videos: list[str], res: dict[str, list[dict]]) -> None:
 
 
 def print_profile(p: dict, floor_s: float) -> None:
-    detect_s = p["near_s"] + p["full_s"]
+    detect_s = p["near_s"] + p["full_s"] + p["haar_s"]
     other = p["total_s"] - p["wait_s"] - detect_s - p["landmarks_s"] - p["crop_s"] - p["encode_s"] - p["example_s"]
     print("\nproject-path profile (one pass, threaded decode as in iter_sampled_frames):")
     rows = [
         ("waiting for decoded frames", p["wait_s"]),
         (f"tracked search detect_near ({p['near_calls']} calls, {p['near_hits']} hits)", p["near_s"]),
         (f"full-frame detect ({p['full_calls']} calls, {p['full_hits']} hits)", p["full_s"]),
+        (f"Haar third chance ({p['haar_calls']} calls, {p['haar_hits']} hits)", p["haar_s"]),
         ("68 landmarks", p["landmarks_s"]), ("crop_face", p["crop_s"]), ("JPEG encode", p["encode_s"]),
         ("tf.Example serialize", p["example_s"]),
         ("other (loop, tracker)", other), ("total", p["total_s"]),
@@ -274,7 +325,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=int, default=32, help="frames sampled per video")
     ap.add_argument("--repeat", type=int, default=2, help="timed runs per measurement (the min is kept)")
     ap.add_argument("--profile", action="store_true", help="break the project time down by stage")
+    ap.add_argument("--audit", metavar="DIR", help="only report which chance found each face over DIR's media "
+                    "(e.g. ../shared/media/train_fakes), with a contact sheet of the Haar-found crops")
+    ap.add_argument("--sheet", default="haar_crops.png", help="the --audit contact sheet (PNG)")
     args = ap.parse_args(argv)
+    if args.audit:
+        from skyhawk.datasets import is_media
+
+        audit_chances(sorted(str(p) for p in Path(args.audit).rglob("*") if is_media(str(p))), args.frames,
+                      args.sheet)
+        return 0
 
     videos = sorted(str(p) for p in Path(args.videos).rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS)
     if not videos:

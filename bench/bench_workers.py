@@ -69,26 +69,33 @@ def break_even(one: list[tuple[int, float]], two: list[tuple[int, float]]) -> st
     return f"{head}: break-even at {max(n, 0):.0f} inputs; asymptotic speed-up {b1 / b2:.2f}x"
 
 
-def timed(fn, *args) -> float:
-    t = time.perf_counter()
+def timed(fn, *args) -> tuple[float, float]:
+    """(wall seconds, cores used): CPU seconds of this process and its waited-for children / wall seconds."""
+    t, c = time.perf_counter(), os.times()
     fn(*args)
-    return time.perf_counter() - t
+    wall, c2 = time.perf_counter() - t, os.times()
+    cpu = sum(c2[:4]) - sum(c[:4])  # user + system, self + children
+    return wall, cpu / max(wall, 1e-9)
 
 
 def run_task(name: str, run, sizes: list[int], repeat: int, variants: tuple[str, ...]) -> None:
     """run(n, variant, run_no) -> None, timed for each size; prints the table and each variant's break-even
     against the first (1 worker). Variant order alternates forwards and backwards per repeat."""
     best: dict[str, list[tuple[int, float]]] = {v: [] for v in variants}
+    cores: dict[str, list[float]] = {v: [] for v in variants}
     print(f"\n{name}:", flush=True)
     for n in sizes:
         secs: dict[str, float] = {v: float("inf") for v in variants}
+        used: dict[str, float] = {}
         order = (list(variants) + list(reversed(variants))) * repeat
         for k, v in enumerate(order[: len(variants) * repeat]):
-            s = timed(run, n, v, k)
-            print(f"  {n:5d} inputs, {v}: {s:7.1f} s", flush=True)
-            secs[v] = min(secs[v], s)
+            s, c = timed(run, n, v, k)
+            print(f"  {n:5d} inputs, {v}: {s:7.1f} s, {c:.2f} cores busy", flush=True)
+            if s < secs[v]:
+                secs[v], used[v] = s, c
         for v in variants:
             best[v].append((n, secs[v]))
+            cores[v].append(used[v])
     base = variants[0]
     print(f"\n  {name}\n  {'inputs':>6s} " + " ".join(f"{v:>18s}" for v in variants)
           + "".join(f"  {'x vs ' + base:>14s}" for _ in variants[1:]))
@@ -98,6 +105,11 @@ def run_task(name: str, run, sizes: list[int], repeat: int, variants: tuple[str,
               + "".join(f"  {row[0] / s:13.2f}x" for s in row[1:]))
     for v in variants[1:]:
         print(f"  {v}: {break_even(best[base], best[v])}", flush=True)
+    ncpu = os.cpu_count() or 1
+    for i, n in enumerate(sizes):  # a worker that already keeps c cores busy can gain at most ncpu / c
+        c = cores[base][i]
+        print(f"  {n} inputs: {base} kept {c:.2f} of {ncpu} cores busy (CPU s / wall s, self + children), so "
+              f"more workers can gain at most {ncpu / max(c, 1e-9):.2f}x", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         roots = {n: make_inputs(videos, n, work / f"in-{n}") for n in sizes}
         direct = {"1 worker": beam_args_for(1), "2 processes": beam_args_for(2),
-                  "2 threads": ["--direct_running_mode=multi_threading", "--direct_num_workers=2"]}
+                  "2 threads": beam_args_for(2, threads=True)}
         if not args.skip_extract:
             run_task("extract (DirectRunner)", lambda n, w, k: run_extraction(
                 str(roots[n]), str(work / f"ex-{n}-{w[0]}-{k}"), cfg, direct[w]), sizes, args.repeat, tuple(direct))
@@ -138,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
             for n_workers in (1, 2):
                 with local_portable_runner(extra_args=[f"--sdk_worker_parallelism={n_workers}"]) as beam_args:
                     for n in sizes:
-                        s = timed(run_extraction, str(roots[n]), str(work / f"px-{n}-{n_workers}"), cfg, beam_args)
+                        s, _ = timed(run_extraction, str(roots[n]), str(work / f"px-{n}-{n_workers}"), cfg, beam_args)
                         print(f"  portable, {n_workers} worker(s), {n} inputs: {s:.1f} s", flush=True)
         if not args.skip_score:
             model = export_model(work / "model", args.image_size)
