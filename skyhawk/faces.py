@@ -101,13 +101,19 @@ class FaceDetector:
             for m in self._cnn(img, upsample)
         ]
 
-    def detect(self, frame_bgr: np.ndarray, upsample: int = 0) -> list[Face]:
-        """All faces in the frame, largest first (detected at detect_size on the longest side)."""
+    def _full_frame(self, frame_bgr: np.ndarray) -> tuple[np.ndarray, float]:
+        """The frame prepared for the detector, longest side at most detect_size, and that scale."""
         h, w = frame_bgr.shape[:2]
         scale = min(1.0, self.detect_size / max(h, w))
         img = self._prepare(frame_bgr)  # grey before the resize: one channel to average, not three
         if scale < 1.0:
             img = cv2.resize(img, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        return img, scale
+
+    def detect(self, frame_bgr: np.ndarray, upsample: int = 0) -> list[Face]:
+        """All faces in the frame, largest first (detected at detect_size on the longest side)."""
+        h, w = frame_bgr.shape[:2]
+        img, scale = self._full_frame(frame_bgr)
         return _sorted([_to_face(d, 1.0 / scale, 0.0, 0.0, w, h) for d in self._run(img, upsample)])
 
     def detect_cascade(self, frame_bgr: np.ndarray) -> list[Face]:
@@ -122,10 +128,7 @@ class FaceDetector:
         if self.kind != "hog":
             return []
         h, w = frame_bgr.shape[:2]
-        scale = min(1.0, self.detect_size / max(h, w))
-        img = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY)
-        if scale < 1.0:
-            img = cv2.resize(img, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        img, scale = self._full_frame(frame_bgr)  # grey (HOG's preparation)
         boxes = self._haar.detectMultiScale(img, scaleFactor=1.1, minNeighbors=5, minSize=(HAAR_MIN_FACE,) * 2)
         faces = []
         for x, y, bw, _ in boxes:
