@@ -11,7 +11,7 @@ then to a third chance, OpenCV's frontal Haar cascade (dim, turned or ~25-px fac
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Iterator, Sequence
 
 import cv2
@@ -91,10 +91,12 @@ class FaceDetector:
         """HOG runs on grey (a third of the gradient work, same faces); the CNN wants RGB."""
         return cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY if self.kind == "hog" else cv2.COLOR_BGR2RGB)
 
-    def _run(self, img: np.ndarray, upsample: int = 0) -> list[tuple[float, float, float, float, float]]:
-        """Raw detections (left, top, right, bottom, score) on an image from ``_prepare``."""
+    def _run(self, img: np.ndarray, upsample: int = 0,
+             hog_threshold: float = 0.0) -> list[tuple[float, float, float, float, float]]:
+        """Raw detections (left, top, right, bottom, score) on an image from ``_prepare`` (HOG keeps those
+        scoring at least ``hog_threshold``, dlib's ``adjust_threshold``)."""
         if self.kind == "hog":
-            dets, scores, _ = self._hog.run(img, upsample, 0.0)
+            dets, scores, _ = self._hog.run(img, upsample, hog_threshold)
             return [(d.left(), d.top(), d.right(), d.bottom(), float(s)) for d, s in zip(dets, scores, strict=True)]
         return [
             (m.rect.left(), m.rect.top(), m.rect.right(), m.rect.bottom(), float(m.confidence))
@@ -138,9 +140,9 @@ class FaceDetector:
                             0.0, w, h)
             window = self._window(frame_bgr, face)
             if face.area > 0 and window is not None:
-                score = max(self._hog.run(window[0], 0, HAAR_HOG_FLOOR)[1], default=HAAR_HOG_FLOOR)
+                score = max((d[4] for d in self._run(window[0], hog_threshold=HAAR_HOG_FLOOR)), default=HAAR_HOG_FLOOR)
                 if score >= HAAR_MIN_HOG:
-                    faces.append(Face(face.x0, face.y0, face.x1, face.y1, score))
+                    faces.append(replace(face, score=score))
         return sorted(faces, key=lambda f: f.score, reverse=True)
 
     def _window(self, frame_bgr: np.ndarray, prev: Face) -> tuple[np.ndarray, float, int, int] | None:
