@@ -86,11 +86,13 @@ class ExtractFacesFn(beam.DoFn):
 
     def _extract(self, item: VideoItem, rec: dict, out: list[tuple[str, bytes]]) -> None:
         from skyhawk.faces import crop_face, landmarks_in_crop, sample_faces
+        from skyhawk.nuisance import media_facts
         from skyhawk.video import local_copy
 
         cfg = self._cfg
         synth, donor = self._synthesizer(item)
         with local_copy(item.uri) as path:
+            facts = media_facts(path, cfg.frames_per_video)  # nuisance facts: once per video, header only
             for sampled in sample_faces(path, cfg, self._detector):
                 rec["frames_sampled"] += 1
                 rec["frames_with_face"] += bool(sampled.faces)
@@ -99,7 +101,7 @@ class ExtractFacesFn(beam.DoFn):
                     lms = self._landmarks(sampled.frame, face)
                     in_crop = landmarks_in_crop(lms, face.box(), cfg.margin, w, h, cfg.image_size).ravel()
                     out.append(self._example(item, crop, sampled.index, face_index, face, item.label, item.method,
-                                             in_crop))
+                                             facts, in_crop))
                     rec["faces_written"] += 1
                     if synth is not None:
                         fake = self._synthesize(synth, sampled.frame, lms, donor)
@@ -107,7 +109,7 @@ class ExtractFacesFn(beam.DoFn):
                             crop = crop_face(fake, face.box(), cfg.margin, cfg.image_size)
                             fake_item = replace(item, video_id=f"{item.video_id}#{synth.method}")
                             out.append(self._example(fake_item, crop, sampled.index, face_index, face,
-                                                     features.FAKE, synth.method, in_crop))
+                                                     features.FAKE, synth.method, facts, in_crop))
                             rec["synthetic_faces_written"] += 1
 
     def _synthesizer(self, item: VideoItem):
@@ -144,13 +146,15 @@ class ExtractFacesFn(beam.DoFn):
             return None
 
     def _example(self, item: VideoItem, crop, frame_index: int, face_index: int, face, label: int,
-                 method: str, landmarks: Sequence[float] = ()) -> tuple[str, bytes]:
+                 method: str, facts: dict[str, Any], landmarks: Sequence[float] = ()) -> tuple[str, bytes]:
         from skyhawk.faces import encode_jpeg
+        from skyhawk.nuisance import CODEC, face_facts
 
         rec = features.FaceRecord(
             jpeg=encode_jpeg(crop, self._cfg.jpeg_quality), label=label, video_id=item.video_id,
             group_id=item.group_id, frame_index=frame_index, face_index=face_index, box=face.box(),
             detector_score=face.score, source_uri=item.uri, method=method, landmarks=landmarks,
+            nuisance=face_facts(facts, face.box()), codec=str(facts[CODEC]),
         )
         return item.split, features.to_example(rec).SerializeToString()
 

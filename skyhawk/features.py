@@ -1,8 +1,10 @@
 """The face-crop tf.Example: feature names shared by extraction, training, evaluation and scoring."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Sequence
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+from skyhawk.nuisance import CODEC, NUISANCE_FEATURES, UNKNOWN
 
 IMAGE = "image/encoded"  # JPEG bytes of the square face crop
 LABEL = "label"  # 0 real, 1 fake
@@ -16,6 +18,9 @@ SOURCE_URI = "source_uri"
 METHOD = "method"  # how the video was made: real | dataset | sbi | swap
 LANDMARKS = "landmarks"  # 136 floats: the 68 dlib points (x0, y0, x1, y1, ...) in crop pixels, inside the crop
 N_LANDMARKS = 68
+# How the face's source was captured and encoded (``skyhawk.nuisance``): one float feature per name in
+# NUISANCE_FEATURES (frame_width, ..., jpeg_quality) plus CODEC (bytes); absent in older data (parsed as UNKNOWN).
+NUISANCE = NUISANCE_FEATURES
 
 REAL, FAKE = 0, 1
 
@@ -35,6 +40,8 @@ class FaceRecord:
     source_uri: str
     method: str = "real"
     landmarks: Sequence[float] = ()  # 136 floats in crop pixels (empty: none, e.g. older data)
+    nuisance: Mapping[str, float] = field(default_factory=dict)  # NUISANCE_FEATURES values (empty: not recorded)
+    codec: str = ""  # the source's fourcc or image format ("": not recorded)
 
 
 def to_example(rec: FaceRecord):
@@ -64,6 +71,8 @@ def to_example(rec: FaceRecord):
                 SOURCE_URI: b(rec.source_uri),
                 METHOD: b(rec.method),
                 **({LANDMARKS: f(rec.landmarks)} if len(rec.landmarks) else {}),
+                **{name: f([rec.nuisance[name]]) for name in NUISANCE_FEATURES if name in rec.nuisance},
+                **({CODEC: b(rec.codec)} if rec.codec else {}),
             }
         )
     )
@@ -85,4 +94,6 @@ def parse_spec():
         SOURCE_URI: tf.io.FixedLenFeature([], tf.string),
         METHOD: tf.io.FixedLenFeature([], tf.string, default_value=b"real"),
         LANDMARKS: tf.io.FixedLenFeature([2 * N_LANDMARKS], tf.float32, default_value=[-1.0] * (2 * N_LANDMARKS)),
+        **{name: tf.io.FixedLenFeature([], tf.float32, default_value=UNKNOWN) for name in NUISANCE_FEATURES},
+        CODEC: tf.io.FixedLenFeature([], tf.string, default_value=b""),
     }

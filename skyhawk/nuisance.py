@@ -76,8 +76,9 @@ def media_facts(path: str, frames_per_video: int = 0) -> dict[str, Any]:
     lacks (no frame rate or frame count) is ``UNKNOWN``. Raises ``skyhawk.video.VideoError`` for a file
     that cannot be opened.
     """
-    from skyhawk.video import VideoError, is_image, open_capture, sample_indices
+    from skyhawk.video import VideoError, _check_nonempty, is_image, open_capture, sample_indices
 
+    _check_nonempty(path)  # the reader's own one-line reasons for a missing or empty file
     size = os.path.getsize(path)
     if is_image(path):
         from PIL import Image
@@ -113,6 +114,12 @@ def face_side(box: Sequence[float]) -> float:
     """A face box's side in source pixels: the mean of its width and height."""
     x0, y0, x1, y1 = box
     return ((x1 - x0) + (y1 - y0)) / 2
+
+
+def face_facts(facts: Mapping[str, Any], box: Sequence[float]) -> dict[str, float]:
+    """The ``NUISANCE_FEATURES`` of one face: its source's ``media_facts`` plus the face box's side."""
+    return {name: float(box_side if name == "face_side_px" else facts[name])
+            for name in NUISANCE_FEATURES for box_side in (face_side(box),)}
 
 
 def _known(value: Any) -> float:
