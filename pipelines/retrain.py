@@ -7,18 +7,25 @@ on its PushedModel artifacts in MLMD and in every registry version's ``metadata.
 answers without any TFX work (no TensorFlow or TFX import); ``run_decision`` reads a run's outcome.
 
 Exit codes: 0 a model was pushed; 3 no new span (nothing to do); 4 not pushed (gate, golden set or drift,
-or a newest span without a readable video: the reason is given); 1 an error (bad config, failed run).
+or a newest span without a readable video: the reason is given); 5 another retrain of this pipeline root is
+running (``retrain`` holds a lock on the pipeline root for the whole decision and run); 1 an error.
 """
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
+import tempfile
+import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 from skyhawk import datasets, fileio
+from skyhawk.fileio.lock import LockHeld, folder_lock
 from skyhawk.spans import list_spans
 
-EXIT_PUSHED, EXIT_ERROR, EXIT_NO_NEW_SPAN, EXIT_NOT_PUSHED = 0, 1, 3, 4
+EXIT_PUSHED, EXIT_ERROR, EXIT_NO_NEW_SPAN, EXIT_NOT_PUSHED, EXIT_LOCKED = 0, 1, 3, 4, 5
+LOCK_FILE = ".retrain.lock"
 
 
 @dataclass(frozen=True)
@@ -27,6 +34,50 @@ class Decision:
 
     code: int
     message: str
+    details: tuple[str, ...] = ()  # what to print after the message (the report, the registry command)
+
+
+def retrain(cfg: Any, verbose: bool = False) -> Decision:
+    """One retrain: under the pipeline root's lock, run the pipeline if a new span arrived; its decision.
+    Another retrain holding the lock: EXIT_LOCKED, nothing run. Errors (exit 1) are raised."""
+    try:
+        with retrain_lock(cfg):
+            return _retrain_locked(cfg, verbose)
+    except LockHeld as e:
+        pid = e.holder.get("pid")
+        return Decision(EXIT_LOCKED, f"another retrain holds {e.path}" + (f" (pid {pid} on {e.holder.get('host')}, "
+                                     f"since {e.holder.get('since')})" if pid else "") + ": nothing run; try again "
+                                     "when it has finished")
+
+
+@contextlib.contextmanager
+def retrain_lock(cfg: Any) -> Iterator[str]:
+    """The lock of cfg's pipeline root (``LockHeld`` at once if taken). A remote pipeline root (gs://...) is
+    locked on this machine only, by a file in the temp folder named after the root."""
+    if fileio.is_remote(cfg.pipeline_root):
+        key = hashlib.sha1(cfg.pipeline_root.encode()).hexdigest()[:16]
+        with folder_lock(tempfile.gettempdir(), f"skyhawk-retrain-{key}.lock") as path:
+            yield path
+    else:
+        with folder_lock(fileio.local_path(cfg.pipeline_root), LOCK_FILE) as path:
+            yield path
+
+
+def _retrain_locked(cfg: Any, verbose: bool) -> Decision:
+    newest, decision = pending_span(cfg)
+    if decision is not None:  # nothing to run: no TFX or TensorFlow import
+        return decision
+    from pipelines.progress import component_progress
+    from pipelines.run import run_local
+
+    start = time.monotonic()
+    with component_progress(verbose=verbose):
+        outcome = run_local(cfg)
+    decision = run_decision(cfg, newest, outcome)
+    details = ([f"report: {outcome['report']}"] if outcome["report"] else []) + [
+        f"registry: skyhawk registry --root {cfg.registry} list {cfg.model_name}",
+        f"pipeline: {cfg.pipeline_name} in {time.monotonic() - start:.0f} s"]
+    return Decision(decision.code, decision.message, tuple(details))
 
 
 def pending_span(cfg: Any) -> tuple[int, Decision | None]:
