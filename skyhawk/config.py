@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Mapping, TypeVar
 
-from skyhawk import fileio
+from skyhawk import backbone_specs, fileio
 from skyhawk.typed import Checked, ConfigError, from_dict, need, to_dict  # noqa: F401  (ConfigError, to_dict: re-exported)
 
 T = TypeVar("T")
@@ -30,8 +30,8 @@ LABEL_MODES = ("folders", "csv", "ffpp", "dfdc", "celebdf")
 DETECTORS = ("hog", "cnn")
 FACE_MODES = ("largest", "all")
 SYNTH_METHODS = ("none", "sbi", "swap")
-BACKBONES = ("inception_resnet_v2", "xception", "efficientnet_b4", "meso4", "mesoinception4")
-MESO_BACKBONES = ("meso4", "mesoinception4")  # MesoNet: 256 px only, no ImageNet weights
+BACKBONES = backbone_specs.names()  # the packaged backbones (the table: skyhawk/backbone_specs.py)
+MESO_BACKBONES = backbone_specs.released_weight_backbones()  # released detector weights load into these
 SBI_MODES = ("online", "offline", "none")  # train.sbi
 SELECT_EPOCH = ("last", "val_loss")  # train.select_epoch
 LR_SCHEDULES = ("exponential", "cosine")  # train.lr_schedule
@@ -114,15 +114,28 @@ class TrainConfig(Checked):
     val_fraction: float = 0.15  # select_epoch=val_loss: share of TRAIN groups (>= 1) held out to select the epoch on
     data_share: float = 0.0  # sbi=online: share of training pairs that are a real + a dataset fake (vs real + SBI)
     lr_schedule: str = "exponential"  # exponential (decay_steps/decay_rate) | cosine: to 0 over the planned steps
+    face_pixels: int = 0  # canonical face resolution: every face brought to this many pixels across in-graph; 0 off
+    nuisance_augment: bool = False  # JPEG re-compression, down/up-scaling, blur, noise at random strength, both classes
+    matched_pairs: bool = False  # data_share pairs: each dataset fake next to a real of its own group where one exists
+    pairs_only: bool = False  # train on matched pairs only (a real + its SBI fake, a real + a fake of its group)
+    rank_loss_weight: float = 0.0  # + weight x softplus(logit(real) - logit(fake)) over the batch's matched pairs
 
     def _check(self) -> None:
-        need(self.backbone in BACKBONES, f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
+        spec = backbone_specs.SPECS.get(self.backbone)
+        need(spec is not None, f"backbone must be one of {backbone_specs.names()}, got {self.backbone!r}")
         need(bool(self.weights), "weights must be imagenet, none or a weights file (checked before a run)")
-        need(self.image_size >= 75, f"image_size must be >= 75, got {self.image_size}")
-        need(self.backbone not in MESO_BACKBONES or self.image_size == 256,
-             f"backbone {self.backbone} needs image_size 256, got {self.image_size}")
-        need(self.backbone not in MESO_BACKBONES or self.weights != "imagenet",
+        need(not spec.size_error(self.image_size), spec.size_error(self.image_size))
+        need(spec.imagenet or self.weights != "imagenet",
              f"backbone {self.backbone} has no ImageNet weights: weights must be none or a file")
+        need(self.face_pixels == 0 or 16 <= self.face_pixels < self.image_size,
+             f"face_pixels must be 0 (off) or in [16, image_size), got {self.face_pixels}")
+        need(not self.matched_pairs or self.data_share > 0.0,
+             "matched_pairs needs data_share > 0 (it pairs the dataset's fakes with reals of their group)")
+        need(not self.pairs_only or self.matched_pairs, "pairs_only needs matched_pairs")
+        need(not self.nuisance_augment or self.augment, "nuisance_augment needs augment (it is part of augmentation)")
+        need(self.rank_loss_weight >= 0.0, f"rank_loss_weight must be >= 0, got {self.rank_loss_weight}")
+        need(self.rank_loss_weight == 0.0 or self.pairs_only,
+             "rank_loss_weight > 0 needs pairs_only (every adjacent (real, fake) pair of a batch then shares a group)")
         need(self.frozen_layers >= 0, f"frozen_layers must be >= 0, got {self.frozen_layers}")
         need(0.0 < self.val_fraction < 1.0, f"val_fraction must be in (0, 1), got {self.val_fraction}")
         need(0.0 <= self.data_share <= 1.0, f"data_share must be in [0, 1], got {self.data_share}")
@@ -174,6 +187,8 @@ class GateConfig(Checked):
     drift_linf: float = 0.1  # L-infinity drift threshold (label / method shares) vs the previous span
     drift_jsd: float = 0.3  # Jensen-Shannon drift threshold (detector score, face box, face index)
     block_on_drift: bool = False  # a drift anomaly keeps the candidate from being blessed
+    confound_warn: float = 0.65  # ConfoundCheck warns when capture facts alone predict the label at this AUC
+    confound_fail: float = 0.80  # ... and fails the run at this AUC (skyhawk.confound)
 
     def _check(self) -> None:
         need(0.0 <= self.accuracy_floor <= 1.0, f"accuracy_floor must be in [0, 1], got {self.accuracy_floor}")
@@ -184,6 +199,8 @@ class GateConfig(Checked):
              f"golden_labels must be one of folders|csv:FILE|ffpp|dfdc|celebdf, got {self.golden_labels!r}")
         need(self.drift_linf > 0.0 and self.drift_jsd > 0.0,
              f"drift_linf and drift_jsd must be > 0, got {self.drift_linf}, {self.drift_jsd}")
+        need(0.5 <= self.confound_warn <= self.confound_fail <= 1.0, "confound thresholds must satisfy "
+             f"0.5 <= confound_warn <= confound_fail <= 1, got {self.confound_warn}, {self.confound_fail}")
 
 
 @dataclass(frozen=True)

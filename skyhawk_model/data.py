@@ -135,7 +135,7 @@ def make_dataset(
 
         def parse_augment(serialized, seed):
             image, label = parse(serialized)
-            return augment(image, seed), label
+            return augment(image, seed, cfg.nuisance_augment), label
 
         ds = ds.map(parse_augment, num_parallel_calls=AUTOTUNE, deterministic=True)
     else:

@@ -1,7 +1,8 @@
 """The Skyhawk frame classifier: a backbone + dropout + 2-way softmax (Keras 2, ``tf_keras``).
 
-Backbones: the ImageNet architectures of ``tf_keras.applications``, or MesoNet (``skyhawk_model.meso``),
-whose own head ends in P(real) and becomes [P(real), 1 - P(real)].
+Backbones come from the table in ``skyhawk_model.backbones`` (builder, input scaling, head kind); this module
+has no branch on a backbone name. Options: canonical face resolution in the graph (``train.face_pixels``) and
+a pairwise ranking loss on matched (real, fake) pairs (``train.rank_loss_weight``).
 
 The model takes raw RGB pixels in [0, 255] (float32, ``image_size x image_size x 3``) and applies the
 backbone's own preprocessing inside the graph, so every consumer (training, the exported signatures,
@@ -10,13 +11,13 @@ bulk scoring) feeds the same thing: decoded JPEG pixels.
 from __future__ import annotations
 
 import os
-from typing import Any
 
-from skyhawk.config import BACKBONES, MESO_BACKBONES, ConfigError, TrainConfig
-from skyhawk_model.meso import build_mesonet
+from skyhawk.config import ConfigError, ExtractConfig, TrainConfig
+from skyhawk_model import backbones
 
 INPUT_NAME = "image"
 OUTPUT_NAME = "probabilities"
+CROP_MARGIN = ExtractConfig().margin  # the crops' margin when the caller does not say (extraction's default)
 
 
 def _tf_keras():
@@ -71,44 +72,57 @@ def _weights_mode(cfg: TrainConfig) -> str:
     raise ConfigError(f"weights must be imagenet|none|<existing weights file>, got {cfg.weights!r}")
 
 
-def _backbone(cfg: TrainConfig, weights: Any):
-    tf_keras = _tf_keras()
-    shape = (cfg.image_size, cfg.image_size, 3)
-    apps = tf_keras.applications
-    if cfg.backbone == "inception_resnet_v2":
-        return apps.InceptionResNetV2(include_top=False, weights=weights, input_shape=shape)
-    if cfg.backbone == "xception":
-        return apps.Xception(include_top=False, weights=weights, input_shape=shape)
-    if cfg.backbone in MESO_BACKBONES:  # the paper's whole classifier: [0, 1] in, P(real) out
-        return build_mesonet(tf_keras, cfg.backbone, dropout=cfg.dropout, seed=cfg.seed)
-    if cfg.backbone == "efficientnet_b4":
-        # EfficientNet carries its own Rescaling/Normalization layers and expects [0, 255] input.
-        return apps.EfficientNetB4(include_top=False, weights=weights, input_shape=shape)
-    raise ConfigError(f"backbone must be one of {BACKBONES}, got {cfg.backbone!r}")
-
-
-def _preprocess(cfg: TrainConfig, x):
-    """The backbone's own input scaling, as a layer (no Lambda: the model must save/load cleanly)."""
-    tf_keras = _tf_keras()
-    if cfg.backbone in ("inception_resnet_v2", "xception"):
-        # tf_keras.applications.{inception_resnet_v2,xception}.preprocess_input: x / 127.5 - 1
-        return tf_keras.layers.Rescaling(scale=1.0 / 127.5, offset=-1.0, name="preprocess")(x)
-    if cfg.backbone in MESO_BACKBONES:  # MesoNet was trained on pixels / 255
-        return tf_keras.layers.Rescaling(scale=1.0 / 255.0, name="preprocess")(x)
-    return x  # efficientnet_b4: preprocessing is part of the backbone
-
-
-def _head(cfg: TrainConfig, x):
+def _head(kind: str, cfg: TrainConfig, x):
     """Backbone features -> [P(real), P(fake)] (float32 even under mixed precision: a stable loss)."""
-    tf_keras = _tf_keras()
-    layers = tf_keras.layers
-    if cfg.backbone in MESO_BACKBONES:  # the network ends in P(real): P(fake) = 1 - P(real)
+    layers = _tf_keras().layers
+    if kind == backbones.P_REAL:  # the network ends in P(real): P(fake) = 1 - P(real)
         p_real = layers.Activation("linear", dtype="float32", name="p_real")(x)
         p_fake = layers.Rescaling(scale=-1.0, offset=1.0, dtype="float32", name="p_fake")(p_real)
         return layers.Concatenate(dtype="float32", name=OUTPUT_NAME)([p_real, p_fake])
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
     x = layers.Dropout(cfg.dropout, seed=cfg.seed, name="dropout")(x)
     return layers.Dense(2, activation="softmax", dtype="float32", name=OUTPUT_NAME)(x)
+
+
+def canonical_side(cfg: TrainConfig, margin: float) -> int:
+    """The crop side at which the face is ``cfg.face_pixels`` across (crop = margin x face), at most the input."""
+    return min(cfg.image_size, max(1, round(cfg.face_pixels * margin)))
+
+
+def _canonical(cfg: TrainConfig, margin: float, x):
+    """Canonical face resolution, in the graph (it travels with the exported model): down to the face-pixel
+    budget with area interpolation, then back up to the input size, so how much a crop was upscaled from its
+    source no longer tells the classes apart."""
+    if not cfg.face_pixels:
+        return x
+    layers = _tf_keras().layers
+    side = canonical_side(cfg, margin)
+    x = layers.Resizing(side, side, interpolation="area", name="canonical_down")(x)
+    return layers.Resizing(cfg.image_size, cfg.image_size, interpolation="bilinear", name="canonical_up")(x)
+
+
+def rank_loss(weight: float):
+    """Cross-entropy + ``weight`` x the pairwise ranking loss: over the batch's adjacent pairs (2i, 2i+1) that are
+    (real, fake), softplus(logit_real - logit_fake), where logit = log P(fake) - log P(real): the fake must score
+    above its own real (with ``pairs_only`` every such pair shares a group, so any nuisance they share cancels)."""
+    import tensorflow as tf
+
+    ce = _tf_keras().losses.SparseCategoricalCrossentropy()
+
+    def loss(y_true, y_pred):
+        y_true = tf.reshape(tf.cast(y_true, tf.int64), [-1])
+        y_pred = tf.cast(y_pred, tf.float32)
+        n = tf.shape(y_true)[0] // 2 * 2
+        p = tf.clip_by_value(y_pred[:n], 1e-7, 1.0)
+        logit = tf.reshape(tf.math.log(p[:, 1]) - tf.math.log(p[:, 0]), [-1, 2])
+        labels = tf.reshape(y_true[:n], [-1, 2])
+        valid = tf.cast(tf.logical_and(tf.equal(labels[:, 0], 0), tf.equal(labels[:, 1], 1)), tf.float32)
+        ranking = tf.math.divide_no_nan(tf.reduce_sum(valid * tf.nn.softplus(logit[:, 0] - logit[:, 1])),
+                                        tf.reduce_sum(valid))
+        return ce(y_true, y_pred) + weight * ranking
+
+    loss.__name__ = "ce_plus_rank"
+    return loss
 
 
 def learning_rate(cfg: TrainConfig, planned_steps: int | None = None):
@@ -123,13 +137,14 @@ def learning_rate(cfg: TrainConfig, planned_steps: int | None = None):
                                       decay_rate=cfg.decay_rate)
 
 
-def build_model(cfg: TrainConfig, planned_steps: int | None = None):
+def build_model(cfg: TrainConfig, planned_steps: int | None = None, margin: float = CROP_MARGIN):
     """Builds and compiles the classifier described by ``cfg``.
 
     ``cfg.weights``: 'imagenet' (Keras downloads/caches the ImageNet no-top weights), 'none' (random
     init) or a local file. A local file is first loaded into the whole model (weights saved with
     ``model.save_weights``); if its layout does not match, into the backbone alone (e.g. an offline copy
-    of the Keras ``*_notop.h5`` ImageNet file).
+    of the Keras ``*_notop.h5`` ImageNet file). ``margin``: the crops' margin around the face box (extraction's),
+    which places ``cfg.face_pixels`` in crop pixels.
     """
     tf_keras = _tf_keras()
     mode = _weights_mode(cfg)
@@ -137,13 +152,14 @@ def build_model(cfg: TrainConfig, planned_steps: int | None = None):
     previous_policy = tf_keras.mixed_precision.global_policy()
     tf_keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
     try:
-        backbone = _backbone(cfg, "imagenet" if mode == "imagenet" else None)
+        entry = backbones.get(cfg.backbone)
+        backbone = entry.build(tf_keras, cfg, "imagenet" if mode == "imagenet" else None)
         backbone.trainable = True
         if cfg.bn_momentum:
             _set_bn_momentum(backbone, cfg.bn_momentum)
         inputs = tf_keras.Input(shape=(cfg.image_size, cfg.image_size, 3), dtype="float32", name=INPUT_NAME)
-        x = _preprocess(cfg, inputs)
-        outputs = _head(cfg, backbone(x))
+        x = entry.preprocess(tf_keras, _canonical(cfg, margin, inputs))
+        outputs = _head(entry.head, cfg, backbone(x))
         model = tf_keras.Model(inputs, outputs, name=f"skyhawk_{cfg.backbone}")
     finally:
         tf_keras.mixed_precision.set_global_policy(previous_policy)
@@ -160,7 +176,8 @@ def build_model(cfg: TrainConfig, planned_steps: int | None = None):
         # 164 ms), it adds 1 op per variable to the train graph instead of ~13 (tracing 1.5 s vs 11.8 s)
         # and Grappler's first pass over it 1.4 s instead of 14.7 s (measured).
         optimizer=tf_keras.optimizers.legacy.Adam(learning_rate=schedule),
-        loss=tf_keras.losses.SparseCategoricalCrossentropy(),
+        loss=(rank_loss(cfg.rank_loss_weight) if cfg.rank_loss_weight
+              else tf_keras.losses.SparseCategoricalCrossentropy()),
         metrics=["accuracy"],
         # Graph mode is the default and the right choice: the first step costs ~20 s (see
         # build_training_state and skip_autograph_for_tf_keras). run_eagerly is for debugging.

@@ -12,6 +12,10 @@ another training face of a **different group** (identity), drawn from a second, 
 pass over the train split; a draw whose donor is of the same group, or that cannot be swapped, falls
 back to SBI. Pre-made swap fakes are then left out as well.
 
+With ``train.data_share`` > 0 that share of the pairs is a real next to a fake of the dataset; with
+``train.matched_pairs`` that real is one of the fake's own group where one exists (``matched_dataset_pairs``),
+and ``train.pairs_only`` leaves out the fakes whose group has no real.
+
 Examples that cannot be paired (labelled fakes of the dataset, reals without landmarks) are paired
 with each other (two at a time; an odd one out per epoch is dropped). Pre-made SBI fakes
 (``method == "sbi"``) are left out: online SBI replaces them. Both images of a pair are augmented
@@ -85,8 +89,41 @@ def make_pair(images: tf.Tensor, labels: tf.Tensor, landmarks: tf.Tensor, is_pai
     second, second_label = tf.cond(is_pair, fake, other)
     first = to_size(first, size)
     if cfg.augment:
-        first, second = augment(first, seeds[1]), augment(second, seeds[2])
+        first, second = augment(first, seeds[1], cfg.nuisance_augment), augment(second, seeds[2], cfg.nuisance_augment)
     return tf.stack([first, second]), tf.stack([labels[0], second_label])
+
+
+def matched_dataset_pairs(parsed: tf.data.Dataset, any_reals: tf.data.Dataset, cfg: TrainConfig) -> tf.data.Dataset:
+    """Endless pairs (as ``make_pair`` takes them) of a dataset fake next to a real of **its own group** (e.g. the
+    real half of a side-by-side video): each epoch's fakes of a group take its reals in turn, in that epoch's
+    shuffled order. A fake whose group has no real gets a real from ``any_reals`` or, with ``cfg.pairs_only``,
+    is left out. One pass is grouped at a time (``group_by_window`` holds a pass's records)."""
+    n_points = 2 * features.N_LANDMARKS
+
+    def group_key(ex) -> tf.Tensor:
+        return tf.strings.to_hash_bucket_fast(ex[features.GROUP_ID], 1 << 40)
+
+    def of_group(ex) -> tf.data.Dataset:  # ex: one group's examples, [n] each
+        real = tf.equal(ex[features.LABEL], features.REAL)
+        reals, fakes = tf.boolean_mask(ex[features.IMAGE], real), tf.boolean_mask(ex[features.IMAGE], ~real)
+        n_real, n_fake = tf.shape(reals)[0], tf.shape(fakes)[0]
+        own = tf.gather(tf.concat([reals, tf.constant([b""])], 0), tf.range(n_fake) % tf.maximum(n_real, 1))
+        return tf.data.Dataset.from_tensor_slices((own, fakes, tf.fill([n_fake], n_real > 0)))
+
+    grouped = parsed.group_by_window(group_key, lambda _, window: window.batch(1 << 30).flat_map(of_group),
+                                     window_size=1 << 30)
+    if cfg.pairs_only:
+        grouped = grouped.filter(lambda own, fake, matched: matched)
+    grouped = grouped.shuffle(1024, seed=cfg.seed + 3, reshuffle_each_iteration=True).repeat()
+
+    def as_pair(elem, other):
+        own, fake, matched = elem
+        real = tf.where(matched, own, other[features.IMAGE])
+        return (tf.stack([real, fake]), tf.constant([features.REAL, features.FAKE], tf.int64),
+                tf.zeros([n_points], tf.float32), tf.constant(False), tf.constant(b""),
+                tf.zeros([n_points], tf.float32), tf.constant(False))
+
+    return tf.data.Dataset.zip((grouped, any_reals)).map(as_pair)
 
 
 def online_sbi_dataset(records: tf.data.Dataset, cfg: TrainConfig, batch_size: int, repeat: bool,
@@ -100,7 +137,8 @@ def online_sbi_dataset(records: tf.data.Dataset, cfg: TrainConfig, batch_size: i
     if batch_size % 2:
         raise ValueError(f"online SBI needs an even batch size (real + fake pairs), got {batch_size}")
     if fixed:
-        cfg = dataclasses.replace(cfg, augment=False, swap_fraction=0.0, data_share=0.0)
+        cfg = dataclasses.replace(cfg, augment=False, nuisance_augment=False, swap_fraction=0.0, data_share=0.0,
+                                  matched_pairs=False, pairs_only=False, rank_loss_weight=0.0)
     n_points = 2 * features.N_LANDMARKS
     swaps = cfg.swap_fraction > 0.0
 
@@ -145,9 +183,12 @@ def online_sbi_dataset(records: tf.data.Dataset, cfg: TrainConfig, batch_size: i
     pairs = tf.data.Dataset.zip((reals, donors)).map(as_pair)
     if cfg.data_share > 0.0:  # endless: reals + online fakes, and reals + dataset fakes, mixed at data_share
         fakes = parsed.filter(lambda ex: tf.logical_not(is_real(ex)))
-        dataset_pairs = tf.data.Dataset.zip((
-            parsed.filter(is_real).shuffle(1024, seed=cfg.seed + 2).repeat(),
-            fakes.shuffle(1024, seed=cfg.seed + 3).repeat())).map(as_two)
+        any_reals = parsed.filter(is_real).shuffle(1024, seed=cfg.seed + 2).repeat()
+        if cfg.matched_pairs:
+            dataset_pairs = matched_dataset_pairs(parsed, any_reals, cfg)
+        else:
+            dataset_pairs = tf.data.Dataset.zip((any_reals, fakes.shuffle(1024, seed=cfg.seed + 3).repeat())).map(
+                as_two)
         mixed = [pairs.repeat(), dataset_pairs] if cfg.data_share < 1.0 else [dataset_pairs]
         weights = [1.0 - cfg.data_share, cfg.data_share] if cfg.data_share < 1.0 else [1.0]
         ds = tf.data.Dataset.sample_from_datasets(mixed, weights=weights, seed=cfg.seed)
@@ -173,4 +214,4 @@ def online_sbi_dataset(records: tf.data.Dataset, cfg: TrainConfig, batch_size: i
     return ds.batch(batch_size // 2).map(flatten, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
 
 
-__all__ = ["blend_rgb", "make_pair", "online_sbi_dataset"]
+__all__ = ["blend_rgb", "make_pair", "matched_dataset_pairs", "online_sbi_dataset"]

@@ -36,7 +36,7 @@ from skyhawk_model.checkpoints import PROGRESS_FILE, checkpoint_dir, remove_fini
 from skyhawk_model.data import ALL, FIT, VAL, count_examples, make_dataset, record_files, val_groups
 from skyhawk_model.distribution import global_batch, is_chief, make_strategy, shardable
 from skyhawk_model.export import export_model
-from skyhawk_model.model import build_model, use_mixed_precision
+from skyhawk_model.model import CROP_MARGIN, build_model, use_mixed_precision
 
 log = logging.getLogger(__name__)
 
@@ -156,14 +156,15 @@ def train_and_export(
         "config": to_dict(cfg), "steps": [steps_per_epoch, validation_steps], "replicas": batch // cfg.batch_size,
         **({"base_model": base} if base else {}),
     })
+    margin = float((crop or {}).get("margin") or CROP_MARGIN)  # places train.face_pixels in crop pixels
     with strategy.scope():
         if base:  # the weights come from the blessed model: no ImageNet download
             planned_steps = planned_steps and planned_steps // cfg.max_epochs * cfg.warm_start_epochs
             cfg = dataclasses.replace(cfg, max_epochs=cfg.warm_start_epochs)
-            model = build_model(dataclasses.replace(cfg, weights="none"), planned_steps)
+            model = build_model(dataclasses.replace(cfg, weights="none"), planned_steps, margin)
             model.set_weights(tf_keras.models.load_model(base, compile=False).get_weights())
         else:
-            model = build_model(cfg, planned_steps)
+            model = build_model(cfg, planned_steps, margin)
     log.info("warm start: %s", warm)
     log.info(
         "training %s (image_size=%d, weights=%s, mixed_precision=%s, replicas=%d, global batch=%d) for <= %d "
