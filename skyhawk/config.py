@@ -189,8 +189,6 @@ class GateConfig(Checked):
     block_on_drift: bool = False  # a drift anomaly keeps the candidate from being blessed
     confound_warn: float = 0.65  # ConfoundCheck warns when capture facts alone predict the label at this AUC
     confound_fail: float = 0.80  # ... and fails the run at this AUC (skyhawk.confound)
-    confound_warn: float = 0.65  # ConfoundCheck warns when capture facts alone predict the label at this AUC
-    confound_fail: float = 0.80  # ... and fails the run at this AUC (skyhawk.confound)
 
     def _check(self) -> None:
         need(0.0 <= self.accuracy_floor <= 1.0, f"accuracy_floor must be in [0, 1], got {self.accuracy_floor}")
@@ -201,8 +199,6 @@ class GateConfig(Checked):
              f"golden_labels must be one of folders|csv:FILE|ffpp|dfdc|celebdf, got {self.golden_labels!r}")
         need(self.drift_linf > 0.0 and self.drift_jsd > 0.0,
              f"drift_linf and drift_jsd must be > 0, got {self.drift_linf}, {self.drift_jsd}")
-        need(0.5 <= self.confound_warn <= self.confound_fail <= 1.0, "confound thresholds must satisfy "
-             f"0.5 <= confound_warn <= confound_fail <= 1, got {self.confound_warn}, {self.confound_fail}")
         need(0.5 <= self.confound_warn <= self.confound_fail <= 1.0, "confound thresholds must satisfy "
              f"0.5 <= confound_warn <= confound_fail <= 1, got {self.confound_warn}, {self.confound_fail}")
 
