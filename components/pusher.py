@@ -47,7 +47,7 @@ def RegistryPusher(
 
     from components.golden import load_golden
     from skyhawk import artifact
-    from skyhawk.registry import Registry, RegistryError
+    from skyhawk.registry import Registry, RegistryError, finite_or_none
     from skyhawk_model.evaluation import BASELINE, CANDIDATE, load_evaluation
     from skyhawk_model.gate import failure_text
 
@@ -103,7 +103,8 @@ def RegistryPusher(
         },
         "config": json.loads(pipeline_config),
     }
-    _record_push(pushed_model, reg.publish(model_name, serving_dir, metadata), already_published=False)
+    # NaN metrics (e.g. a golden set with one class has no AUC) are stored as null: publish refuses NaN
+    _record_push(pushed_model, reg.publish(model_name, serving_dir, finite_or_none(metadata)), already_published=False)
 
 
 def data_lineage(eval_examples: Any, training: List[Any]) -> Dict[str, Any]:

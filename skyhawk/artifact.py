@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from skyhawk import fileio
+from skyhawk.saved_model_vars import variables_problem
 
 SAVED_MODEL_PB = "saved_model.pb"
 SAVED_MODEL_FILES = (SAVED_MODEL_PB, "saved_model.pbtxt")  # either makes a folder a SavedModel
@@ -80,9 +81,10 @@ def has_saved_model(model_dir: str) -> bool:
 
 
 def saved_model_problem(model_dir: str) -> str | None:
-    """Why model_dir cannot be served (one line), or None: no graph file, an unreadable one, or a
-    saved_model.pb that is not a serialized SavedModel with a MetaGraph (e.g. truncated). Reads the graph file
-    but not the variables, and needs no TensorFlow."""
+    """Why model_dir cannot be served (one line), or None: no graph file, an unreadable one, a saved_model.pb
+    that is not a serialized SavedModel with a MetaGraph (e.g. truncated), or variables TF Serving's loader could
+    not restore (``saved_model_vars``: index vs data files). Reads the graph and the variables index, only the
+    sizes of the data files, and needs no TensorFlow."""
     pb = fileio.join(model_dir, SAVED_MODEL_PB)
     if not fileio.isfile(pb):
         text = fileio.join(model_dir, SAVED_MODEL_FILES[1])
@@ -95,7 +97,7 @@ def saved_model_problem(model_dir: str) -> str | None:
         return f"{pb} is unreadable ({e.strerror or e})"
     if not _is_saved_model_proto(data):
         return f"{pb} is not a SavedModel graph (empty, truncated or corrupt)"
-    return None
+    return variables_problem(model_dir, data)
 
 
 def _varint(data: bytes, i: int) -> tuple[int, int]:

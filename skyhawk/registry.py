@@ -22,48 +22,36 @@ version claim on gs://, made with the google-cloud-storage client Beam itself us
 """
 from __future__ import annotations
 
-import datetime as _dt
+import contextlib
 import errno
 import json
 import logging
 import os
 import uuid
-from typing import Any
 
 from skyhawk import artifact, fileio
 from skyhawk.config import NAME_RE
 from skyhawk.fileio import use_emulator_credentials  # noqa: F401  (re-exported: infra/gcs_emulator.py uses it)
+from skyhawk.registry_layout import (  # noqa: F401  (RegistryError, MODELS_CONFIG, finite_or_none: re-exported)
+    CLAIMS,
+    METADATA,
+    MODELS_CONFIG,
+    SERVING,
+    STAGING,
+    RegistryError,
+    dumps,
+    finite_or_none,
+    now,
+)
+from skyhawk.registry_serving import Serving
 
 logger = logging.getLogger(__name__)
 
-METADATA = "metadata.json"
-SERVING = "serving.json"
-STAGING = ".staging"
-CLAIMS = ".claims"
-MODELS_CONFIG = "models.config"
 _ADDED_KEYS = ("model_name", "version", "created_at", "files", "size_bytes", "uri")
 _CHECK_KEYS = ("usable", "problem")  # added when a version is read, never stored
 
 
-class RegistryError(Exception):
-    """A user-facing registry error; the message is one line."""
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _json_default(o: Any) -> Any:
-    if hasattr(o, "tolist"):  # numpy scalars and arrays
-        return o.tolist()
-    raise TypeError(f"{type(o).__name__} is not JSON-serializable")
-
-
-def _dumps(obj: Any) -> bytes:
-    return (json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n").encode()
-
-
-class Registry:
+class Registry(Serving):
     """A registry rooted at ``root`` (a local directory, ``gs://bucket/prefix`` or another Beam filesystem URI)."""
 
     def __init__(self, root: str):
@@ -219,24 +207,28 @@ class Registry:
         if clash:
             logger.warning("publish: metadata keys %s are set by the registry; caller values ignored", sorted(clash))
         meta = {k: v for k, v in metadata.items() if k not in _CHECK_KEYS}
-        meta.update(model_name=model_name, created_at=_now(), source=metadata.get("source", src),
+        meta.update(model_name=model_name, created_at=now(), source=metadata.get("source", src),
                     files=[{"path": rel, "size": size} for rel, _, size in files],
                     size_bytes=sum(size for _, _, size in files))
         try:
-            _dumps(meta)
+            dumps(meta)
         except (TypeError, ValueError) as e:
             raise RegistryError(f"metadata is not JSON-serializable: {e}") from e
 
         staging = self._join(model_name, STAGING, uuid.uuid4().hex)
         try:
-            for rel, path, _ in files:
-                fileio.copy_file(path, fileio.join(staging, *rel.split("/")))
-            if self.local:
-                version = self._publish_local(model_name, staging, meta)
-            else:
-                version = self._publish_object_store(model_name, staging, meta, [rel for rel, _, _ in files])
+            with fileio.disk_full_names(self.model_dir(model_name)):  # a full registry disk names the registry
+                for rel, path, _ in files:
+                    fileio.copy_file(path, fileio.join(staging, *rel.split("/")))
+                if self.local:
+                    version = self._publish_local(model_name, staging, meta)
+                else:
+                    version = self._publish_object_store(model_name, staging, meta, [rel for rel, _, _ in files])
         finally:
             self._delete_quietly(staging)
+            if self.local:  # no empty .staging/ left behind (another publish may still be using it)
+                with contextlib.suppress(OSError):
+                    os.rmdir(self._join(model_name, STAGING))
         try:
             self.write_models_config()
         except Exception as e:  # the version is published; the derived config is refreshed by the next change
@@ -281,7 +273,7 @@ class Registry:
         version = self._next_candidate(model_name)
         for _ in range(1000):
             meta.update(version=version, uri=self.version_dir(model_name, version))
-            fileio.write_bytes(os.path.join(staging, METADATA), _dumps(meta))
+            fileio.write_bytes(os.path.join(staging, METADATA), dumps(meta))
             try:
                 os.rename(staging, self.version_dir(model_name, version))  # atomic; fails if the target is non-empty
                 return version
@@ -294,7 +286,7 @@ class Registry:
     def _claim(self, model_name: str, version: int) -> bool:
         """Reserve ``version`` by creating ``.claims/<version>`` only if absent. True if we got it."""
         path = self._join(model_name, CLAIMS, str(version))
-        body = _dumps({"claimed_at": _now(), "host": os.uname().nodename, "pid": os.getpid()})
+        body = dumps({"claimed_at": now(), "host": os.uname().nodename, "pid": os.getpid()})
         if self.scheme == "gs":
             from apache_beam.io.gcp.gcsio import GcsIO
             from google.api_core.exceptions import PreconditionFailed
@@ -328,7 +320,7 @@ class Registry:
         try:
             for rel in ordered:  # server-side copies on the same object store
                 fileio.copy_file(fileio.join(staging, *rel.split("/")), fileio.join(dest, *rel.split("/")))
-            fileio.write_bytes(fileio.join(dest, METADATA), _dumps(meta))
+            fileio.write_bytes(fileio.join(dest, METADATA), dumps(meta))
         except BaseException:
             self._delete_quietly(dest)  # the claim stays: version numbers are never reused
             raise
@@ -340,61 +332,3 @@ class Registry:
             fileio.remove(path, recursive=True)
         except Exception as e:
             logger.warning("could not clean up %s: %s", path, e)
-
-    # --- serving
-
-    def pin(self, model_name: str, version: int, *, reason: str = "pin") -> None:
-        """Serve exactly ``version`` (must be published and usable) until unpinned."""
-        published = self._require(model_name)
-        if version not in published:
-            have = ", ".join(str(v) for v in sorted(published))
-            raise RegistryError(f"unknown version {model_name}@{version} (published: {have})")
-        self._require_usable(model_name, published[version], reason)
-        previous = self.serving(model_name)
-        fileio.write_bytes(self._join(model_name, SERVING), _dumps(
-            {"model_name": model_name, "version": int(version), "pinned_at": _now(), "reason": reason,
-             "previous": previous}))
-        self.write_models_config()
-
-    def unpin(self, model_name: str) -> None:
-        """Serve the latest published version again (also removes a corrupt pin file)."""
-        self._require(model_name)
-        fileio.remove(self._join(model_name, SERVING))
-        self.write_models_config()
-
-    def rollback(self, model_name: str) -> int:
-        """Pin the newest usable published version older than the serving one; returns it."""
-        published = self._require(model_name)
-        current = self.serving(model_name)
-        older = [v for v in published if current is not None and v < current and self._checked(published[v])["usable"]]
-        if not older:
-            raise RegistryError(f"cannot roll back {model_name}: no usable published version before {current}")
-        target = max(older)
-        self.pin(model_name, target, reason="rollback")
-        return target
-
-    def models_config(self) -> str:
-        """TF Serving ``ModelServerConfig`` text: every model with its serving version as the only one allowed.
-
-        Each model gets a ``specific`` version policy naming its serving version (the pin, else the latest
-        published one), so TF Serving never loads a folder the registry hides (no metadata.json yet, a
-        failed publish) nor a newer version while a pin holds. A serving version that is not usable is a
-        RegistryError (one line) instead of a config TF Serving would fail on.
-        """
-        from google.protobuf import text_format
-        from tensorflow_serving.config import model_server_config_pb2 as pb
-
-        config = pb.ModelServerConfig()
-        for name in self.models():
-            self._require_usable(name, self.show(name), "serve")
-            entry = config.model_config_list.config.add(name=name, base_path=self.model_dir(name),
-                                                        model_platform="tensorflow")
-            entry.model_version_policy.specific.versions.append(self.serving(name))
-        return ("# Generated by skyhawk.registry; rewritten on every publish/pin/unpin/rollback.\n"
-                + text_format.MessageToString(config))
-
-    def write_models_config(self) -> str:
-        """(Re)write ``REGISTRY/models.config``; returns its path."""
-        path = self._join(MODELS_CONFIG)
-        fileio.write_bytes(path, self.models_config().encode())
-        return path

@@ -7,9 +7,15 @@ are checked in tests/test_airflow.py. Every command is the real ``skyhawk`` in a
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+
+from pipelines.main import main
 
 SKYHAWK = str(Path(sys.executable).with_name("skyhawk"))
 
@@ -48,3 +54,90 @@ def test_a_second_retrain_of_one_pipeline_root_exits_5_while_the_first_holds_its
         first.wait(timeout=60)
     after = skyhawk("retrain", "--config", str(config))  # the lock is free again: on to the (missing) spans
     assert after.returncode == 1 and "no span-N/ folder under" in after.stderr, after.stderr
+
+
+# --- 4, 8, 17: the registry ---------------------------------------------------------------------------------
+
+WEIGHTS = Path(__file__).resolve().parents[2] / "shared" / "weights" / "mesonet" / "Meso4_DF.h5"
+
+
+@pytest.fixture(scope="module")
+def meso4_registry(tmp_path_factory) -> Path:
+    """`import-model` of the released Meso4_DF weights twice: reg/meso4 versions 1 and 2 (copied per test)."""
+    from skyhawk_model.importer import import_model
+
+    if not WEIGHTS.is_file():
+        pytest.fail(f"released weights not found at {WEIGHTS}")
+    reg = tmp_path_factory.mktemp("faults-registry") / "reg"
+    for _ in range(2):
+        import_model("meso4", str(WEIGHTS), str(reg), "meso4")
+    return reg
+
+
+@pytest.fixture
+def reg(meso4_registry: Path, tmp_path: Path) -> Path:
+    shutil.copytree(meso4_registry, tmp_path / "reg")
+    return tmp_path / "reg"
+
+
+def data_file(reg: Path, version: int) -> Path:
+    return reg / "meso4" / str(version) / "variables" / "variables.data-00000-of-00001"
+
+
+def test_a_version_with_missing_or_truncated_variables_is_unusable_and_named(reg: Path, capsys):
+    from skyhawk.registry import Registry, RegistryError
+    from skyhawk_model.model_ref import ModelRefError, resolve
+
+    registry = Registry(str(reg))
+    assert [v["usable"] for v in registry.versions("meso4")] == [True, True]
+    data = data_file(reg, 2)
+    size = data.stat().st_size
+    data.write_bytes(data.read_bytes()[: size // 2])  # truncated
+    v2 = registry.show("meso4", 2)
+    assert not v2["usable"] and v2["problem"] == f"{data} is truncated ({size // 2} bytes; the index needs {size})"
+    with pytest.raises(ModelRefError, match=f"cannot score with .*meso4.*: unusable model .*{data.name} is truncated"):
+        resolve(str(reg / "meso4"))  # what score, predict and evaluate resolve --model with
+    data.unlink()  # no data file at all
+    assert registry.show("meso4", 2)["problem"] == f"{data} is missing"
+    with pytest.raises(RegistryError, match="cannot pin meso4@2: unusable version"):
+        registry.pin("meso4", 2)
+    for f in (reg / "meso4" / "2" / "variables").iterdir():  # no variables/ folder content at all
+        f.unlink()
+    assert "no variables/variables.index in" in registry.show("meso4", 2)["problem"]
+    assert main(["registry", "--root", str(reg), "list", "meso4"]) == 0
+    assert "! version 2 is unusable: no variables/variables.index" in capsys.readouterr().out
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_a_failed_unpin_leaves_every_file_as_it_was(reg: Path, capsys):
+    assert main(["registry", "--root", str(reg), "pin", "meso4@1"]) == 0
+    data_file(reg, 2).unlink()  # version 2 (the latest) becomes unusable
+    before = tree(reg)
+    assert main(["registry", "--root", str(reg), "unpin", "meso4"]) == 1
+    assert "cannot serve meso4@2: unusable version" in capsys.readouterr().err
+    assert tree(reg) == before  # serving.json still there, models.config still says 1
+
+
+def test_list_shows_a_pin_to_a_missing_version_as_missing(reg: Path, capsys):
+    (reg / "meso4" / "serving.json").write_text(json.dumps({"model_name": "meso4", "version": 99}), encoding="utf-8")
+    assert main(["registry", "--root", str(reg), "list"]) == 0
+    out = capsys.readouterr().out
+    assert "99 (missing!)" in out
+    assert "! meso4 is pinned to version 99, which is not published (published: 1, 2)" in out
+    assert main(["registry", "--root", str(reg), "--json", "list"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["pin_missing"] is True
+
+
+def test_publish_refuses_nan_and_infinity_in_metadata(reg: Path):
+    from skyhawk.registry import Registry, RegistryError
+
+    registry = Registry(str(reg))
+    for bad, where in (({"metrics": {"auc": float("nan")}}, "metrics.auc = nan"),
+                       ({"scores": [1.0, float("inf")]}, "scores.1 = inf")):
+        with pytest.raises(RegistryError, match=f"a non-finite number at {re.escape(where)}"):
+            registry.publish("meso4", str(reg / "meso4" / "1"), bad)
+    assert [v["version"] for v in registry.versions("meso4")] == [1, 2]
+    assert not (reg / "meso4" / ".staging").exists()

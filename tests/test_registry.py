@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 import threading
 from pathlib import Path
 
@@ -22,13 +23,36 @@ def _graph(meta_graph: bytes) -> bytes:
     return b"\x08\x01\x12" + bytes([len(meta_graph)]) + meta_graph
 
 
+def _variables_index(tensor_bytes: int) -> bytes:
+    """A TensorFlow table (LevelDB format, uncompressed) as variables.index: the bundle header (1 shard) and one
+    float tensor 'v' of tensor_bytes bytes at offset 0 of shard 0; block checksums are not filled in."""
+    def varint(n: int) -> bytes:
+        out = b""
+        while True:
+            out += bytes([(n & 0x7F) | (0x80 if n > 0x7F else 0)])
+            n >>= 7
+            if not n:
+                return out
+
+    def block(entries: list[tuple[bytes, bytes]]) -> bytes:
+        body = b"".join(varint(0) + varint(len(k)) + varint(len(v)) + k + v for k, v in entries)
+        return body + struct.pack("<II", 0, 1) + b"\0\0\0\0\0"  # restarts [0]; trailer: uncompressed, crc
+
+    data = block([(b"", b"\x08\x01"), (b"v", b"\x08\x01\x28" + varint(tensor_bytes))])
+    meta = block([])
+    index = block([(b"v", varint(0) + varint(len(data) - 5))])
+    handles = varint(len(data)) + varint(len(meta) - 5) + varint(len(data) + len(meta)) + varint(len(index) - 5)
+    return data + meta + index + handles.ljust(40, b"\0") + struct.pack("<Q", 0xDB4775248B80FB57)
+
+
 def _fake_saved_model(d: Path, tag: str = "x") -> str:
-    """A directory with SavedModel-shaped files (enough for the registry, which does not parse them)."""
+    """A directory with SavedModel-shaped files: a graph with no MetaGraph fields the registry reads and a
+    variables index that matches its data file (the registry checks those as TF Serving's loader would)."""
     (d / "variables").mkdir(parents=True)
     (d / "assets").mkdir()
     (d / "saved_model.pb").write_bytes(_graph(b"graph-" + tag.encode()))
     (d / "fingerprint.pb").write_bytes(b"fp")
-    (d / "variables" / "variables.index").write_bytes(b"index")
+    (d / "variables" / "variables.index").write_bytes(_variables_index(4096))
     (d / "variables" / "variables.data-00000-of-00001").write_bytes(os.urandom(4096))
     (d / "assets" / "vocab.txt.gz").write_bytes(b"not gzip")  # must be copied verbatim, not (de)compressed
     return str(d)
@@ -215,7 +239,7 @@ def test_gcs_promote_between_registries(gcs_prefix, tmp_path, saved_model):
     assert promoted["version"] == 1 and promoted["stage"] == "prod" and promoted["source"] == first["uri"]
     assert {f["path"] for f in promoted["files"]} == {f["path"] for f in first["files"]}  # not metadata.json
     local = Registry(str(tmp_path / "reg")).publish("m", promoted["uri"], {})
-    assert (Path(local["uri"]) / "variables" / "variables.index").read_bytes() == b"index"
+    assert (Path(local["uri"]) / "variables" / "variables.index").read_bytes() == _variables_index(4096)
 
 
 def test_gcs_real_savedmodel_round_trip(gcs_prefix, tmp_path):
@@ -492,7 +516,7 @@ def _cli_round_trip(capsys, root: str, saved_model: str) -> None:
     assert rc == 0 and "pinned deepfake@1 (was serving 3)" in out
     rc, out, _ = _cli(capsys, "--root", root, "--json", "list")
     assert json.loads(out) == [{"model": "deepfake", "versions": [1, 2, 3], "latest": 3, "serving": 1,
-                                "pinned": True}]
+                                "pinned": True, "pin_missing": False}]
     rc, out, _ = _cli(capsys, "--root", root, "unpin", "deepfake")
     assert rc == 0 and "serving latest 3" in out
     rc, out, _ = _cli(capsys, "--root", root, "rollback", "deepfake")

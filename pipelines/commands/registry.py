@@ -198,8 +198,17 @@ def _table(rows: list[list[str]]) -> str:
 def _status(reg: Registry, name: str) -> dict:
     versions = [m["version"] for m in reg.versions(name)]
     pinned = reg.pinned(name)
+    missing = pinned is not None and pinned not in versions
     return {"model": name, "versions": versions, "latest": max(versions),
-            "serving": pinned if pinned is not None else max(versions), "pinned": pinned is not None}
+            "serving": pinned if pinned is not None else max(versions), "pinned": pinned is not None,
+            "pin_missing": missing}
+
+
+def _pin_notes(statuses: list[dict]) -> list[str]:
+    """One line per model pinned to a version that is not published (nothing is served for it)."""
+    return [f"! {s['model']} is pinned to version {s['serving']}, which is not published (published: "
+            f"{', '.join(str(v) for v in s['versions'])}): nothing valid is served; `skyhawk registry pin "
+            f"{s['model']}@VERSION` or `unpin {s['model']}` repairs it" for s in statuses if s["pin_missing"]]
 
 
 def _registry(args: argparse.Namespace) -> Registry:
@@ -229,9 +238,12 @@ def list_models(args: argparse.Namespace) -> int:
         print(f"no models in {reg.root}")
         return 0
     rows = [["MODEL", "VERSIONS", "LATEST", "SERVING", "PINNED"]]
-    rows += [[s["model"], str(len(s["versions"])), str(s["latest"]), str(s["serving"]),
+    rows += [[s["model"], str(len(s["versions"])), str(s["latest"]),
+              f"{s['serving']} (missing!)" if s["pin_missing"] else str(s["serving"]),
               "yes" if s["pinned"] else "no"] for s in out]
     print(_table(rows))
+    for line in _pin_notes(out):
+        print(line)
     return 0
 
 
@@ -253,6 +265,8 @@ def list_versions(args: argparse.Namespace) -> int:
     for m in versions:
         if not m.get("usable", True):
             print(f"! version {m['version']} is unusable: {m.get('problem')}")
+    for line in _pin_notes([status]):
+        print(line)
     print(f"(* = serving{', p = pinned' if status['pinned'] else ''}; {reg.model_dir(args.name)})")
     return 0
 
