@@ -3,16 +3,18 @@ from __future__ import annotations
 
 import argparse
 
-from pipelines.commands import data, extract, pipeline, registry, retrain, score
+from pipelines.commands import audit, data, ensemble, extract, pipeline, registry, retrain, score
 
 # Command families, in help order; a new family is one import above and one entry here.
 FAMILIES = (
     extract,  # extract
     score,  # score, predict, evaluate
     data,  # synth, demo-data
+    audit,  # audit
     pipeline,  # run, demo, compile
     retrain,  # retrain
     registry,  # registry list|show|pin|unpin|rollback|config
+    ensemble,  # ensemble
 )
 
 
