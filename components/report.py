@@ -1,7 +1,7 @@
 """RunReport: one static HTML page per pipeline run (training curves, eval metrics, gate decision, data).
 
 The component only gathers its inputs (the trained model's history, the Evaluator's TFMA output and
-blessing, the pusher's decision and the ExampleGen summary) into the report dict
+blessing, the pusher's decision, the ExampleGen summary and the ConfoundCheck audit) into the report dict
 (``components.report_page.build_report``) and writes it as ``report.json`` + ``report.html`` + PNGs.
 Outside TFX the same pieces are plain functions:
 
@@ -24,6 +24,7 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 from tfx.types.artifact import Artifact
 
+from components.confound import SkyhawkConfound
 from components.drift import SkyhawkDrift
 from skyhawk import artifact, fileio
 
@@ -44,12 +45,14 @@ def RunReport(
     report: OutputArtifact[SkyhawkReport],
     training_examples: InputArtifact[List[standard_artifacts.Examples]] = None,
     drift: InputArtifact[SkyhawkDrift] = None,
+    confound: InputArtifact[SkyhawkConfound] = None,
 ) -> None:
     """Writes <report.uri>/report.html (+ report.json and PNGs) for this run's model and gate decision."""
     from tfx.components.util import model_utils
     from tfx.utils import path_utils
 
     from components import report_page
+    from components.confound import load_confound
     from components.drift import drift_text, load_drift
     from components.golden import load_golden
     from components.pusher import NOT_PUSHED_FILE, data_lineage
@@ -98,6 +101,7 @@ def RunReport(
         "warm_start": history.get("warm_start"),
         "golden": golden or None,
         "drift": {**drift_result, "summary": drift_text(drift_result)} if drift is not None else None,
+        "confound": (load_confound(confound.uri) or None) if confound is not None else None,
     }
     report_page.write_report(report.uri, report_page.build_report(
         history=history,

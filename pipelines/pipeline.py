@@ -13,6 +13,7 @@ from tfx import v1 as tfx
 from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.types.standard_artifacts import Examples, ExampleStatistics
 
+from components.confound import ConfoundCheck
 from components.drift import DriftValidator
 from components.example_gen import FaceExampleGen
 from components.golden import GoldenGate
@@ -34,9 +35,9 @@ def create_pipeline(
     span_resolvers: bool = True,
 ) -> tfx_pipeline.Pipeline:
     """FaceExampleGen (newest span) -> StatisticsGen -> SchemaGen -> ExampleValidator + DriftValidator (vs the
-    previous span) -> Trainer (window of spans; warm start from the latest blessed model) -> Evaluator (newest
-    span's eval split: accuracy floor + no regression) -> GoldenGate (golden set, drift) -> RegistryPusher ->
-    RunReport.
+    previous span) + ConfoundCheck (fails the run when capture facts predict the label) -> Trainer (window of
+    spans; warm start from the latest blessed model) -> Evaluator (newest span's eval split: accuracy floor + no
+    regression) -> GoldenGate (golden set, drift) -> RegistryPusher -> RunReport.
 
     ``split_names``: the example splits to declare; default: those the data needs, read when the pipeline
     is built (a compiler far from the data, e.g. for Kubeflow, names them instead). ``span_resolvers=False``
@@ -76,6 +77,8 @@ def create_pipeline(
     drift = DriftValidator(statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"],
                            statistics_history=statistics_history, linf_threshold=config.gate.drift_linf,
                            jsd_threshold=config.gate.drift_jsd)
+    confound = ConfoundCheck(examples=example_gen.outputs["examples"], confound_warn=config.gate.confound_warn,
+                             confound_fail=config.gate.confound_fail, margin=config.extract.margin)
     model_resolver = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
@@ -92,6 +95,7 @@ def create_pipeline(
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),
         custom_config={"train": to_dict(config.train), "extract": to_dict(config.extract)},
     )
+    trainer.add_upstream_node(confound)  # a set that fails the confound audit is never trained on
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
@@ -129,9 +133,10 @@ def create_pipeline(
         examples=example_gen.outputs["examples"],
         training_examples=earlier_examples,
         drift=drift.outputs["drift"],
+        confound=confound.outputs["confound"],
     )
-    components = [example_gen, statistics_gen, schema_gen, example_validator, *resolvers, drift, model_resolver,
-                  trainer, evaluator, golden, pusher, report]
+    components = [example_gen, statistics_gen, schema_gen, example_validator, *resolvers, drift, confound,
+                  model_resolver, trainer, evaluator, golden, pusher, report]
     return tfx_pipeline.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.pipeline_root,
