@@ -19,6 +19,7 @@ from importlib import resources
 from typing import Any, Mapping, TypeVar
 
 from skyhawk import backbone_specs, fileio
+from skyhawk.labels import LabelError, LabelSpec
 from skyhawk.typed import Checked, ConfigError, from_dict, need, to_dict  # noqa: F401  (ConfigError, to_dict: re-exported)
 
 T = TypeVar("T")
@@ -26,7 +27,6 @@ T = TypeVar("T")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")  # photos: one-frame items
 MEDIA_EXTENSIONS = VIDEO_EXTENSIONS + IMAGE_EXTENSIONS
-LABEL_MODES = ("folders", "csv", "ffpp", "dfdc", "celebdf")
 DETECTORS = ("hog", "cnn")
 FACE_MODES = ("largest", "all")
 SYNTH_METHODS = ("none", "sbi", "swap")
@@ -51,7 +51,7 @@ class ExtractConfig(Checked):
     image_size: int = 299  # face crops are resized to image_size x image_size
     faces: str = "largest"  # keep the largest face per frame, or all of them
     jpeg_quality: int = 95
-    labels: str = "folders"  # folders | csv:FILE | ffpp | dfdc | celebdf
+    labels: str = "folders"  # a label spec (skyhawk.labels): folders[:SUB=LABEL,...] | csv:FILE | ffpp | dfdc | celebdf
     allow_outside_root: bool = False  # a CSV manifest may list files outside the input root
     eval_fraction: float = 0.2  # share of groups in the eval split
     split_seed: str = "skyhawk"  # salt of the group -> split hash
@@ -65,12 +65,8 @@ class ExtractConfig(Checked):
         need(1.0 <= self.margin <= 3.0, f"margin must be in [1, 3], got {self.margin}")
         need(self.image_size >= 32, f"image_size must be >= 32, got {self.image_size}")
         need(self.detect_size >= 64, f"detect_size must be >= 64, got {self.detect_size}")
-        sources = [s.strip() for s in self.labels.split(";")]
-        need(all(s.split(":", 1)[0] in (LABEL_MODES if len(sources) == 1 else ("folders", "csv")) for s in sources),
-             f"labels must be one of folders|csv:FILE|ffpp|dfdc|celebdf, or folders:SUB=LABEL,... and csv:FILE "
-             f"sources joined by ';', got {self.labels!r}")
-        need(all(not s.startswith("csv") or len(s) > 4 and s[3] == ":" for s in sources),
-             "labels=csv needs a manifest path: csv:FILE")
+        problem = label_spec_problem(self.labels)
+        need(not problem, problem)
         need(0.0 < self.eval_fraction < 1.0, f"eval_fraction must be in (0, 1), got {self.eval_fraction}")
         need(bool(self.split_seed), "split_seed must not be empty")
         need(self.synthesize in SYNTH_METHODS, f"synthesize must be one of {SYNTH_METHODS}, got {self.synthesize!r}")
@@ -134,8 +130,8 @@ class TrainConfig(Checked):
         need(not self.pairs_only or self.matched_pairs, "pairs_only needs matched_pairs")
         need(not self.nuisance_augment or self.augment, "nuisance_augment needs augment (it is part of augmentation)")
         need(self.rank_loss_weight >= 0.0, f"rank_loss_weight must be >= 0, got {self.rank_loss_weight}")
-        need(self.rank_loss_weight == 0.0 or self.pairs_only,
-             "rank_loss_weight > 0 needs pairs_only (every adjacent (real, fake) pair of a batch then shares a group)")
+        need(self.rank_loss_weight == 0.0 or self.matched_pairs,
+             "rank_loss_weight > 0 needs matched_pairs (a batch's adjacent (real, fake) pairs then share a group)")
         need(self.frozen_layers >= 0, f"frozen_layers must be >= 0, got {self.frozen_layers}")
         need(0.0 < self.val_fraction < 1.0, f"val_fraction must be in (0, 1), got {self.val_fraction}")
         need(0.0 <= self.data_share <= 1.0, f"data_share must be in [0, 1], got {self.data_share}")
@@ -183,7 +179,7 @@ class GateConfig(Checked):
     video_level: bool = False  # also gate on video-level accuracy
     video_aggregation: str = "mean"  # mean | confident
     golden_root: str = ""  # a fixed labelled folder every candidate is also scored on ("": none)
-    golden_labels: str = "folders"  # its label mode (folders | csv:FILE | ffpp | dfdc | celebdf)
+    golden_labels: str = "folders"  # its label spec (skyhawk.labels: folders | csv:FILE | ffpp | dfdc | celebdf)
     drift_linf: float = 0.1  # L-infinity drift threshold (label / method shares) vs the previous span
     drift_jsd: float = 0.3  # Jensen-Shannon drift threshold (detector score, face box, face index)
     block_on_drift: bool = False  # a drift anomaly keeps the candidate from being blessed
@@ -195,8 +191,8 @@ class GateConfig(Checked):
         need(self.max_regression >= 0.0, f"max_regression must be >= 0, got {self.max_regression}")
         need(self.video_aggregation in ("mean", "confident"),
              f"video_aggregation must be mean|confident, got {self.video_aggregation!r}")
-        need(self.golden_labels.split(":", 1)[0] in LABEL_MODES,
-             f"golden_labels must be one of folders|csv:FILE|ffpp|dfdc|celebdf, got {self.golden_labels!r}")
+        problem = label_spec_problem(self.golden_labels)
+        need(not problem, f"golden_labels: {problem}")
         need(self.drift_linf > 0.0 and self.drift_jsd > 0.0,
              f"drift_linf and drift_jsd must be > 0, got {self.drift_linf}, {self.drift_jsd}")
         need(0.5 <= self.confound_warn <= self.confound_fail <= 1.0, "confound thresholds must satisfy "
@@ -288,11 +284,14 @@ def load(path: str | None = None, overrides: Mapping[str, Any] | None = None,
             raise ConfigError(f"config file not found: {path}") from None
         except ValueError as e:
             raise ConfigError(f"{path}: not valid JSON: {e}") from e
+        need(isinstance(data, dict), f"{path}: a config must be a JSON object, got a JSON {type(data).__name__}")
     for key, value in (overrides or {}).items():
         node = data
         *parents, leaf = key.split(".")
-        for p in parents:
+        for i, p in enumerate(parents):
             node = node.setdefault(p, {})
+            need(isinstance(node, dict), f"cannot set {key}: {'.'.join(parents[:i + 1])} is not an object in the "
+                                         f"config (it is {node!r})")
         node[leaf] = value
     return _absolute_paths(from_dict(PipelineConfig, data), base)
 
@@ -308,12 +307,8 @@ def _absolute_paths(cfg: PipelineConfig, base: str | None = None) -> PipelineCon
 
     With ``use_spans`` a relative ``csv:FILE`` manifest stays relative: each span folder has its own."""
     base = os.path.abspath(base or os.getcwd())
-    labels = cfg.extract.labels
-    if labels.startswith("csv:") and not cfg.use_spans:
-        labels = "csv:" + _absolute(labels[4:], base)
-    golden = cfg.gate.golden_labels
-    if golden.startswith("csv:"):
-        golden = "csv:" + _absolute(golden[4:], base)
+    labels = cfg.extract.labels if cfg.use_spans else _lone_manifest_at(cfg.extract.labels, base)
+    golden = _lone_manifest_at(cfg.gate.golden_labels, base)
     weights = cfg.train.weights if cfg.train.weights in ("imagenet", "none") else _absolute(cfg.train.weights, base)
     return replace(
         cfg,
@@ -327,6 +322,22 @@ def _absolute_paths(cfg: PipelineConfig, base: str | None = None) -> PipelineCon
     )
 
 
+def label_spec_problem(text: str) -> str:
+    """"" when text is a label spec, else why not (``LabelSpec.parse``'s one line)."""
+    try:
+        LabelSpec.parse(text)
+    except LabelError as e:
+        return str(e)
+    return ""
+
+
+def _lone_manifest_at(labels: str, base: str) -> str:
+    """labels with a lone relative csv:FILE made absolute against base (``LabelSpec.lone_at``), else as written."""
+    spec = LabelSpec.parse(labels)
+    moved = spec.lone_at(base)
+    return labels if moved == spec else str(moved)
+
+
 def check_inputs(cfg: PipelineConfig) -> None:
     """The inputs a run reads exist; else one ConfigError naming the key (``config: data_root: no such folder:
     ...``). Called once, before a run starts (validation itself never touches the disk)."""
@@ -335,20 +346,13 @@ def check_inputs(cfg: PipelineConfig) -> None:
             raise ConfigError(f"config: {key}: no such {'folder' if folder else 'file'}: {path}{hint}")
 
     need("data_root", cfg.data_root, folder=True)
-    labels = cfg.extract.labels
-    if labels.startswith("csv:") and not (cfg.use_spans and not fileio.is_remote(labels[4:])
-                                          and not os.path.isabs(labels[4:])):
-        need("extract.labels", labels[4:], folder=False)  # with use_spans a relative manifest is per span
-    sources = [source.strip().partition(":") for source in labels.split(";")]
-    if len(sources) > 1 and not cfg.use_spans:  # several sources: a relative manifest is under data_root
-        for mode, _, arg in sources:
-            if mode == "csv":
-                need("extract.labels", arg if fileio.is_remote(arg) or os.path.isabs(arg)
-                     else fileio.join(cfg.data_root, arg), folder=False)
+    spec = LabelSpec.parse(cfg.extract.labels)  # with use_spans a relative manifest is per span: checked then
+    for manifest in spec.absolute_manifests if cfg.use_spans else spec.resolve(cfg.data_root).manifests:
+        need("extract.labels", manifest, folder=False)
     if cfg.gate.golden_root:
         need("gate.golden_root", cfg.gate.golden_root, folder=True)
-        if cfg.gate.golden_labels.startswith("csv:"):
-            need("gate.golden_labels", cfg.gate.golden_labels[4:], folder=False)
+        for manifest in LabelSpec.parse(cfg.gate.golden_labels).resolve(cfg.gate.golden_root).manifests:
+            need("gate.golden_labels", manifest, folder=False)
     weights = cfg.train.weights
     if weights not in ("imagenet", "none"):  # a weights file, or a TF checkpoint prefix (weights.index)
         need("train.weights", weights, False, fileio.isfile(weights) or fileio.isfile(weights + ".index"),

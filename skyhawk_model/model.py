@@ -104,7 +104,8 @@ def _canonical(cfg: TrainConfig, margin: float, x):
 def rank_loss(weight: float):
     """Cross-entropy + ``weight`` x the pairwise ranking loss: over the batch's adjacent pairs (2i, 2i+1) that are
     (real, fake), softplus(logit_real - logit_fake), where logit = log P(fake) - log P(real): the fake must score
-    above its own real (with ``pairs_only`` every such pair shares a group, so any nuisance they share cancels)."""
+    above its own real. With ``matched_pairs`` every such pair shares a group (a real and its SBI fake, or a fake
+    of the real's group; unmatched pairs come fake first), so any nuisance the two share cancels."""
     import tensorflow as tf
 
     ce = _tf_keras().losses.SparseCategoricalCrossentropy()

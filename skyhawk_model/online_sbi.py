@@ -96,8 +96,8 @@ def make_pair(images: tf.Tensor, labels: tf.Tensor, landmarks: tf.Tensor, is_pai
 def matched_dataset_pairs(parsed: tf.data.Dataset, any_reals: tf.data.Dataset, cfg: TrainConfig) -> tf.data.Dataset:
     """Endless pairs (as ``make_pair`` takes them) of a dataset fake next to a real of **its own group** (e.g. the
     real half of a side-by-side video): each epoch's fakes of a group take its reals in turn, in that epoch's
-    shuffled order. A fake whose group has no real gets a real from ``any_reals`` or, with ``cfg.pairs_only``,
-    is left out. One pass is grouped at a time (``group_by_window`` holds a pass's records)."""
+    shuffled order. A fake whose group has no real gets a real from ``any_reals``, placed after the fake (so the
+    ranking loss, which takes adjacent (real, fake) pairs, skips it), or, with ``cfg.pairs_only``, is left out. One pass is grouped at a time (``group_by_window`` holds a pass's records)."""
     n_points = 2 * features.N_LANDMARKS
 
     def group_key(ex) -> tf.Tensor:
@@ -116,10 +116,12 @@ def matched_dataset_pairs(parsed: tf.data.Dataset, any_reals: tf.data.Dataset, c
         grouped = grouped.filter(lambda own, fake, matched: matched)
     grouped = grouped.shuffle(1024, seed=cfg.seed + 3, reshuffle_each_iteration=True).repeat()
 
-    def as_pair(elem, other):
+    def as_pair(elem, other):  # an unmatched pair comes fake first: the ranking loss takes (real, fake) pairs only
         own, fake, matched = elem
         real = tf.where(matched, own, other[features.IMAGE])
-        return (tf.stack([real, fake]), tf.constant([features.REAL, features.FAKE], tf.int64),
+        order = tf.where(matched, tf.constant([0, 1]), tf.constant([1, 0]))
+        return (tf.gather(tf.stack([real, fake]), order),
+                tf.gather(tf.constant([features.REAL, features.FAKE], tf.int64), order),
                 tf.zeros([n_points], tf.float32), tf.constant(False), tf.constant(b""),
                 tf.zeros([n_points], tf.float32), tf.constant(False))
 

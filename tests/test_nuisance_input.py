@@ -61,8 +61,12 @@ def _pairs(path: str, owner: dict[bytes, str], **train) -> list[tuple[str, str]]
     for x, y in make_dataset(path, cfg, training=True, repeat=True).take(12):
         x, y = x.numpy(), y.numpy()
         for i in range(0, len(y), 2):
-            assert (y[i], y[i + 1]) == (features.REAL, features.FAKE)
-            out.append(tuple(by_pixels[np.round(x[j]).astype(np.uint8).tobytes()] for j in (i, i + 1)))
+            assert sorted((y[i], y[i + 1])) == [features.REAL, features.FAKE]
+            real, fake = (i, i + 1) if y[i] == features.REAL else (i + 1, i)
+            groups = tuple(by_pixels[np.round(x[j]).astype(np.uint8).tobytes()] for j in (real, fake))
+            # matched: (real, fake) in that order; unmatched pairs come fake first (the ranking loss skips them)
+            assert not train.get("matched_pairs") or (real < fake) == (groups[0] == groups[1])
+            out.append(groups)
     return out
 
 
@@ -151,7 +155,7 @@ def tf_ce(y: np.ndarray, p: np.ndarray) -> float:
 def test_options_are_checked():
     for bad, words in [({"face_pixels": 8}, "face_pixels"), ({"face_pixels": SIZE}, "face_pixels"),
                        ({"matched_pairs": True}, "data_share"), ({"pairs_only": True}, "matched_pairs"),
-                       ({"rank_loss_weight": 1.0}, "pairs_only"), ({"rank_loss_weight": -1.0}, ">= 0"),
+                       ({"rank_loss_weight": 1.0}, "matched_pairs"), ({"rank_loss_weight": -1.0}, ">= 0"),
                        ({"nuisance_augment": True, "augment": False}, "augment")]:
         with pytest.raises(ConfigError, match=words):
             from_dict(TrainConfig, {"image_size": SIZE, "sbi": "online", "batch_size": 4, **bad})
