@@ -34,6 +34,7 @@ from tfx.utils import proto_utils
 from components import extract
 from skyhawk import datasets, fileio
 from skyhawk.config import ExtractConfig, from_dict, replace, to_dict
+from skyhawk.labels import LabelSpec
 from skyhawk.spans import list_spans
 
 SPAN_PATTERN = "span-{SPAN}/*"
@@ -41,11 +42,10 @@ SPAN_KEY, VERSION_KEY = "span", "version"  # tfx.components.example_gen.utils.{S
 
 
 def span_labels(config: ExtractConfig, root: str) -> ExtractConfig:
-    """A relative ``csv:FILE`` manifest is read from the span's own folder (root)."""
-    mode, _, path = config.labels.partition(":")
-    if mode != "csv" or fileio.is_remote(path) or posixpath.isabs(path):
-        return config
-    return replace(config, labels="csv:" + fileio.join(root, path))
+    """Relative manifests are read from the span's own folder (root): ``LabelSpec.resolve`` with spans."""
+    spec = LabelSpec.parse(config.labels)
+    resolved = spec.resolve(root, spans=True)
+    return config if resolved == spec else replace(config, labels=str(resolved))
 
 
 def pack_config(config: ExtractConfig) -> example_gen_pb2.CustomConfig:

@@ -6,6 +6,7 @@ from typing import Any
 
 from skyhawk import config, fileio
 from skyhawk.config import DEMO_CONFIG, PipelineConfig, packaged_config  # noqa: F401  (re-exported)
+from skyhawk.labels import LabelSpec
 
 
 def load_config(path: str | None = None, overrides: dict[str, Any] | None = None,
@@ -26,7 +27,7 @@ def ensure_demo_data(cfg: PipelineConfig, seed: int = 0) -> None:
     """Generates the offline demo videos at cfg.data_root unless they are already there."""
     from skyhawk.demo import make_demo_data
 
-    manifest = cfg.extract.labels[4:] if cfg.extract.labels.startswith("csv:") else ""
+    manifest = LabelSpec.parse(cfg.extract.labels).lone_manifest
     if manifest and not os.path.exists(manifest):
         make_demo_data(cfg.data_root, seed=seed)
 

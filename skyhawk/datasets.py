@@ -25,11 +25,11 @@ from typing import Iterable
 from skyhawk import fileio
 from skyhawk.config import MEDIA_EXTENSIONS
 from skyhawk.features import FAKE, REAL
+from skyhawk.labels import LabelError, LabelSource, LabelSpec, parse_label  # noqa: F401  (LabelError: re-exported)
 
 TRAIN, EVAL, TEST = "train", "eval", "test"
 SPLITS = (TRAIN, EVAL, TEST)
 _SPLIT_NAMES = {"train": TRAIN, "eval": EVAL, "val": EVAL, "validation": EVAL, "test": TEST}
-SOURCE_SEP = ";"  # joins several label sources: folders:real_videos=real;csv:train_fakes/labels.csv
 
 
 @dataclass(frozen=True)
@@ -45,10 +45,6 @@ class VideoItem:
     error: str = ""
     donor: str = ""  # for face-swap synthesis: a real video of another group to take the face from
     source: str = ""  # where the video comes from (a manifest's source/source_repo column), for reports
-
-
-class LabelError(ValueError):
-    """The label source is missing or malformed (a one-line reason)."""
 
 
 def parse_split(value: str) -> str:
@@ -85,43 +81,36 @@ def is_media(path: str) -> bool:
 
 # ---------------------------------------------------------------- adapters
 
-def discover(root: str, labels: str, allow_outside_root: bool = False) -> list[VideoItem]:
-    """The labelled video items under root for a label mode (folders|folders:SUB=LABEL,...|csv:FILE|ffpp|dfdc|celebdf),
-    or for several sources joined by ';' (``folders:real_videos=real;csv:train_fakes/labels.csv``: each
-    source is ``folders:SUB=LABEL,...`` or ``csv:FILE`` with FILE relative to root).
+def discover(root: str, labels: str | LabelSpec, allow_outside_root: bool = False) -> list[VideoItem]:
+    """The labelled video items under root for a label spec (``skyhawk.labels``: folders|folders:SUB=LABEL,...|
+    csv:FILE|ffpp|dfdc|celebdf, or ``folders:SUB=LABEL,...`` and ``csv:FILE`` sources joined by ';'), its
+    relative manifests resolved by ``LabelSpec.resolve`` (under root; a lone ``csv:FILE``: the working dir).
 
     A CSV manifest may list files outside root only with allow_outside_root. ``folders:SUB=LABEL,...``
     takes only the media under the named subfolders of root, each with its label (see ``_chosen_folders``).
     """
-    if SOURCE_SEP in labels:
-        return _unique_ids([it for part in labels.split(SOURCE_SEP)
-                            for it in _source(root, part.strip(), allow_outside_root)])
-    mode, _, arg = labels.partition(":")
-    if mode == "csv":
-        return _unique_ids(_from_csv(root, arg, allow_outside_root))
-    if mode == "folders" and arg:
-        return _unique_ids(_chosen_folders(root, arg))
-    adapter = {"folders": _folders, "ffpp": _ffpp, "dfdc": _dfdc, "celebdf": _celebdf}.get(mode)
-    if adapter is None:
-        raise LabelError(f"unknown label mode {labels!r}")
+    spec = (labels if isinstance(labels, LabelSpec) else LabelSpec.parse(labels)).resolve(root)
+    if spec.joined:
+        return _unique_ids([it for source in spec.sources for it in _source(root, source, allow_outside_root)])
+    source = spec.sources[0]
+    if source.mode == "csv":
+        return _unique_ids(_from_csv(root, source.manifest, allow_outside_root))
+    if source.folders:
+        return _unique_ids(_chosen_folders(root, source))
+    adapter = {"folders": _folders, "ffpp": _ffpp, "dfdc": _dfdc, "celebdf": _celebdf}[source.mode]
     if not fileio.isdir(root):
         raise LabelError(f"input is not a directory: {root}")
     files = fileio.list_files(root)
     return _unique_ids(adapter(root, [p for p in files if is_media(p)], files))
 
 
-def _source(root: str, labels: str, allow_outside_root: bool) -> list[VideoItem]:
-    """One source of a composite label spec: ``folders:SUB=LABEL,...`` or ``csv:FILE`` (a relative FILE is
-    under root, and only its own folder is checked for media it does not list)."""
-    mode, _, arg = labels.partition(":")
-    if mode == "csv" and arg:
-        manifest = arg if (fileio.is_remote(arg) or os.path.isabs(arg)) else fileio.join(root, arg)
-        folder = (posixpath if fileio.is_remote(manifest) else os.path).dirname(manifest)
-        return _from_csv(root, manifest, allow_outside_root, scan=folder)
-    if mode == "folders" and arg:
-        return _chosen_folders(root, arg)
-    raise LabelError(f"labels: {labels!r}: a source of a '{SOURCE_SEP}'-joined list must be "
-                     "folders:SUB=LABEL,... or csv:FILE")
+def _source(root: str, source: LabelSource, allow_outside_root: bool) -> list[VideoItem]:
+    """One source of a joined label spec: ``folders:SUB=LABEL,...`` or ``csv:FILE`` (resolved; only the
+    manifest's own folder is checked for media it does not list)."""
+    if source.manifest:
+        folder = (posixpath if fileio.is_remote(source.manifest) else os.path).dirname(source.manifest)
+        return _from_csv(root, source.manifest, allow_outside_root, scan=folder)
+    return _chosen_folders(root, source)
 
 
 def _item(root: str, path: str, **kw) -> VideoItem:
@@ -163,25 +152,11 @@ def _folders(root: str, videos: list[str], _files: list[str]) -> list[VideoItem]
     return out
 
 
-def parse_folder_labels(arg: str) -> dict[str, int]:
-    """``SUB=LABEL[,SUB=LABEL...]`` -> {normalised subfolder: label}; LabelError naming the bad part."""
-    out: dict[str, int] = {}
-    for part in arg.split(","):
-        sub, eq, label = part.strip().partition("=")
-        sub = posixpath.normpath(sub.strip().replace("\\", "/")).strip("/")
-        if not eq or not sub or sub == "." or sub.startswith(".."):
-            raise LabelError(f"labels folders:{arg}: {part.strip()!r} is not SUBFOLDER=real|fake under the root")
-        if sub in out:
-            raise LabelError(f"labels folders:{arg}: {sub} named twice")
-        out[sub] = _parse_label(label)
-    return out
-
-
-def _chosen_folders(root: str, arg: str) -> list[VideoItem]:
+def _chosen_folders(root: str, source: LabelSource) -> list[VideoItem]:
     """Only the media under the named subfolders of root, each with the folder's label; nothing else
     under root is listed (e.g. ``folders:real_videos=real,real_faces=real`` over a media folder that
     also holds a held-out dev set). A named folder that does not exist is a LabelError."""
-    chosen = parse_folder_labels(arg)
+    chosen, arg = source.folders, source.arg
     if not fileio.isdir(root):
         raise LabelError(f"input is not a directory: {root}")
     out = []
@@ -192,15 +167,6 @@ def _chosen_folders(root: str, arg: str) -> list[VideoItem]:
         out.extend(_item(root, p, label=label, method="real" if label == REAL else "dataset")
                    for p in fileio.list_files(folder) if is_media(p))
     return out
-
-
-def _parse_label(value: str) -> int:
-    v = value.strip().lower()
-    if v in ("0", "real", "original", "pristine"):
-        return REAL
-    if v in ("1", "fake", "manipulated", "synthetic"):
-        return FAKE
-    raise LabelError(f"unknown label {value!r} (use real|fake|0|1)")
 
 
 def _from_csv(root: str, manifest: str, allow_outside_root: bool, scan: str | None = None) -> list[VideoItem]:
@@ -216,7 +182,7 @@ def _from_csv(root: str, manifest: str, allow_outside_root: bool, scan: str | No
     if not fileio.isfile(manifest):
         raise LabelError(f"manifest not found: {manifest}")
     base = posixpath.dirname(manifest) if fileio.is_remote(manifest) else os.path.dirname(os.path.abspath(manifest))
-    rows = list(csv.DictReader(io.StringIO(fileio.read_text(manifest))))
+    rows = list(csv.DictReader(io.StringIO(fileio.read_bytes(manifest).decode("utf-8-sig"))))  # a BOM is no header
     if rows and not {"path", "label"} <= set(rows[0]):
         raise LabelError(f"{manifest}: needs a header with at least path,label")
     problems: list[str] = []
@@ -229,7 +195,7 @@ def _from_csv(root: str, manifest: str, allow_outside_root: bool, scan: str | No
             continue
         uri = fileio.normpath(rel if (fileio.is_remote(rel) or os.path.isabs(rel)) else fileio.join(base, rel))
         try:
-            label_key: object = _parse_label(row.get("label") or "")
+            label_key: object = parse_label(row.get("label") or "")
         except LabelError:
             label_key = (row.get("label") or "").strip().lower()
         if uri in first_line:
@@ -249,7 +215,7 @@ def _from_csv(root: str, manifest: str, allow_outside_root: bool, scan: str | No
             continue
         vid = _stem(inside if inside is not None else fileio.without_scheme(uri).lstrip("/"))
         try:
-            label = _parse_label(row.get("label") or "")
+            label = parse_label(row.get("label") or "")
             err = "" if fileio.isfile(uri) else "file listed in manifest does not exist"
         except LabelError as e:
             label, err = -1, f"manifest line {n}: {e}"
@@ -340,7 +306,7 @@ def _dfdc(root: str, videos: list[str], files: list[str]) -> list[VideoItem]:
             continue
         folder = rel.rsplit("/", 1)[0] + "/" if "/" in rel else ""
         try:
-            label = _parse_label(str(info.get("label", "")))
+            label = parse_label(str(info.get("label", "")))
             split = parse_split(str(info["split"])) if info.get("split") else ""
         except LabelError as e:
             out.append(_item(root, p, error=f"metadata.json: {e}"))

@@ -314,3 +314,63 @@ def test_composite_label_sources(tmp_path):
     assert "not listed in the manifest" in items["fakes/fake/forgotten"].error
     with pytest.raises(datasets.LabelError, match="a source of a ';'-joined list"):
         datasets.discover(str(tmp_path), "folders:real_videos=real;ffpp")
+
+
+# ---------------------------------------------------------------- LabelSpec (skyhawk.labels): parsed once, one rule
+
+def test_label_spec_parses_every_mode_once():
+    from skyhawk.labels import LabelSource, LabelSpec
+
+    spec = LabelSpec.parse("folders:real_videos=real,real_faces=real ; csv:train_fakes/labels.csv")
+    assert spec.joined and spec.sources == (LabelSource("folders", "real_videos=real,real_faces=real"),
+                                            LabelSource("csv", "train_fakes/labels.csv"))
+    assert spec.sources[0].folders == {"real_videos": REAL, "real_faces": REAL}
+    assert spec.manifests == ["train_fakes/labels.csv"] and spec.lone_manifest == ""
+    assert str(spec) == "folders:real_videos=real,real_faces=real;csv:train_fakes/labels.csv"
+    for text in ("folders", "ffpp", "dfdc", "celebdf", "csv:m.csv", "folders:a=fake"):
+        assert str(LabelSpec.parse(text)) == text and not LabelSpec.parse(text).joined
+    assert LabelSpec.parse("csv:m.csv").lone_manifest == "m.csv"
+    for bad, msg in (("", "labels must be"), ("mtcnn", "labels must be"), ("csv", "csv:FILE"),
+                     ("csv:", "csv:FILE"), ("ffpp:x", "ffpp takes no argument"),
+                     ("folders;csv:m.csv", "a source of a ';'-joined list"),
+                     ("csv:m.csv;celebdf", "a source of a ';'-joined list"), ("folders:a", "SUBFOLDER=real"),
+                     ("folders:a=real;csv:m.csv;folders:b=maybe", "unknown label")):
+        with pytest.raises(datasets.LabelError, match=msg):
+            LabelSpec.parse(bad)
+        with pytest.raises(ConfigError, match=msg):  # config checks with the same parser and message
+            ExtractConfig(labels=bad)
+
+
+def test_relative_manifests_follow_one_rule(tmp_path: Path, monkeypatch):
+    """A relative manifest is read from the input folder (the span's folder with spans); a lone csv:FILE outside
+    spans is a path like any other: relative to the working directory (or a config's base)."""
+    from skyhawk.labels import LabelSpec
+
+    monkeypatch.chdir(tmp_path)
+    joined = LabelSpec.parse("folders:r=real;csv:f/m.csv;csv:/abs/m.csv")
+    assert joined.resolve("/in").manifests == ["/in/f/m.csv", "/abs/m.csv"]
+    assert joined.resolve("/in/span-3", spans=True).manifests == ["/in/span-3/f/m.csv", "/abs/m.csv"]
+    assert joined.resolve("gs://b/in").manifests == ["gs://b/in/f/m.csv", "/abs/m.csv"]
+    lone = LabelSpec.parse("csv:f/m.csv")
+    assert lone.resolve("/in").manifests == [str(tmp_path / "f" / "m.csv")]
+    assert lone.resolve("/in", base="/cfg").manifests == ["/cfg/f/m.csv"]
+    assert lone.resolve("/in/span-3", spans=True).manifests == ["/in/span-3/f/m.csv"]
+    assert LabelSpec.parse("csv:gs://b/m.csv").resolve("/in").manifests == ["gs://b/m.csv"]
+    # The config applies the same rule: loading makes only a lone manifest absolute (against its base) ...
+    cfg = load(None, {"data_root": "in", "extract.labels": "csv:f/m.csv"}, base="/cfg")
+    assert cfg.extract.labels == "csv:/cfg/f/m.csv"
+    joined_cfg = load(None, {"data_root": "in", "extract.labels": str(joined)}, base="/cfg")
+    assert joined_cfg.extract.labels == str(joined)  # ... a joined spec is read under data_root, at run time
+
+
+def test_a_lone_manifest_and_a_joined_one_list_the_same_videos(tmp_path: Path, monkeypatch):
+    """discover resolves by the rule: csv:FILE from the working dir, the same file joined with ';' under root."""
+    touch(tmp_path, "in/fakes/fake/x.mp4", "in/real_videos/a.mp4")
+    (tmp_path / "in" / "fakes" / "labels.csv").write_text("path,label\nfake/x.mp4,fake\n")
+    monkeypatch.chdir(tmp_path)
+    lone = by_id(datasets.discover(str(tmp_path / "in"), "csv:in/fakes/labels.csv"))
+    joined = by_id(datasets.discover(str(tmp_path / "in"), "folders:real_videos=real;csv:fakes/labels.csv"))
+    assert lone["fakes/fake/x"].label == joined["fakes/fake/x"].label == FAKE
+    assert "no label" in lone["real_videos/a"].error and joined["real_videos/a"].label == REAL
+    with pytest.raises(datasets.LabelError, match=f"manifest not found: {tmp_path / 'in' / 'nope.csv'}"):
+        datasets.discover(str(tmp_path / "in"), "folders:real_videos=real;csv:nope.csv")
