@@ -156,7 +156,7 @@ def project_settings(frames: int, detect_size: int | None = None) -> tuple[Extra
     cfg = ExtractConfig(frames_per_video=frames)
     if detect_size is not None:
         cfg = ExtractConfig(frames_per_video=frames, detect_size=detect_size)
-    return cfg, FaceDetector(cfg.detector, cfg.detect_size)
+    return cfg, FaceDetector.from_config(cfg)
 
 
 def timed_min(videos: list[str], methods: dict[str, Callable[[str], dict]], repeat: int) -> dict[str, list[dict]]:
@@ -184,43 +184,34 @@ def total(results: list[dict], key: str = "seconds") -> float:
 # ---------------------------------------------------------------- profile of the project path
 
 class _Timed:
-    """Wraps a FaceDetector, timing and counting detect_near / detect / detect_cascade calls; ``last`` is the
-    call that gave the latest faces."""
+    """Wraps a FaceDetector, timing and counting the tracked-window search and each chance (``<name>_calls``,
+    ``_hits``, ``_s``); ``last`` names the one that gave the latest faces (tracked or a chance's name)."""
 
     def __init__(self, det):
         self.det = det
         self.kind, self.detect_size = det.kind, det.detect_size
-        self.stats = {"near_calls": 0, "near_hits": 0, "near_s": 0.0,
-                      "full_calls": 0, "full_hits": 0, "full_s": 0.0,
-                      "haar_calls": 0, "haar_hits": 0, "haar_s": 0.0}
+        self.names = ["near", *(c.name for c in det.chances)]
+        self.stats = {f"{n}_{k}": 0 if k != "s" else 0.0 for n in self.names for k in ("calls", "hits", "s")}
         self.last = ""
 
+    def _timed(self, name: str, call, *args):
+        t = time.perf_counter()
+        faces = call(*args)
+        self.stats[f"{name}_s"] += time.perf_counter() - t
+        self.stats[f"{name}_calls"] += 1
+        self.stats[f"{name}_hits"] += bool(faces)
+        self.last = ("tracked" if name == "near" else name) if faces else self.last
+        return faces
+
     def detect_near(self, frame, prev):
-        t = time.perf_counter()
-        faces = self.det.detect_near(frame, prev)
-        self.stats["near_s"] += time.perf_counter() - t
-        self.stats["near_calls"] += 1
-        self.stats["near_hits"] += bool(faces)
-        self.last = "tracked" if faces else self.last
-        return faces
+        return self._timed("near", self.det.detect_near, frame, prev)
 
-    def detect(self, frame, upsample=0):
-        t = time.perf_counter()
-        faces = self.det.detect(frame, upsample)
-        self.stats["full_s"] += time.perf_counter() - t
-        self.stats["full_calls"] += 1
-        self.stats["full_hits"] += bool(faces)
-        self.last = ("full" if upsample == 0 else "2x") if faces else self.last
-        return faces
-
-    def detect_cascade(self, frame):
-        t = time.perf_counter()
-        faces = self.det.detect_cascade(frame)
-        self.stats["haar_s"] += time.perf_counter() - t
-        self.stats["haar_calls"] += 1
-        self.stats["haar_hits"] += bool(faces)
-        self.last = "haar" if faces else self.last
-        return faces
+    def search(self, frame):
+        for chance in self.det.chances:
+            faces = self._timed(chance.name, chance.detect, frame)
+            if faces:
+                return faces
+        return []
 
 
 def profile(videos: list[str], frames: int) -> dict:
@@ -242,7 +233,7 @@ def profile(videos: list[str], frames: int) -> dict:
         t = time.perf_counter()
         kept = [f for _, f in iter_sampled_frames(v, frames)]
         serial["decode_s"] += time.perf_counter() - t
-        tracker = FaceTracker(FaceDetector(cfg.detector, cfg.detect_size))
+        tracker = FaceTracker(FaceDetector.from_config(cfg))
         t = time.perf_counter()
         for f in kept:
             tracker.find(f)
@@ -272,7 +263,7 @@ def audit_chances(videos: list[str], frames: int, sheet: str | None) -> None:
                 faces = tracker.find(frame)
                 key = det.last if faces else "none"
                 found[key] = found.get(key, 0) + 1
-                if key == "haar":
+                if key == "haar":  # the Haar cascade's finds go to the contact sheet
                     crop = crop_face(frame, faces[0].box(), cfg.margin, 128).copy()
                     cv2.putText(crop, f"{len(crops)} {Path(v).stem[:10]}:{idx}", (2, 12), cv2.FONT_HERSHEY_SIMPLEX,
                                 0.35, (0, 255, 0), 1)
@@ -281,7 +272,7 @@ def audit_chances(videos: list[str], frames: int, sheet: str | None) -> None:
         except Exception as e:  # noqa: BLE001  (a bad video is reported, not fatal)
             print(f"  {v}: {e}")
     print(f"\nwhich chance found the face, {len(videos)} videos, {n} sampled frames: "
-          + ", ".join(f"{k} {found.get(k, 0)}" for k in ("tracked", "full", "2x", "haar", "none")))
+          + ", ".join(f"{k} {found.get(k, 0)}" for k in ("tracked", *(c.name for c in detector.chances), "none")))
     if sheet and crops:
         while len(crops) % 10:
             crops.append(np.zeros_like(crops[0]))
@@ -300,14 +291,14 @@ def print_recall(videos: list[str], res: dict[str, list[dict]]) -> None:
 
 
 def print_profile(p: dict, floor_s: float) -> None:
-    detect_s = p["near_s"] + p["full_s"] + p["haar_s"]
+    names = [k[:-6] for k in p if k.endswith("_calls")]  # near, then each chance in order
+    detect_s = sum(p[f"{n}_s"] for n in names)
     other = p["total_s"] - p["wait_s"] - detect_s - p["landmarks_s"] - p["crop_s"] - p["encode_s"] - p["example_s"]
     print("\nproject-path profile (one pass, threaded decode as in iter_sampled_frames):")
     rows = [
         ("waiting for decoded frames", p["wait_s"]),
-        (f"tracked search detect_near ({p['near_calls']} calls, {p['near_hits']} hits)", p["near_s"]),
-        (f"full-frame detect ({p['full_calls']} calls, {p['full_hits']} hits)", p["full_s"]),
-        (f"Haar third chance ({p['haar_calls']} calls, {p['haar_hits']} hits)", p["haar_s"]),
+        *((f"{'tracked search detect_near' if n == 'near' else 'chance ' + n} ({p[n + '_calls']} calls, "
+           f"{p[n + '_hits']} hits)", p[n + "_s"]) for n in names),
         ("68 landmarks", p["landmarks_s"]), ("crop_face", p["crop_s"]), ("JPEG encode", p["encode_s"]),
         ("tf.Example serialize", p["example_s"]),
         ("other (loop, tracker)", other), ("total", p["total_s"]),

@@ -66,7 +66,7 @@ def part_one(model_dir: str, vids: list[Path], work: Path, frames: int, repeat: 
 
     model = resolve(model_dir)
     cfg = model.extract_config(frames)
-    detector = FaceDetector(cfg.detector, cfg.detect_size)
+    detector = FaceDetector.from_config(cfg)
     listing = work / "bench.txt"
     listing.write_text("".join(f"{v}\n" for v in vids))
     crops: list[bytes] = []

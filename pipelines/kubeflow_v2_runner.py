@@ -15,27 +15,70 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from typing import Sequence
 
+from skyhawk import fileio
 from skyhawk.config import PipelineConfig
 
 DEFAULT_OUTPUT = "skyhawk_pipeline.json"
+# The OCI / Docker image reference grammar (github.com/distribution/reference, regexp.go):
+# [domain[:port]/]path-component[/path-component...][:tag][@digest], names lower case.
+_ALNUM = r"[a-z0-9]+"
+_PATH_COMPONENT = rf"{_ALNUM}(?:(?:[._]|__|-+){_ALNUM})*"
+_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?"
+_NAME = rf"(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
+_TAG = r"[\w][\w.-]{0,127}"
+_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
+IMAGE_RE = re.compile(rf"(?P<name>{_NAME})(?::{_TAG})?(?:@{_DIGEST})?", re.ASCII)
+
+
+def check_image(image: str) -> str:
+    """image if it is a valid OCI image reference (e.g. REGION-docker.pkg.dev/P/skyhawk/pipeline:TAG), else
+    ValueError naming it and the form."""
+    if not image:
+        raise ValueError("a pipeline image is needed (--image or $SKYHAWK_IMAGE; build it from infra/Dockerfile)")
+    m = IMAGE_RE.fullmatch(image)
+    if not m or len(m["name"]) > 255:
+        raise ValueError(f"not a valid image reference: {image!r} (expected [REGISTRY/]PATH[:TAG][@sha256:HEX], "
+                         "lower-case path, e.g. europe-docker.pkg.dev/my-project/skyhawk/pipeline:1)")
+    return image
+
+
+def local_paths(cfg: PipelineConfig, scoring_input: str | None = None) -> dict[str, str]:
+    """{config key: path} of every path the cluster would have to read or write that is on this machine
+    (metadata_path is not used on a cluster; a relative csv manifest with use_spans is inside each span)."""
+    found = {"data_root": cfg.data_root, "pipeline_root": cfg.pipeline_root, "registry": cfg.registry,
+             "gate.golden_root": cfg.gate.golden_root, "--scoring-input": scoring_input or ""}
+    if cfg.train.weights not in ("imagenet", "none"):
+        found["train.weights"] = cfg.train.weights
+    if cfg.train.checkpoint_dir not in ("auto", "none"):
+        found["train.checkpoint_dir"] = cfg.train.checkpoint_dir
+    for key, labels in (("extract.labels", cfg.extract.labels), ("gate.golden_labels", cfg.gate.golden_labels)):
+        if labels.startswith("csv:") and (os.path.isabs(labels[4:]) or not cfg.use_spans):
+            found[key] = labels[4:]
+    return {k: v for k, v in found.items() if v and not fileio.is_remote(v)}
 
 
 def compile_pipeline(cfg: PipelineConfig, image: str, output: str, scoring_input: str | None = None,
-                     split_names: Sequence[str] = ("train", "eval")) -> str:
+                     split_names: Sequence[str] = ("train", "eval"), allow_local: bool = False) -> str:
     """Writes the PipelineJob JSON for cfg's training pipeline (or, with scoring_input, its scoring
     pipeline over that source); returns the output path.
 
     The data is not read here (it lives where the cluster runs): ``split_names`` declares the example
-    splits (add ``test`` for datasets with a test list, e.g. FF++ splits/test.json or Celeb-DF)."""
+    splits (add ``test`` for datasets with a test list, e.g. FF++ splits/test.json or Celeb-DF). The image
+    must be a valid image reference, and the config's paths remote (gs://...) unless ``allow_local``."""
+    check_image(image)
+    local = local_paths(cfg, scoring_input)
+    if local and not allow_local:
+        raise ValueError("local paths the cluster cannot reach: " + ", ".join(f"{k}={v}" for k, v in local.items())
+                         + " (use gs:// paths, see docs/cluster.md; --allow-local to compile anyway)")
     from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 
     from pipelines.pipeline import create_pipeline
     from pipelines.scoring_pipeline import create_scoring_pipeline
 
-    if not image:
-        raise ValueError("a pipeline image is needed (--image or $SKYHAWK_IMAGE; build it from infra/Dockerfile)")
     if scoring_input:
         pipeline = create_scoring_pipeline(
             pipeline_name=f"{cfg.pipeline_name}-scoring", pipeline_root=cfg.pipeline_root,

@@ -12,6 +12,7 @@ import typing
 from typing import Any, Mapping, Type, TypeVar
 
 T = TypeVar("T")
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1  # config integers are 32-bit
 
 
 class ConfigError(ValueError):
@@ -35,6 +36,8 @@ def coerce(name: str, hint: Any, value: Any) -> Any:
     elif hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise _type_error(name, "an integer", value)
+        if not INT_MIN <= value <= INT_MAX:  # what TFX's int parameters and the protos downstream can hold
+            raise ConfigError(f"{name} must be an integer from {INT_MIN} to {INT_MAX}, got {value}")
     elif hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise _type_error(name, "a number", value)

@@ -141,3 +141,52 @@ def test_publish_refuses_nan_and_infinity_in_metadata(reg: Path):
             registry.publish("meso4", str(reg / "meso4" / "1"), bad)
     assert [v["version"] for v in registry.versions("meso4")] == [1, 2]
     assert not (reg / "meso4" / ".staging").exists()
+
+
+# --- 15: config values -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("config, sets, message", [
+    ({"extract": {"frames_per_video": 99999999999999999999999}}, [],
+     "extract.frames_per_video must be an integer from -2147483648 to 2147483647, got 99999999999999999999999"),
+    ([1, 2], ["extract.frames_per_video=3"], "a config must be a JSON object, got a JSON list"),
+    ({"extract": 3}, ["extract.frames_per_video=3"],
+     "cannot set extract.frames_per_video: extract is not an object in the config (it is 3)"),
+])
+def test_config_values_that_leaked_internals_get_one_line_naming_the_key(tmp_path: Path, capsys, config, sets,
+                                                                          message):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config), encoding="utf-8")
+    args = [a for s in sets for a in ("--set", s)]
+    assert main(["compile", "--config", str(path), *args, "--image", "gcr.io/p/img:1",
+                 "--output", str(tmp_path / "spec.json")]) == 1
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "spec.json").exists()
+
+
+# --- 13: compile -------------------------------------------------------------------------------------------
+
+CLUSTER = {"data_root": "gs://b/videos", "pipeline_root": "gs://b/pipeline", "registry": "gs://b/registry"}
+
+
+@pytest.mark.parametrize("image", ["not a valid image", "gcr.io/p/img:", "UPPER/Case:tag", "img:tag;rm -rf /",
+                                   "@sha256:zz", "img@sha256:zz"])
+def test_compile_refuses_an_invalid_image_reference(tmp_path: Path, capsys, image):
+    path = tmp_path / "cluster.json"
+    path.write_text(json.dumps(CLUSTER), encoding="utf-8")
+    assert main(["compile", "--config", str(path), "--image", image, "--output", str(tmp_path / "spec.json")]) == 1
+    assert f"not a valid image reference: {image!r}" in capsys.readouterr().err
+    assert not (tmp_path / "spec.json").exists()
+
+
+def test_compile_refuses_local_paths_unless_allowed(tmp_path: Path, capsys):
+    path = tmp_path / "local.json"
+    path.write_text(json.dumps({**CLUSTER, "data_root": "videos", "registry": "/srv/reg"}), encoding="utf-8")
+    out = tmp_path / "spec.json"
+    assert main(["compile", "--config", str(path), "--image", "gcr.io/p/img:1", "--output", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert (f"local paths the cluster cannot reach: data_root={Path.cwd() / 'videos'}, registry=/srv/reg (use gs:// "
+            "paths, see docs/cluster.md; --allow-local to compile anyway)") in err and not out.exists()
+    assert main(["compile", "--config", str(path), "--image", "gcr.io/p/img:1", "--output", str(out),
+                 "--allow-local"]) == 0
+    assert json.loads(out.read_text(encoding="utf-8"))["runtimeConfig"]["gcsOutputDirectory"] == "gs://b/pipeline"

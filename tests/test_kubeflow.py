@@ -55,7 +55,7 @@ def test_scoring_pipeline_compiles(test_model, tmp_path: Path):
     out = tmp_path / "scoring.json"
     cfg = _config(tmp_path, registry=test_model.registry, model_name=test_model.name)
     assert main(["compile", "--config", str(cfg), "--image", IMAGE, "--output", str(out),
-                 "--scoring-input", "gs://my-bucket/archive"]) == 0
+                 "--scoring-input", "gs://my-bucket/archive", "--allow-local"]) == 0  # a local registry
     spec = json.loads(out.read_text())
     containers = _containers(spec)
     assert containers["BatchScorer"]["image"] == IMAGE and all(f in containers["BatchScorer"]["args"] for f in BEAM)

@@ -3,7 +3,10 @@
 Both are jinja2 templates shipped in ``components/templates`` (autoescaped), rendered from plain dicts;
 plots are matplotlib PNGs (``components.report_plots``' figure helpers, ROC and calibration plots)
 inlined as data URIs, so a page is one self-contained file. The evaluation page shows one or several
-models side by side: ROC curves overlaid, a metrics table and a per-source table per model.
+models side by side: ROC curves overlaid, a metrics table, the matched-pair accuracy, a per-source table
+per model and a per-group table of the groups that hold more than one video (none when every group is
+a single video, as with ``csv:`` labels without a ``group`` column). Wide tables scroll inside their
+box, so the page never runs past the right edge.
 """
 from __future__ import annotations
 
@@ -16,6 +19,8 @@ from components import report_plots
 from components.score import commit as out
 from components.score.metrics import calibration_bins
 from components.score.rows import OK
+
+NAMED_UNLABELLED = 5  # files without a label named on the page (all of them in OUTPUT/unlabelled.txt)
 
 
 def render(template: str, **context: Any) -> str:
@@ -82,7 +87,7 @@ def write_explain_pages(out_dir: str, records: Sequence[dict[str, Any]], model: 
     if not records:
         return None
     cfg = model.extract_config(frames_per_video)
-    detector = FaceDetector(cfg.detector, cfg.detect_size)
+    detector = FaceDetector.from_config(cfg)
     pages = []
     for i, rec in enumerate(records, 1):
         row, frames = rec["row"], rec["frames"]
@@ -119,9 +124,10 @@ def evaluation_html(ev: dict[str, Any]) -> str:
         curves.append((m["model"], {**roc(y, p), "auc": m["metrics"]["video_auc"]}))
         name = f" ({m['model']})" if len(ev["models"]) > 1 else ""
         pngs = {f"scores per class{name}": plot_histograms(y, p, m["threshold"], f"Video scores per class{name}"),
-                f"calibration{name}": report_plots.calibration_png(calibration_bins(y, p),
-                                                                   f"Calibration (videos, 10 bins){name}")}
+                f"calibration{name}": report_plots.calibration_png(
+                    calibration_bins(y, p), f"Calibration (videos, 10 bins){name}", unit="videos")}
         plots.update({k: _b64(v) for k, v in pngs.items() if v is not None})
     rocs = report_plots.rocs_png(curves, "Video ROC")
     plots = {**({"ROC": _b64(rocs)} if rocs else {}), **plots}
-    return render("evaluation.html.j2", ev=ev, plots=plots)
+    groups = [[g for g in m["per_group"] if g["videos"] > 1] for m in ev["models"]]  # per model, in order
+    return render("evaluation.html.j2", ev=ev, plots=plots, groups=groups, named=NAMED_UNLABELLED)

@@ -26,7 +26,7 @@ class Predictor:
 
         self.model, self.aggregate = model, aggregate
         self.cfg = model.extract_config(frames)
-        self.detector = FaceDetector(self.cfg.detector, self.cfg.detect_size)
+        self.detector = FaceDetector.from_config(self.cfg)
         self.scorer = load_scorer(local_model_dir(model.uri), batch_size=batch_size)
 
     def predict(self, paths: Sequence[str]) -> list[Result]:

@@ -1,4 +1,5 @@
-"""Decode + faces of one video: sampled frames, tracked faces, crops exactly as the training data was cropped."""
+"""Decode + faces of one video: sampled frames, tracked faces, crops exactly as the training data was cropped,
+and the video's nuisance facts (how it was captured and encoded) for the evaluation's confound check."""
 from __future__ import annotations
 
 import sys
@@ -24,20 +25,25 @@ def sample_video(video: VideoInput, cfg: ExtractConfig, detector: Any) -> tuple[
     the model sees what it was trained on. Used by the Beam job and by in-process ``predict`` alike.
     """
     from skyhawk.faces import encode_jpeg, sample_faces
+    from skyhawk.nuisance import face_side, media_facts
     from skyhawk.video import VideoError, local_copy
 
     start = time.monotonic()
     rec: dict[str, Any] = {"uri": video.uri, "key": video.key, "status": FAILED, "reason": video.error,
-                           "frames_sampled": 0, "faces": 0}
+                           "frames_sampled": 0, "faces": 0, "nuisance": {}}
     crops: Crops = []
     if not video.error:
         try:
             with local_copy(video.uri) as path:
+                facts = media_facts(path, cfg.frames_per_video)
+                sides = []
                 for sampled in sample_faces(path, cfg, detector):
                     rec["frames_sampled"] += 1
+                    sides += [face_side(f.box()) for f in sampled.faces[:len(sampled.crops)]]
                     for face_index, crop in enumerate(sampled.crops):
                         crops.append(((video.uri, sampled.index, face_index, sampled.seconds),
                                       encode_jpeg(crop, cfg.jpeg_quality)))
+                rec["nuisance"] = nuisance_of(facts, sides)
             rec["status"] = OK if crops else NO_FACE
             if not crops:
                 rec["reason"] = f"no face found in {rec['frames_sampled']} sampled frames"
@@ -47,6 +53,26 @@ def sample_video(video: VideoInput, cfg: ExtractConfig, detector: Any) -> tuple[
     rec["faces"] = len(crops)
     rec["seconds"] = time.monotonic() - start
     return rec, crops
+
+
+def nuisance_of(facts: dict[str, Any], face_sides: list[float]) -> dict[str, Any]:
+    """A video's nuisance facts (``skyhawk.nuisance``: frame size, fps, bitrate proxy, the median face side in
+    source pixels over its scored faces, frame gap, JPEG quality, codec); an unknown one is None."""
+    import math
+    from statistics import median
+
+    from skyhawk.nuisance import CODEC, NUISANCE_FEATURES
+
+    out: dict[str, Any] = {}
+    for name in NUISANCE_FEATURES:
+        if name == "face_side_px":
+            value = median(face_sides) if face_sides else None
+        else:
+            value = facts.get(name)
+        known = isinstance(value, (int, float)) and math.isfinite(value) and value >= 0
+        out[name] = round(float(value), 4) if known else None
+    out[CODEC] = str(facts.get(CODEC) or "")
+    return out
 
 
 class Progress:
@@ -89,7 +115,7 @@ class SampleFacesFn(beam.DoFn):
         from skyhawk.faces import FaceDetector
 
         self._cfg: ExtractConfig = from_dict(ExtractConfig, self._crop)
-        self._detector = FaceDetector(self._cfg.detector, self._cfg.detect_size)
+        self._detector = FaceDetector.from_config(self._cfg)
         self._progress = Progress()
 
     def process(self, element: tuple[VideoInput, tuple[int, ...]], total: int = 0

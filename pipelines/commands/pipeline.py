@@ -40,6 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--image", default="", help="the pipeline image (infra/Dockerfile); default $SKYHAWK_IMAGE")
     c.add_argument("--output", default="skyhawk_pipeline.json", help="where to write the PipelineJob JSON")
     c.add_argument("--scoring-input", metavar="SRC", help="compile the scoring pipeline over SRC instead")
+    c.add_argument("--allow-local", action="store_true",
+                   help="compile even with local paths in the config (refused: the cluster cannot read them)")
     c.add_argument("--splits", default="train,eval", help="example splits to declare (add test for datasets "
                                                          "with a test list); the data is not read here")
     c.set_defaults(func=compile_spec)
@@ -99,6 +101,6 @@ def compile_spec(args: argparse.Namespace) -> int:
 
     cfg = options.load_config_from(args)
     out = compile_pipeline(cfg, args.image or os.environ.get("SKYHAWK_IMAGE", ""), args.output, args.scoring_input,
-                           split_names=[s for s in args.splits.split(",") if s])
+                           split_names=[s for s in args.splits.split(",") if s], allow_local=args.allow_local)
     print(f"pipeline spec: {out}")
     return 0
