@@ -47,7 +47,7 @@ class ExtractFacesFn(beam.DoFn):
         from skyhawk.faces import FaceDetector
 
         self._cfg = from_dict(ExtractConfig, self._config_dict)
-        self._detector = FaceDetector(self._cfg.detector, self._cfg.detect_size)
+        self._detector = FaceDetector.from_config(self._cfg)
         from skyhawk.faces import LandmarkPredictor
 
         self._landmarks = LandmarkPredictor()  # every face's 68 points go into its example (online SBI)

@@ -45,7 +45,9 @@ class ExtractConfig(Checked):
     """Video -> face-crop extraction."""
 
     frames_per_video: int = 32
-    detector: str = "hog"
+    detector: str = "hog"  # hog | cnn: the model of the tracking window and of the default chances
+    chances: tuple[str, ...] = ()  # full-frame detectors tried in order (skyhawk.detectors.CHANCES); (): the
+    # detector's default chain (hog: hog, hog_2x, haar; cnn: cnn, cnn_2x)
     detect_size: int = 640  # longest side of the frame the full-frame detector sees
     margin: float = 1.3  # detector box enlarged by this factor, then squared
     image_size: int = 299  # face crops are resized to image_size x image_size
@@ -61,6 +63,12 @@ class ExtractConfig(Checked):
     def _check(self) -> None:
         need(self.frames_per_video >= 1, f"frames_per_video must be >= 1, got {self.frames_per_video}")
         need(self.detector in DETECTORS, f"detector must be one of {DETECTORS}, got {self.detector!r}")
+        if self.chances:  # names only: the table is skyhawk.detectors (cv2 and dlib load only when it is read)
+            from skyhawk.detectors import CHANCES
+
+            unknown = [c for c in self.chances if c not in CHANCES]
+            need(not unknown, f"chances: unknown face detector {unknown[0] if unknown else ''!r} "
+                 f"(one of {', '.join(CHANCES)})")
         need(self.faces in FACE_MODES, f"faces must be one of {FACE_MODES}, got {self.faces!r}")
         need(1.0 <= self.margin <= 3.0, f"margin must be in [1, 3], got {self.margin}")
         need(self.image_size >= 32, f"image_size must be >= 32, got {self.image_size}")

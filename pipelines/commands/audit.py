@@ -59,7 +59,7 @@ def audit_folders(sources: list[tuple[str, str]], frames: int, seed: int = 0,
     if frames < 1:
         raise ValueError(f"--frames must be >= 1, got {frames}")
     cfg = ExtractConfig(frames_per_video=frames)
-    detector = FaceDetector(cfg.detector, cfg.detect_size)
+    detector = FaceDetector.from_config(cfg)
     faces: list[dict[str, Any]] = []
     left_out: list[dict[str, str]] = []
     items = []
