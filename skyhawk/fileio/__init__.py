@@ -20,17 +20,17 @@ import tempfile
 from typing import Any, Callable, Iterator
 
 from skyhawk.fileio.base import Filesystem
-from skyhawk.fileio.beam import BeamFilesystem, use_emulator_credentials
+from skyhawk.fileio.beam import BeamFilesystem, Unreachable, check_reachable, use_emulator_credentials
 from skyhawk.fileio.local import LocalFilesystem
 
 _CHUNK = 8 << 20
 _LOCAL = LocalFilesystem()
 
 __all__ = [
-    "Filesystem", "blocking_file", "copy_file", "disk_full_names", "exists", "filesystem", "glob", "is_disk_full",
-    "is_remote", "isdir", "isfile", "join", "list_files", "listdir", "local_copy", "local_path", "makedirs",
-    "normpath", "read_bytes", "read_json", "read_text", "relpath", "remove", "scheme", "size",
-    "use_emulator_credentials", "without_scheme", "write_bytes", "write_json", "write_text",
+    "Filesystem", "Unreachable", "blocking_file", "check_reachable", "copy_file", "disk_full_names", "exists",
+    "filesystem", "glob", "is_disk_full", "is_remote", "isdir", "isfile", "join", "list_files", "listdir",
+    "local_copy", "local_path", "makedirs", "normpath", "read_bytes", "read_json", "read_text", "relpath", "remove",
+    "scheme", "size", "use_emulator_credentials", "without_scheme", "write_bytes", "write_json", "write_text",
 ]
 
 
@@ -101,6 +101,7 @@ def filesystem(path: str) -> tuple[Filesystem, str]:
     if s is None:
         return _LOCAL, local_path(path)
     if s == "gs":
+        check_reachable(path)  # a few seconds, not the storage client's 2 minutes of retries
         use_emulator_credentials()
     return BeamFilesystem(s), path
 

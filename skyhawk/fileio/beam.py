@@ -9,11 +9,56 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
+import threading
 from typing import Any, BinaryIO
+from urllib.parse import urlsplit
 
 from skyhawk.fileio.base import Filesystem
 
 _RAW = "uncompressed"  # CompressionTypes.UNCOMPRESSED
+GCS_HOST = "storage.googleapis.com"
+REACH_SECONDS = 5.0  # the first gs:// access of a process waits this long for a TCP connection
+_reached: dict[tuple[str, int], str | None] = {}  # endpoint -> None (reached) or why not, once per process
+
+
+class Unreachable(ConnectionError):
+    """The object store's endpoint cannot be reached (one line naming the host and the bucket)."""
+
+
+def gcs_endpoint() -> tuple[str, int]:
+    """(host, port) gs:// traffic goes to: $STORAGE_EMULATOR_HOST when set, else Google Cloud Storage."""
+    emulator = os.environ.get("STORAGE_EMULATOR_HOST", "")
+    if not emulator:
+        return GCS_HOST, 443
+    url = urlsplit(emulator if "://" in emulator else f"http://{emulator}")
+    return url.hostname or "localhost", url.port or (443 if url.scheme == "https" else 80)
+
+
+def _connect(host: str, port: int, out: list[str]) -> None:
+    try:
+        socket.create_connection((host, port), timeout=REACH_SECONDS).close()
+        out.append("")
+    except OSError as e:
+        out.append(e.strerror or str(e) or type(e).__name__)
+
+
+def check_reachable(path: str) -> None:
+    """Unreachable unless a TCP connection to the gs:// endpoint opens within REACH_SECONDS (name lookup
+    included; checked once per endpoint and process), instead of the storage client's 2 minutes of retries."""
+    endpoint = gcs_endpoint()
+    if endpoint not in _reached:
+        out: list[str] = []
+        worker = threading.Thread(target=_connect, args=(*endpoint, out), daemon=True)
+        worker.start()
+        worker.join(REACH_SECONDS + 1)
+        _reached[endpoint] = (out[0] or None) if out else f"no answer within {REACH_SECONDS:.0f} s"
+    why = _reached[endpoint]
+    if why:
+        bucket = path[len("gs://"):].split("/", 1)[0]
+        via = " ($STORAGE_EMULATOR_HOST)" if os.environ.get("STORAGE_EMULATOR_HOST") else ""
+        raise Unreachable(f"cannot reach {endpoint[0]}:{endpoint[1]}{via} for bucket {bucket} ({why}): check the "
+                          "network" + (" and that the emulator is running" if via else " or set up GCS access"))
 
 
 def _fs() -> Any:
