@@ -374,3 +374,18 @@ def test_a_lone_manifest_and_a_joined_one_list_the_same_videos(tmp_path: Path, m
     assert "no label" in lone["real_videos/a"].error and joined["real_videos/a"].label == REAL
     with pytest.raises(datasets.LabelError, match=f"manifest not found: {tmp_path / 'in' / 'nope.csv'}"):
         datasets.discover(str(tmp_path / "in"), "folders:real_videos=real;csv:nope.csv")
+
+
+def test_span_manifests_are_read_from_the_span_folder(tmp_path: Path):
+    """With spans, a relative manifest (lone or joined) is the newest span's own: its test rows add a test split."""
+    from components.example_gen import data_splits, span_labels
+
+    touch(tmp_path, "span-1/a.mp4", "span-2/real/r.mp4", "span-2/f/b.mp4")
+    (tmp_path / "span-1" / "m.csv").write_text("path,label\na.mp4,fake\n")
+    (tmp_path / "span-2" / "f" / "m.csv").write_text("path,label,split\nb.mp4,fake,test\n")
+    (tmp_path / "span-2" / "m.csv").write_text("path,label,split\nf/b.mp4,fake,test\nreal/r.mp4,real,\n")
+    for labels in ("csv:m.csv", "folders:real=real;csv:f/m.csv"):
+        cfg = ExtractConfig(labels=labels)
+        assert data_splits(str(tmp_path), cfg, use_spans=True) == ["train", "eval", "test"]
+        assert str(tmp_path / "span-2") in span_labels(cfg, str(tmp_path / "span-2")).labels
+    assert span_labels(ExtractConfig(labels="ffpp"), str(tmp_path)) == ExtractConfig(labels="ffpp")
