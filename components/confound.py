@@ -9,13 +9,15 @@ descriptor and lists the videos of another split that show a person of the train
 (``skyhawk.identity``): group-disjoint splits can still share people.
 
 ``confound.json`` holds all of it. A judged split whose nuisance AUC reaches ``gate.confound_warn`` is a
-warning (on the run report); one reaching ``gate.confound_fail`` fails the run: the executor raises
-``ConfoundError`` with one line naming the split, the AUC and the leading features, after writing the file.
+warning (on the run report); one reaching ``gate.confound_fail`` fails the run: the executor logs each
+split's table at ERROR (TFX deletes a failed execution's output folder) and raises ``ConfoundError`` with
+one line naming the split, the AUC and the leading features.
 The Trainer runs after this component, so a confounded data set is never trained on.
 """
 # NOTE: no ``from __future__ import annotations``: TFX's function-component parser needs real annotations.
 
 import functools
+import logging
 from typing import Any, Dict, List
 
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
@@ -150,9 +152,10 @@ def ConfoundCheck(
     result["summary"] = "; ".join(f"{s}: {v['summary']}" for s, v in result["splits"].items())
     confound.set_string_custom_property("status", result["status"])
     fileio.write_json(fileio.join(confound.uri, CONFOUND_FILE), result, default=str)
-    if failing:
-        raise ConfoundError(f"ConfoundCheck failed (gate.confound_fail {confound_fail:g}): {'; '.join(failing)}; "
-                            f"see {fileio.join(confound.uri, CONFOUND_FILE)}")
+    if failing:  # TFX deletes a failed execution's outputs: the tables go to the log, the verdict to the error
+        for split, v in result["splits"].items():
+            logging.getLogger(__name__).error("confound audit of the %s split:\n%s", split, v["table"])
+        raise ConfoundError(f"ConfoundCheck failed (gate.confound_fail {confound_fail:g}): {'; '.join(failing)}")
 
 
 def load_confound(uri: str) -> Dict[str, Any]:
