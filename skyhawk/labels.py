@@ -25,7 +25,6 @@ import posixpath
 from dataclasses import dataclass
 
 from skyhawk import fileio
-from skyhawk.features import FAKE, REAL
 
 SOURCE_SEP = ";"  # joins several label sources: folders:real_videos=real;csv:train_fakes/labels.csv
 LABEL_MODES = ("folders", "csv", "ffpp", "dfdc", "celebdf")
@@ -40,6 +39,8 @@ class LabelError(ValueError):
 
 def parse_label(value: str) -> int:
     """A label word (any case): real|original|pristine|0 -> REAL, fake|manipulated|synthetic|1 -> FAKE."""
+    from skyhawk.features import FAKE, REAL  # here, not at the top: skyhawk.config imports this module
+
     v = value.strip().lower()
     if v in ("0", "real", "original", "pristine"):
         return REAL
