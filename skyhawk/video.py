@@ -110,6 +110,9 @@ SEEK_BACKOFF_FRAMES = 16
 SEEK_OVERHEAD_FRAMES = 4
 # Key-frame interval assumed when the container does not say (x264's default keyint is 250).
 ASSUMED_GOP = 250
+# A video whose frames run out before this share of its header's frame count is truncated (a failed video):
+# header counts are estimates in some containers, so the last frame or two may legitimately be missing.
+TRUNCATED_BELOW = 0.98
 
 
 def read_plan(wanted: Sequence[int], keyframes: Sequence[int] | None, gop: int = ASSUMED_GOP) -> list[bool]:
@@ -141,7 +144,8 @@ class SampledFrames:
     ones in long videos seek, so 32 samples of a 10-minute video decode a few hundred frames, not 18,000.
     Decoding runs in a background thread that overlaps with what the consumer does per frame (face
     detection): OpenCV releases the GIL while it decodes. Raises VideoError when the file cannot be
-    opened or yields no frame at all.
+    opened, yields no frame at all, or (after the frames it has) ends well before its header's frame count:
+    a truncated video is a failed one, with the frame it stops at.
     """
 
     def __init__(self, path: str, n: int, prefetch: int = 4):
@@ -177,6 +181,7 @@ class SampledFrames:
         q: queue.Queue = queue.Queue(maxsize=max(1, self._prefetch))
         stop = threading.Event()
         done = object()
+        ended: list[int] = []  # the frame where decoding ran out, when it did before the last sample
 
         def produce() -> None:
             try:
@@ -190,6 +195,7 @@ class SampledFrames:
                     while idx < w and cap.grab():
                         idx += 1
                     if idx < w or not cap.grab():
+                        ended.append(idx)
                         break
                     idx += 1
                     ok, frame = cap.retrieve()
@@ -223,6 +229,9 @@ class SampledFrames:
             cap.release()
         if got == 0:
             raise VideoError("no frame could be decoded")
+        if ended and ended[0] < self.frame_count * TRUNCATED_BELOW - 1:
+            raise VideoError(f"truncated: decoding stops at frame {ended[0]} of the {self.frame_count} in its header "
+                             f"({got} of {len(wanted)} sampled frames decoded)")
 
 
 def iter_sampled_frames(path: str, n: int, prefetch: int = 4) -> Iterator[tuple[int, np.ndarray]]:

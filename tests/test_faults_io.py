@@ -4,6 +4,7 @@ demo-data (14), Ctrl-C during extract (17). See tests/test_faults.py for the oth
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -53,3 +54,31 @@ def test_gs_without_a_network_is_one_line_naming_host_and_bucket(tmp_path: Path)
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(
         "skyhawk registry: error: cannot reach storage.googleapis.com:443 for bucket no-such-bucket ("), lines
+
+
+# --- 5: a truncated video ------------------------------------------------------------------------------------
+
+TRUNCATED_SOURCE = "KwaiVGI__LivePortrait__assets__examples__driving__d20.mp4"  # 175 frames in its header
+
+
+def test_a_truncated_video_is_failed_with_the_frame_it_stops_at(tmp_path: Path, shared_media: Path):
+    """The issue's repro (`head -c 231000`): the first 81 frames decode; extraction reports it failed, with a
+    reason, and the whole video next to it is ok."""
+    src = shared_media / "real_videos" / TRUNCATED_SOURCE
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    (videos / "cut.mp4").write_bytes(src.read_bytes()[:231000])
+    (videos / "whole.mp4").symlink_to(src)
+    (videos / "eval.mp4").symlink_to(shared_media / "real_videos" / "KwaiVGI__LivePortrait__assets__examples__"
+                                                                    "driving__d0.mp4")
+    (videos / "labels.csv").write_text("path,label,split\ncut.mp4,real,train\nwhole.mp4,real,train\n"
+                                       "eval.mp4,real,eval\n", encoding="utf-8")
+    done = skyhawk("extract", "--input", str(videos), "--output", str(tmp_path / "out"), "--frames", "8",
+                   "--image-size", "64", "--labels", f"csv:{videos / 'labels.csv'}", "--json")
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = {r["video_id"]: r for r in map(json.loads, (tmp_path / "out" / "extraction_report.jsonl").open())}
+    cut, whole = (next(r for k, r in report.items() if name in k) for name in ("cut", "whole"))
+    assert whole["status"] == "ok" and whole["frames_sampled"] == 8
+    assert cut["status"] == "failed" and cut["faces_written"] == 0
+    assert cut["reason"] == ("truncated: decoding stops at frame 81 of the 175 in its header (4 of 8 sampled frames "
+                             "decoded)")
