@@ -123,8 +123,10 @@ def rocs_png(curves: Sequence[tuple[str, Dict[str, Any] | None]], title: str) ->
 
 
 def calibration_png(calibration: Sequence[Dict[str, float]] | None,
-                    title: str = f"Calibration (faces, 10 bins of {SCORE_OUTPUT})") -> bytes | None:
-    """Reliability plot of bins {mean_prediction, mean_label, count}; None without bins."""
+                    title: str = f"Calibration (faces, 10 bins of {SCORE_OUTPUT})",
+                    unit: str = "faces") -> bytes | None:
+    """Reliability plot of bins {mean_prediction, mean_label, count} of ``unit`` (as the title says); None
+    without bins."""
     if not calibration:
         return None
     fig = figure(4.4, 4.0)
@@ -132,7 +134,7 @@ def calibration_png(calibration: Sequence[Dict[str, float]] | None,
     total = sum(b["count"] for b in calibration) or 1.0
     ax.plot([0, 1], [0, 1], ":", color="grey", label="perfectly calibrated")
     xs, ys = [b["mean_prediction"] for b in calibration], [b["mean_label"] for b in calibration]
-    ax.plot(xs, ys, "o-", color="C0", markersize=4, label="model (marker area ~ faces in bin)")
+    ax.plot(xs, ys, "o-", color="C0", markersize=4, label=f"model (marker area ~ {unit} in bin)")
     ax.scatter(xs, ys, s=[20 + 300 * b["count"] / total for b in calibration], color="C0", alpha=0.5, zorder=3)
     ax.set_xlim(0, 1)
     ax.set_ylim(-0.02, 1.02)

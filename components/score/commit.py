@@ -2,23 +2,29 @@
 
 ``DEST/`` holds
 
+- ``.score.lock``: held (``dest_lock``) by the one run writing into DEST; a second run is refused at once.
 - ``settings.json``: the one model and settings its rows were made with (model, threshold, frames,
   aggregate, image size, crop settings). A run with other settings is refused (``check_settings``) unless
-  ``--force``, which deletes the old rows first: a folder never mixes models or settings.
+  ``--force``, which deletes the old rows first: a folder never mixes models or settings. A damaged
+  settings file is an error naming it.
 - ``_parts/<run>-<uuid>.jsonl``: committed records, one per scored input (the row, the input key
   ``uri|size|mtime``, the model and the per-frame scores). Each part is written whole (local: temp file +
   rename; gs://: one object upload, which is atomic; ``skyhawk.fileio.write_bytes``), so a killed run
   leaves no half file; a record that appears twice (a retried bundle) is the same input, and the views
-  keep one.
+  keep one. A part damaged anyway (truncated or edited by hand) is moved to ``_quarantine/`` before a
+  run (``quarantine_damaged``), so its videos are scored again.
 - ``results.<jsonl|csv|parquet>``: the view a user reads, one row per input URI (the newest record),
   with exactly the columns of ``ROW_KEYS``; ``frames.jsonl``: the per-frame scores of the same rows;
   ``summary.json`` (counts plus the settings). Views are rewritten whole after every run.
 """
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
 import posixpath
+import tempfile
 import uuid
 from typing import Any, Iterator, Sequence
 
@@ -33,6 +39,8 @@ from skyhawk import fileio
 
 FORMATS = ("jsonl", "csv", "parquet")
 PARTS_DIR = "_parts"
+QUARANTINE_DIR = "_quarantine"
+LOCK_FILE = ".score.lock"
 FRAMES_FILE = "frames.jsonl"
 SUMMARY_FILE = "summary.json"
 SETTINGS_FILE = "settings.json"
@@ -47,7 +55,40 @@ def write_json(path: str, data: Any) -> None:
     write_whole(path, (json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n").encode())
 
 
+# ----------------------------------------------------------------- lock
+
+@contextlib.contextmanager
+def dest_lock(dest: str) -> Iterator[str]:
+    """Holds DEST's writer lock for the with-block (``skyhawk.fileio.lock``; ``LockHeld`` at once when another
+    run holds it). A remote DEST is locked on this machine only, by a temp file named after it."""
+    from skyhawk.fileio.lock import folder_lock
+
+    if fileio.is_remote(dest):
+        key = hashlib.sha1(dest.rstrip("/").encode()).hexdigest()[:16]
+        with folder_lock(tempfile.gettempdir(), f"skyhawk-score-{key}.lock") as path:
+            yield path
+    else:
+        with folder_lock(fileio.local_path(dest), LOCK_FILE) as path:
+            yield path
+
+
 # ----------------------------------------------------------------- settings
+
+def read_settings(dest: str) -> dict[str, Any] | None:
+    """DEST/settings.json (None when absent); ScoreError naming the file when it is damaged."""
+    path = join(dest, SETTINGS_FILE)
+    if not fileio.exists(path):
+        return None
+    try:
+        settings = json.loads(fileio.read_text(path))
+    except (ValueError, UnicodeDecodeError) as e:
+        settings, why = None, f"not JSON: {e}"
+    else:
+        why = "not a JSON object"
+    if not isinstance(settings, dict):
+        raise ScoreError(f"{path} is damaged ({why}), so it cannot say which settings the rows of {dest} were "
+                         f"made with: use a new --output folder, or --force to delete the rows and score again")
+    return settings
 
 def settings_of(model: Any, frames: int, aggregate: str) -> dict[str, Any]:
     """What a destination's rows depend on: the model (and its threshold), frames, aggregate, crop settings."""
@@ -72,13 +113,19 @@ def check_settings(dest: str, settings: dict[str, Any], force: bool) -> None:
     which deletes them. Records the settings in DEST/settings.json."""
     path = join(dest, SETTINGS_FILE)
     if part_files(dest):
-        old = json.loads(fileio.read_text(path)) if fileio.exists(path) else None
+        try:
+            old = read_settings(dest)
+        except ScoreError:
+            if not force:
+                raise
+            old = {}
         diff = ["it records no settings (made by an older Skyhawk)"] if old is None else _differences(old, settings)
         if diff and not force:
             raise ScoreError(f"{dest} holds rows made with other settings ({'; '.join(diff)}): use a new "
                              f"--output folder, or --force to delete them and score again")
         if diff:
-            for name in (PARTS_DIR, EXPLAIN_DIR, FRAMES_FILE, SUMMARY_FILE, *(f"results.{f}" for f in FORMATS)):
+            for name in (PARTS_DIR, QUARANTINE_DIR, EXPLAIN_DIR, FRAMES_FILE, SUMMARY_FILE,
+                         *(f"results.{f}" for f in FORMATS)):
                 fileio.remove(join(dest, name), recursive=True)
     write_json(path, settings)
 
@@ -103,6 +150,37 @@ def read_records(dest: str) -> Iterator[dict[str, Any]]:
     for path in part_files(dest):
         for line in _read_lines(path):
             yield json.loads(line)
+
+
+def _damage(path: str) -> str:
+    """Why a part file is damaged ('' when every line is a whole record)."""
+    try:
+        lines = list(_read_lines(path))
+    except UnicodeDecodeError as e:
+        return f"not UTF-8: {e}"
+    for n, line in enumerate(lines, 1):
+        try:
+            rec = json.loads(line)
+        except ValueError as e:
+            return f"line {n}: {e}"
+        if not (isinstance(rec, dict) and isinstance(rec.get("row"), dict) and "key" in rec
+                and "uri" in rec["row"]):
+            return f"line {n}: not a scoring record"
+    return ""
+
+
+def quarantine_damaged(dest: str) -> list[str]:
+    """Moves each damaged part file of DEST to DEST/_quarantine/ (its videos have no record, so they are
+    scored again); one line per file moved, naming it and the damage."""
+    moved = []
+    for path in part_files(dest):
+        why = _damage(path)
+        if why:
+            target = join(dest, QUARANTINE_DIR, posixpath.basename(path))
+            fileio.copy_file(path, target)
+            fileio.remove(path)
+            moved.append(f"damaged part {path} ({why}) moved to {target}: its videos are scored again")
+    return moved
 
 
 def clean_leftovers(dest: str) -> int:
@@ -191,8 +269,12 @@ def encode_rows(rows: Sequence[dict[str, Any]], fmt: str) -> bytes:
     import csv
     import io
 
-    rows = [{**{k: r[k] for k in ROW_KEYS},
-             "top_frames": [{k: t[k] for k in ("frame", "seconds", "p_fake")} for t in r["top_frames"]]}
+    from skyhawk.nuisance import CODEC, NUISANCE_FEATURES
+
+    facts = (*NUISANCE_FEATURES, CODEC)
+    rows = [{**{k: r.get(k) for k in ROW_KEYS},  # a record committed before a column existed gets it empty
+             "top_frames": [{k: t[k] for k in ("frame", "seconds", "p_fake")} for t in r["top_frames"]],
+             "nuisance": {k: (r.get("nuisance") or {}).get(k) for k in facts}}
             for r in rows]
     if fmt == "jsonl":
         return "".join(json.dumps(r) + "\n" for r in rows).encode()
@@ -201,7 +283,7 @@ def encode_rows(rows: Sequence[dict[str, Any]], fmt: str) -> bytes:
         w = csv.DictWriter(buf, fieldnames=ROW_KEYS, lineterminator="\n")
         w.writeheader()
         for r in rows:
-            w.writerow({**r, "top_frames": json.dumps(r["top_frames"])})
+            w.writerow({**r, "top_frames": json.dumps(r["top_frames"]), "nuisance": json.dumps(r["nuisance"])})
         return buf.getvalue().encode()
     if fmt == "parquet":
         import pyarrow as pa
@@ -211,7 +293,8 @@ def encode_rows(rows: Sequence[dict[str, Any]], fmt: str) -> bytes:
         schema = pa.schema([("uri", pa.string()), ("status", pa.string()), ("reason", pa.string()),
                             ("p_fake", pa.float64()), ("verdict", pa.string()), ("frames_sampled", pa.int64()),
                             ("faces_scored", pa.int64()), ("top_frames", top), ("model", pa.string()),
-                            ("seconds", pa.float64())])
+                            ("seconds", pa.float64()),
+                            ("nuisance", pa.struct([(k, pa.string() if k == CODEC else pa.float64()) for k in facts]))])
         buf = io.BytesIO()
         pq.write_table(pa.Table.from_pylist(rows, schema=schema), buf)
         return buf.getvalue()
@@ -223,24 +306,29 @@ def results_path(dest: str, fmt: str) -> str:
 
 
 def summarize(rows: Sequence[dict[str, Any]], **extra: Any) -> dict[str, Any]:
-    """Counts per status, fakes, and whatever the caller adds (throughput, settings, paths)."""
+    """Counts per status, verdicts (``predicted_fake``, ``predicted_real``), and whatever the caller adds
+    (throughput, settings, paths; ``skyhawk evaluate`` adds the label counts)."""
     out: dict[str, Any] = {
         "videos": len(rows),
         "ok": sum(r["status"] == OK for r in rows),
         "no_face": sum(r["status"] == NO_FACE for r in rows),
         "failed": sum(r["status"] == FAILED for r in rows),
-        "fake": sum(r["verdict"] == "fake" for r in rows),
-        "real": sum(r["verdict"] == "real" for r in rows),
+        "predicted_fake": sum(r["verdict"] == "fake" for r in rows),
+        "predicted_real": sum(r["verdict"] == "real" for r in rows),
     }
     out.update(extra)
     return out
 
 
 def write_views(dest: str, fmt: str, **summary_extra: Any) -> dict[str, Any]:
-    """Rewrites results.<fmt>, frames.jsonl and summary.json from the committed parts; returns the summary."""
+    """Rewrites results.<fmt>, frames.jsonl and summary.json from the committed parts (and deletes a
+    results file of another format, which would be stale); returns the summary."""
     records = latest_records(dest)
     rows = [r["row"] for r in records]
     write_whole(results_path(dest, fmt), encode_rows(rows, fmt))
+    for other in FORMATS:
+        if other != fmt and fileio.exists(results_path(dest, other)):
+            fileio.remove(results_path(dest, other))
     write_whole(join(dest, FRAMES_FILE), "".join(
         json.dumps({"uri": r["row"]["uri"], "frames": r["frames"]}) + "\n" for r in records).encode())
     summary = summarize(rows, results=results_path(dest, fmt), **summary_extra)

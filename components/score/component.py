@@ -37,7 +37,7 @@ def BatchScorer(
                           pipeline=beam_pipeline)
     results.set_string_custom_property("model", ref.label)
     results.set_float_custom_property("threshold", ref.threshold)
-    for key in ("videos", "ok", "no_face", "failed", "fake", "real"):
+    for key in ("videos", "ok", "no_face", "failed", "predicted_fake", "predicted_real"):
         results.set_int_custom_property(key, int(summary[key]))
 
 

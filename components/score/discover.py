@@ -1,18 +1,21 @@
 """What to score: a folder, glob, listing file or one video (local or gs://) -> one VideoInput per file.
 
 Discovery happens inside the pipeline (``beam_fileio.MatchAll`` on a folder or glob, or the lines of a
-listing file), so no list of inputs passes through the driver. Every input is accounted for: a listed
-file that is missing, and a symbolic link in a scanned folder that leads nowhere (dangling, or a loop),
-become inputs with an ``error`` (a ``failed`` row) instead of being left out. Listed paths are
-normalised (``a/../b.mp4`` is ``b.mp4``), so one file listed two ways is scored once.
+listing file), so no list of inputs passes through the driver; a caller that already holds the list
+(``skyhawk evaluate``) passes the URIs themselves, so a name with a newline stays one input. Every input
+is accounted for: a listed file that is missing, a symbolic link in a scanned folder that leads nowhere
+(dangling, or a loop) and a FIFO or device become inputs with an ``error`` (a ``failed`` row) instead
+of being left out. Local sources and listed paths are normalised to absolute paths (``in1``, ``./in1``,
+``sub/../in1`` and ``/abs/in1`` are one folder), so one file reached two ways is scored once.
 """
 from __future__ import annotations
 
 import errno
 import os
 import posixpath
+import stat
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import apache_beam as beam
 from apache_beam.io import fileio as beam_fileio
@@ -38,8 +41,10 @@ class VideoInput:
         return f"{self.uri}|{self.size}|{self.mtime:.6f}"
 
 
-def source_kind(src: str) -> str:
-    """'glob', 'folder', 'listing' (a text file of URIs) or 'file' (one video). Raises ScoreError."""
+def source_kind(src: str | Sequence[str]) -> str:
+    """'uris' (a list), 'glob', 'folder', 'listing' (a text file of URIs) or 'file' (one video). Raises ScoreError."""
+    if not isinstance(src, str):
+        return "uris"
     if not src:
         raise ScoreError("--input is empty")
     if any(c in src for c in GLOB_CHARS):
@@ -74,8 +79,8 @@ def stat_input(uri: str) -> VideoInput:
             if os.path.islink(path) and _link_error(path):
                 return VideoInput(uri, error=_link_error(path))
             st = os.stat(path)
-            if not os.path.isfile(path):
-                return VideoInput(uri, error="not a file")
+            if not stat.S_ISREG(st.st_mode):
+                return VideoInput(uri, error=f"not a regular file ({_file_type(st.st_mode)})")
             return VideoInput(uri, st.st_size, st.st_mtime)
         meta = FileSystems.match([uri], limits=[1])[0].metadata_list
         if not meta:
@@ -87,9 +92,40 @@ def stat_input(uri: str) -> VideoInput:
         return VideoInput(uri, error=f"cannot stat: {type(e).__name__}: {e}")
 
 
+def matched_input(m) -> VideoInput:
+    """The VideoInput of a match result (Beam ``FileMetadata``); a local FIFO or device gets its error."""
+    if not fileio.is_remote(m.path):
+        try:
+            mode = os.stat(fileio.local_path(m.path)).st_mode
+        except OSError:
+            mode = stat.S_IFREG  # gone since the match: the sampler says so
+        if not stat.S_ISREG(mode):
+            return VideoInput(m.path, error=f"not a regular file ({_file_type(mode)})")
+    return VideoInput(m.path, m.size_in_bytes, m.last_updated_in_seconds)
+
+
+def _file_type(mode: int) -> str:
+    """What a non-regular file is: 'a folder', 'a FIFO (named pipe)', 'a device', 'a socket'."""
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a socket" if stat.S_ISSOCK(mode) else "not a regular file"
+
+
+def canonical_source(src: str) -> str:
+    """A local SRC as an absolute, normalised path (a glob keeps its pattern); a remote one unchanged."""
+    if fileio.is_remote(src) or not src:
+        return src
+    return fileio.normpath(src)
+
+
 def listing_entry(line: str, base: str) -> Iterator[str]:
-    """The normalised URI of one listing line (relative to the listing's folder); nothing for blanks/comments."""
-    entry = line.strip()
+    """The normalised URI of one listing line (relative to the listing's folder); nothing for blanks/comments.
+    A UTF-8 byte-order mark (the first line of a file saved as "UTF-8 with BOM") is not part of the path."""
+    entry = line.removeprefix("\ufeff").strip()
     if not entry or entry.startswith("#"):
         return
     if not fileio.is_remote(entry) and not os.path.isabs(entry):
@@ -114,13 +150,17 @@ def broken_links(folder: str) -> Iterator[VideoInput]:
 class DiscoverVideos(beam.PTransform):
     """SRC (folder, glob, listing file or one video) -> PCollection[VideoInput]."""
 
-    def __init__(self, src: str):
+    def __init__(self, src: str | Sequence[str]):
         super().__init__()
-        self._src = src
         self._kind = source_kind(src)
+        self._src = sorted({fileio.normpath(u) for u in src}) if self._kind == "uris" else canonical_source(src)
 
     def expand(self, pbegin):
         src = self._src
+        if self._kind == "uris":
+            return (pbegin
+                    | "URIs" >> beam.Create(src)
+                    | "Stat" >> beam.Map(stat_input))
         if self._kind == "listing":
             base = posixpath.dirname(src) if fileio.is_remote(src) else os.path.dirname(os.path.abspath(src))
             return (pbegin
@@ -133,8 +173,7 @@ class DiscoverVideos(beam.PTransform):
                    | "Match" >> beam_fileio.MatchAll(beam_fileio.EmptyMatchTreatment.ALLOW))
         if self._kind == "folder":
             matched = matched | "Videos" >> beam.Filter(lambda m: is_media(m.path))
-        found = matched | "ToInput" >> beam.Map(lambda m: VideoInput(m.path, m.size_in_bytes,
-                                                                     m.last_updated_in_seconds))
+        found = matched | "ToInput" >> beam.Map(matched_input)
         if self._kind != "folder":
             return found
         broken = (pbegin

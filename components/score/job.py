@@ -11,6 +11,7 @@ modification time); a destination belongs to one model and one set of settings (
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import time
 from typing import Any, Iterator, Sequence
@@ -72,11 +73,28 @@ def check_dest(dest: str) -> None:
         raise ScoreError(f"cannot create --output folder {dest}: {blocker} is a file")
 
 
+@contextlib.contextmanager
+def interrupt_as_keyboard_interrupt() -> Iterator[None]:
+    """Ctrl-C inside a Beam step reaches us as ``RuntimeError('KeyboardInterrupt [while running ...]')``
+    (Beam re-raises a step's exception with the step's name); raise it as the KeyboardInterrupt it was, so
+    the command exits 130 like any interrupted command."""
+    try:
+        yield
+    except Exception as e:
+        seen, cause = set(), e
+        while cause is not None and id(cause) not in seen:
+            if isinstance(cause, KeyboardInterrupt):
+                raise KeyboardInterrupt from None
+            seen.add(id(cause))
+            cause = cause.__cause__ or cause.__context__
+        raise
+
+
 def new_run_id() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
 
 
-def _check_options(frames: int, aggregate: str, fmt: str) -> None:
+def _check_options(frames: int, aggregate: str, fmt: str, flush_every: int) -> None:
     from skyhawk.aggregate import AGGREGATIONS
 
     if fmt not in out.FORMATS:
@@ -85,23 +103,30 @@ def _check_options(frames: int, aggregate: str, fmt: str) -> None:
         raise ScoreError(f"--aggregate must be one of {', '.join(AGGREGATIONS)}, got {aggregate!r}")
     if frames < 1:
         raise ScoreError(f"--frames must be >= 1, got {frames}")
+    if flush_every < 1:
+        raise ScoreError(f"--flush-every must be >= 1, got {flush_every}")
 
 
-def run_shared_scoring(src: str, targets: Sequence[tuple[ModelRef, str]], *, frames: int = 32,
+def run_shared_scoring(src: str | Sequence[str], targets: Sequence[tuple[ModelRef, str]], *, frames: int = 32,
                        aggregate: str = "mean", fmt: str = "jsonl", force: bool = False,
                        beam_args: Sequence[str] | None = None, batch_size: int = 32, progress: bool = False,
-                       flush_every: int = 500, pipeline: beam.Pipeline | None = None) -> list[dict[str, Any]]:
-    """Scores every video of SRC with each (model, DEST) target, decoding and detecting faces once.
+                       flush_every: int = 500, pipeline: beam.Pipeline | None = None,
+                       summary_extra: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Scores every video of SRC (a source, or a list of URIs) with each (model, DEST) target, decoding and
+    detecting faces once.
 
-    The models must crop alike (same crop settings and image size). Returns each DEST's summary (also
-    DEST/summary.json). ``pipeline``: run on this (unrun) Beam pipeline instead of one made from
-    ``beam_args`` (a TFX component passes the pipeline configured with the TFX pipeline's Beam arguments).
-    A full disk is an ``OSError`` ENOSPC naming the DEST(s); the parts committed before it stay (whole).
+    The models must crop alike (same crop settings and image size). Each DEST is locked for the run
+    (``commit.dest_lock``: a second run into it raises ``LockHeld`` at once) and its damaged part files are
+    quarantined first (their videos are scored again). Returns each DEST's summary (also
+    DEST/summary.json, with ``summary_extra`` added). ``pipeline``: run on this (unrun) Beam pipeline
+    instead of one made from ``beam_args`` (a TFX component passes the pipeline configured with the TFX
+    pipeline's Beam arguments). A full disk is an ``OSError`` ENOSPC naming the DEST(s); the parts
+    committed before it stay (whole).
     """
     from apache_beam.metrics.metric import MetricsFilter
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    _check_options(frames, aggregate, fmt)
+    _check_options(frames, aggregate, fmt, flush_every)
     if not targets:
         raise ScoreError("no model to score with")
     crops = [to_dict(m.extract_config(frames)) for m, _ in targets]
@@ -114,10 +139,14 @@ def run_shared_scoring(src: str, targets: Sequence[tuple[ModelRef, str]], *, fra
     for dest in dests:
         check_dest(dest)
     discover = DiscoverVideos(src)  # raises ScoreError for a bad SRC before Beam starts
-    with fileio.disk_full_names(", ".join(dests)):  # a full disk: one OSError naming the destination(s)
+    with contextlib.ExitStack() as locks, fileio.disk_full_names(", ".join(dests)):  # ENOSPC names the DEST(s)
+        for dest in dests:
+            locks.enter_context(out.dest_lock(dest))  # one writer per destination, or LockHeld at once
+        quarantined = {}
         for model, dest in targets:
             out.check_settings(dest, out.settings_of(model, frames, aggregate), force)
             out.clean_leftovers(dest)
+            quarantined[dest] = out.quarantine_damaged(dest)
         quiet_inference_logs()
         run_id = new_run_id()
         start = time.monotonic()
@@ -129,8 +158,9 @@ def run_shared_scoring(src: str, targets: Sequence[tuple[ModelRef, str]], *, fra
         for i, (model, dest) in enumerate(targets):
             _ = sampled | f"Score{i}" >> ScoreWithModel(i, model, dest, run_id, frames, aggregate, batch_size,
                                                          flush_every)
-        result = p.run()
-        result.wait_until_finish()
+        with interrupt_as_keyboard_interrupt():
+            result = p.run()
+            result.wait_until_finish()
         seconds = time.monotonic() - start
         counters = {c.key.metric.name: c.committed for c in
                     result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]}
@@ -138,12 +168,13 @@ def run_shared_scoring(src: str, targets: Sequence[tuple[ModelRef, str]], *, fra
         for model, dest in targets:
             scored = int(counters.get(f"rows_committed:{dest}", 0))
             summaries.append(out.write_views(
-                dest, fmt, **out.settings_of(model, frames, aggregate), scored_this_run=scored,
+                dest, fmt, **out.settings_of(model, frames, aggregate), **(summary_extra or {}),
+                quarantined=quarantined[dest], scored_this_run=scored,
                 run_seconds=round(seconds, 2), videos_per_second=round(scored / seconds, 3) if seconds > 0 else 0.0))
     return summaries
 
 
-def run_scoring(src: str, model: ModelRef, dest: str, *, frames: int = 32, aggregate: str = "mean",
+def run_scoring(src: str | Sequence[str], model: ModelRef, dest: str, *, frames: int = 32, aggregate: str = "mean",
                 fmt: str = "jsonl", force: bool = False, beam_args: Sequence[str] | None = None,
                 batch_size: int = 32, progress: bool = False, flush_every: int = 500,
                 pipeline: beam.Pipeline | None = None) -> dict[str, Any]:

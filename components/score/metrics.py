@@ -1,4 +1,5 @@
-"""Labelled evaluation metrics of one model: video AUC with a bootstrap 95 % CI, accuracy, log loss, tables.
+"""Labelled evaluation metrics of one model: video AUC with a bootstrap 95 % CI, accuracy, log loss, tables,
+and the matched-pair accuracy over groups that hold both a real and a fake.
 
 A metric that is undefined (AUC over one class) is ``None`` with its reason in ``undefined``, never a bare
 NaN, so evaluation.json is strict JSON.
@@ -43,7 +44,8 @@ def table(name: str, labels: Sequence[int], scores: Sequence[float], threshold: 
 def evaluation_metrics(videos: Sequence[dict[str, Any]], frames: Sequence[tuple[int, float]],
                        threshold: float) -> dict[str, Any]:
     """Video-level AUC (with its bootstrap 95 % CI over videos), accuracy at threshold, clipped log loss;
-    frame-level AUC; counts.
+    frame-level AUC; counts. When no video was scored (all failed or without a face) these metrics are
+    undefined, with that reason, never the 0.5 of the placeholder scores.
 
     ``videos``: dicts with label, p_fake, status; ``frames``: (label, p_fake) per scored frame.
     """
@@ -69,12 +71,66 @@ def evaluation_metrics(videos: Sequence[dict[str, Any]], frames: Sequence[tuple[
         "log_loss_clip": list(LOG_LOSS_CLIP),
     }
     undefined = {}
+    if videos and not metrics["videos_scored"]:  # every score is the 0.5 of an unscored video: no measurement
+        why = (f"no video was scored ({metrics['videos_failed']} failed, {metrics['videos_no_face']} without a "
+               f"face): see the videos not scored")
+        for key in ("video_auc", "video_auc_ci95", "video_accuracy", "video_log_loss", "frame_auc"):
+            metrics[key], undefined[key] = None, why
     for key, labels, what in (("video_auc", y, "AUC"), ("video_auc_ci95", y, "AUC"), ("frame_auc", fy, "AUC"),
                               ("video_accuracy", y, "accuracy"), ("video_log_loss", y, "log loss")):
-        if metrics[key] is None:
+        if metrics[key] is None and key not in undefined:
             undefined[key] = _one_class(labels, what) if labels else f"{what} needs at least one video"
     metrics["undefined"] = undefined
     return metrics
+
+
+def _pair_summary(groups: Sequence[tuple[float, int]], resamples: int, seed: int) -> dict[str, Any]:
+    """Accuracy (fake-higher share) of (wins, pairs) per group, with a percentile bootstrap CI over groups."""
+    wins = np.asarray([g[0] for g in groups], dtype=float)
+    n = np.asarray([g[1] for g in groups], dtype=float)
+    out: dict[str, Any] = {"groups": len(groups), "pairs": int(n.sum()), "fake_higher": float(wins.sum()),
+                           "accuracy": float(wins.sum() / n.sum()) if n.sum() else None, "ci95": None}
+    if len(groups) >= 2:
+        rng = np.random.default_rng(seed)
+        idx = rng.integers(0, len(groups), (resamples, len(groups)))
+        lo, hi = np.percentile(wins[idx].sum(axis=1) / n[idx].sum(axis=1), [2.5, 97.5])
+        out["ci95"] = [float(lo), float(hi)]
+    return out
+
+
+def matched_pairs(videos: Sequence[dict[str, Any]], resamples: int = BOOTSTRAP_RESAMPLES,
+                  seed: int = BOOTSTRAP_SEED) -> dict[str, Any]:
+    """Matched-pair accuracy: over groups holding both a real and a fake video, the share of (real, fake)
+    pairs of one group in which the fake scores higher (a tie counts 0.5), with a 95 % CI (percentile
+    bootstrap over groups, so a group's pairs stay together), in all and per source (the group's real's).
+
+    ``videos``: dicts with uri, label, group, source, p_fake, status. A video that was not scored counts
+    with its p_fake (0.5), as in the AUC; ``unscored_pairs`` says how many pairs hold one.
+    """
+    by_group: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {}
+    for v in videos:
+        if v["label"] in (0, 1):
+            by_group.setdefault(v["group"], ([], []))[v["label"]].append(v)
+    pairs, per_group, per_source = [], [], {}
+    for group, (reals, fakes) in sorted(by_group.items()):
+        if not reals or not fakes:
+            continue
+        mine = [{"group": group, "real": r["uri"], "fake": f["uri"], "p_real": r["p_fake"], "p_fake": f["p_fake"],
+                 "fake_higher": 1.0 if f["p_fake"] > r["p_fake"] else 0.5 if f["p_fake"] == r["p_fake"] else 0.0,
+                 "unscored": r["status"] != OK or f["status"] != OK} for r in reals for f in fakes]
+        pairs += mine
+        score = (sum(p["fake_higher"] for p in mine), len(mine))
+        per_group.append(score)
+        per_source.setdefault(reals[0]["source"], []).append(score)
+    summary = _pair_summary(per_group, resamples, seed)
+    if pairs and all(p["unscored"] for p in pairs):  # only placeholder scores: no measurement
+        summary.update(accuracy=None, ci95=None, undefined="no pair holds two scored videos")
+    return {**summary,
+            "ci_method": f"percentile bootstrap over groups ({resamples} resamples, seed {seed})",
+            "unscored_pairs": sum(p["unscored"] for p in pairs),
+            "per_source": [{"name": name, **_pair_summary(groups, resamples, seed)}
+                           for name, groups in sorted(per_source.items())],
+            "pairs_detail": pairs}
 
 
 def model_report(videos: Sequence[dict[str, Any]], frames: Sequence[tuple[int, float]], threshold: float,
@@ -94,6 +150,7 @@ def model_report(videos: Sequence[dict[str, Any]], frames: Sequence[tuple[int, f
         "metrics": evaluation_metrics(videos, frames, threshold),
         "per_source": tables("source"),
         "per_group": tables("group"),
+        "matched_pairs": matched_pairs(videos),
         "problems": [{"uri": v["uri"], "status": v["status"], "reason": v["reason"]}
                      for v in videos if v["status"] != OK],
         "videos": list(videos),

@@ -1,4 +1,4 @@
-"""The result row of one scored video: status, P(fake) over its frames, verdict, top frames."""
+"""The result row of one scored video: status, P(fake) over its frames, verdict, top frames, nuisance facts."""
 from __future__ import annotations
 
 from typing import Any, Iterable
@@ -6,7 +6,7 @@ from typing import Any, Iterable
 from skyhawk.aggregate import NO_FACE_SCORE, video_score
 
 ROW_KEYS = ("uri", "status", "reason", "p_fake", "verdict", "frames_sampled", "faces_scored", "top_frames",
-            "model", "seconds")
+            "model", "seconds", "nuisance")
 OK, NO_FACE, FAILED = "ok", "no_face", "failed"
 TOP_FRAMES = 3
 
@@ -15,7 +15,7 @@ def make_row(video: dict[str, Any], face_scores: Iterable[tuple[int, float, floa
              aggregate: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """(result row, per-frame scores) of one video.
 
-    ``video``: the sampling record (uri, status, reason, frames_sampled, faces, seconds);
+    ``video``: the sampling record (uri, status, reason, frames_sampled, faces, seconds, nuisance);
     ``face_scores``: (frame_index, seconds, p_fake) per scored face. A frame's score is the max over its
     faces; the video's is ``aggregate`` (mean | confident) over its frames.
     """
@@ -40,6 +40,7 @@ def make_row(video: dict[str, Any], face_scores: Iterable[tuple[int, float, floa
         "top_frames": top,
         "model": model,
         "seconds": round(float(video.get("seconds", 0.0)), 3),
+        "nuisance": dict(video.get("nuisance") or {}),
     }
     return row, frames if status == OK else []
 

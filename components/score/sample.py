@@ -35,7 +35,6 @@ def sample_video(video: VideoInput, cfg: ExtractConfig, detector: Any) -> tuple[
     if not video.error:
         try:
             with local_copy(video.uri) as path:
-                facts = media_facts(path, cfg.frames_per_video)
                 sides = []
                 for sampled in sample_faces(path, cfg, detector):
                     rec["frames_sampled"] += 1
@@ -43,6 +42,10 @@ def sample_video(video: VideoInput, cfg: ExtractConfig, detector: Any) -> tuple[
                     for face_index, crop in enumerate(sampled.crops):
                         crops.append(((video.uri, sampled.index, face_index, sampled.seconds),
                                       encode_jpeg(crop, cfg.jpeg_quality)))
+                try:  # header facts only: after sampling, so a bad file fails with the sampler's own reason
+                    facts = media_facts(path, cfg.frames_per_video)
+                except VideoError:
+                    facts = {}
                 rec["nuisance"] = nuisance_of(facts, sides)
             rec["status"] = OK if crops else NO_FACE
             if not crops:

@@ -31,6 +31,13 @@ def parse_set(values: list[str]) -> dict[str, Any]:
     return out
 
 
+def at_least(value: int, minimum: int, flag: str) -> int:
+    """value, or ValueError (a one-line error: ``FLAG must be >= MINIMUM, got VALUE``) when it is smaller."""
+    if value < minimum:
+        raise ValueError(f"{flag} must be >= {minimum}, got {value}")
+    return value
+
+
 # ---------------------------------------------------------------- --config / --set
 
 def add_config(p: argparse.ArgumentParser, required: bool = False,
@@ -67,7 +74,9 @@ def add_beam(p: argparse.ArgumentParser, workers: int) -> None:
 
 
 def beam_args(args: argparse.Namespace) -> list[str]:
-    """The Beam flags of --runner/--workers/--beam-arg (a bad runner profile fails here, before any work)."""
+    """The Beam flags of --runner/--workers/--beam-arg (a bad runner profile or --workers < 0 fails here,
+    before any work)."""
+    at_least(args.workers, 0, "--workers")
     return beam_args_for(args.workers, args.beam_arg, args.runner, args.threads)
 
 

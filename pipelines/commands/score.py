@@ -55,17 +55,35 @@ def _add_beam(p: argparse.ArgumentParser) -> None:
                    "other settings are deleted first")
 
 
+def _busy(command: str, e: Exception) -> int:
+    """Another run holds an output folder's lock: one line, EXIT_LOCKED (as retrain's)."""
+    from pipelines.retrain import EXIT_LOCKED
+
+    print(f"skyhawk {command}: error: another run is writing into this output ({e}): wait for it to finish, "
+          f"or use another --output", file=sys.stderr)
+    return EXIT_LOCKED
+
+
 def score(args: argparse.Namespace) -> int:
     from components.score.job import run_scoring
+    from skyhawk.fileio.lock import LockHeld
     from skyhawk_model.model_ref import resolve
 
+    options.at_least(args.explain, 0, "--explain")
+    options.at_least(args.flush_every, 1, "--flush-every")
     beam_args = options.beam_args(args)  # a bad profile fails first
     model = resolve(args.model)
-    summary = run_scoring(args.input, model, args.output, frames=args.frames, aggregate=args.aggregate,
-                          fmt=args.format, force=args.force, beam_args=beam_args, progress=True,
-                          flush_every=args.flush_every)
+    try:
+        summary = run_scoring(args.input, model, args.output, frames=args.frames, aggregate=args.aggregate,
+                              fmt=args.format, force=args.force, beam_args=beam_args, progress=True,
+                              flush_every=args.flush_every)
+    except LockHeld as e:
+        return _busy(args.command, e)
+    for line in summary["quarantined"]:
+        print(f"skyhawk score: warning: {line}", file=sys.stderr)
     print(f"videos: {summary['videos']} (ok {summary['ok']}, no face {summary['no_face']}, failed "
-          f"{summary['failed']}); fake: {summary['fake']}, real: {summary['real']}")
+          f"{summary['failed']}); predicted fake: {summary['predicted_fake']}, predicted real: "
+          f"{summary['predicted_real']}")
     print(f"scored this run: {summary['scored_this_run']} in {summary['run_seconds']:.1f} s "
           f"({summary['videos_per_second']:.2f} videos/s); model {summary['model']}, threshold "
           f"{summary['threshold']:.4f}")
@@ -105,14 +123,24 @@ def predict(args: argparse.Namespace) -> int:
 
 
 def evaluate(args: argparse.Namespace) -> int:
+    """Exit 0, or 1 when some model scored no video at all (the page and JSON say why), 5 when busy."""
     from components.score.evaluate import EVALUATION_HTML, console_lines, evaluate_models
+    from skyhawk.fileio.lock import LockHeld
     from skyhawk_model.model_ref import resolve
 
     beam_args = options.beam_args(args)  # a bad profile fails first
     models = [resolve(m) for m in args.model]
-    ev = evaluate_models(args.input, args.labels, models, args.output, frames=args.frames, aggregate=args.aggregate,
-                         beam_args=beam_args, force=args.force, progress=True,
-                         allow_outside_root=args.allow_outside_root)
+    try:
+        ev = evaluate_models(args.input, args.labels, models, args.output, frames=args.frames,
+                             aggregate=args.aggregate, beam_args=beam_args, force=args.force, progress=True,
+                             allow_outside_root=args.allow_outside_root)
+    except LockHeld as e:
+        return _busy(args.command, e)
     print("\n".join(console_lines(ev)))
-    print(f"evaluation: {args.output}/{EVALUATION_HTML}")
-    return 0
+    print(f"evaluation: {os.path.join(args.output, EVALUATION_HTML)}")
+    unscored = [m for m in ev["models"] if not m["metrics"]["videos_scored"]]
+    for m in unscored:
+        print(f"skyhawk evaluate: error: {m['model']} scored no video ({m['metrics']['videos_failed']} failed, "
+              f"{m['metrics']['videos_no_face']} without a face): no AUC; the reasons are on the page",
+              file=sys.stderr)
+    return 1 if unscored else 0
