@@ -101,6 +101,14 @@ def _canonical(cfg: TrainConfig, margin: float, x):
     return layers.Resizing(cfg.image_size, cfg.image_size, interpolation="bilinear", name="canonical_up")(x)
 
 
+def canonical_model(cfg: TrainConfig, margin: float = CROP_MARGIN):
+    """The model's input stage alone (canonical face resolution when ``cfg.face_pixels``, else the identity):
+    [N, S, S, 3] pixels in, the pixels the backbone's preprocessing receives out (``skyhawk_model.input_audit``)."""
+    tf_keras = _tf_keras()
+    inputs = tf_keras.Input(shape=(cfg.image_size, cfg.image_size, 3), dtype="float32", name=INPUT_NAME)
+    return tf_keras.Model(inputs, _canonical(cfg, margin, inputs), name="canonical_input")
+
+
 def rank_loss(weight: float):
     """Cross-entropy + ``weight`` x the pairwise ranking loss: over the batch's adjacent pairs (2i, 2i+1) that are
     (real, fake), softplus(logit_real - logit_fake), where logit = log P(fake) - log P(real): the fake must score

@@ -161,3 +161,33 @@ def test_options_are_checked():
             from_dict(TrainConfig, {"image_size": SIZE, "sbi": "online", "batch_size": 4, **bad})
     TrainConfig(image_size=SIZE, sbi="online", batch_size=4, data_share=0.5, matched_pairs=True, pairs_only=True,
                 rank_loss_weight=1.0, face_pixels=32, nuisance_augment=True)
+
+
+def test_pixel_audit_finds_upscaling_blur_in_raw_crops_and_not_in_the_canonical_input(tmp_path, real_faces):
+    """A confounded split: the fakes are the same kind of photos as the reals but came from small faces (crops
+    upscaled from 40 px). Sharpness gives the labels away in the raw crops; at face_pixels 24 (margin 1.5: crop
+    side 36 px) every crop carries the same detail and it does not."""
+    import cv2
+    import tensorflow as tf
+
+    from skyhawk_model.input_audit import audit_table, input_audit
+
+    path = str(tmp_path / "data.gz")
+    with tf.io.TFRecordWriter(path, options="GZIP") as w:
+        for i, photo in enumerate(real_faces[:24]):
+            label = i % 2
+            img = cv2.resize(cv2.imread(str(photo)), (SIZE, SIZE), interpolation=cv2.INTER_AREA)
+            if label:
+                img = cv2.resize(cv2.resize(img, (40, 40), interpolation=cv2.INTER_AREA), (SIZE, SIZE))
+            jpeg = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
+            w.write(features.to_example(features.FaceRecord(
+                jpeg=jpeg, label=label, video_id=f"v{i}", group_id=f"g{i}", frame_index=0, face_index=0,
+                box=[0, 0, SIZE, SIZE], detector_score=1.0, source_uri=f"v{i}",
+                nuisance={"face_side_px": 40.0 if label else float(SIZE)})).SerializeToString())
+    cfg = TrainConfig(backbone="xception", weights="none", image_size=SIZE, face_pixels=24, augment=False)
+    result = input_audit(path, cfg, margin=1.5)
+    assert result["videos"] == 24 and result["real"] == result["fake"] == 12
+    raw, seen = result["views"]["raw"]["sharpness"], result["views"]["model_input"]["sharpness"]
+    assert abs(raw["auc"] - 0.5) > 0.4 and raw["face_side_spearman"] > 0.5
+    assert abs(seen["auc"] - 0.5) < abs(raw["auc"] - 0.5) - 0.2
+    assert "model_input" in audit_table(result)
