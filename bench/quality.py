@@ -19,7 +19,10 @@ as ``skyhawk.aggregate.bootstrap_auc_ci``), the AUC of each seed's model minus t
 mean over the seeds minus the baseline's, with 95 % percentile intervals. Each seed's row also gives the
 matched-pair accuracy ``evaluate`` reports, and the **nuisance-only AUC of that run's training split**:
 the ConfoundCheck audit (``skyhawk.confound``: capture and encoding facts alone, group-CV logistic
-regression) of the train split the run trained on, read from the pipeline's metadata store.
+regression) of the train split the run trained on, read from the pipeline's metadata store. Once per recipe it
+prints the pixel audit of that train split (``skyhawk_model.input_audit``): how well sharpness and
+high-frequency share, which follow the face's source size, separate the labels in the raw crops and in the
+input the recipe's model sees (augmentation, nuisance augmentation, canonical face resolution).
 """
 from __future__ import annotations
 
@@ -66,6 +69,24 @@ def newest_model(config: str, overrides: list[str]) -> tuple[str, bool | None, d
         raise SystemExit(f"no trained model in {cfg.metadata_path}")
     train_audit = load_confound(audits[-1].uri).get("splits", {}).get("train") if audits else None
     return path_utils.serving_model_path(models[-1].uri), latest_outputs(cfg)["pushed"], train_audit
+
+
+def train_input_audit(config: str, overrides: list[str]) -> dict[str, Any] | None:
+    """The pixel audit (``skyhawk_model.input_audit``) of the newest train split of the pipeline, raw crops vs
+    the input the recipe's model sees; None when the store holds no examples."""
+    from tfx.orchestration import metadata
+
+    from pipelines.commands.options import parse_set
+    from pipelines.run import load_config
+    from skyhawk_model.input_audit import input_audit
+
+    cfg = load_config(config, parse_set(overrides))
+    with metadata.Metadata(metadata.sqlite_metadata_connection_config(cfg.metadata_path)) as m:
+        examples = sorted(m.store.get_artifacts_by_type("Examples"), key=lambda a: a.id)
+    if not examples:
+        return None
+    uri = os.path.join(examples[-1].uri, "Split-train", "*")  # TFX's split folder layout
+    return input_audit(uri, cfg.train, cfg.extract.margin)
 
 
 def paired_difference(models: list[dict[str, float]], baseline: dict[str, float], labels: dict[str, int],
@@ -193,6 +214,12 @@ def main(argv: list[str] | None = None) -> None:
                                                 "sd": statistics.stdev(pair_accs) if len(pair_accs) > 1 else None}
             print(f"  matched-pair accuracy: {statistics.mean(pair_accs):.3f}"
                   + (f" ± {statistics.stdev(pair_accs):.3f} (sd)" if len(pair_accs) > 1 else ""))
+        pixel = train_input_audit(args.config, [*args.set, f"train.seed={args.seeds[0]}"])
+        if pixel:
+            from skyhawk_model.input_audit import audit_table
+
+            summary["train_input_pixel_audit"] = pixel
+            print("  " + audit_table(pixel).replace("\n", "\n  "))
         combined = [(r["train_nuisance"] or {}).get("combined_auc") for r in seeded]
         if combined and combined[-1] is not None:
             summary["train_nuisance_auc"] = combined[-1]
