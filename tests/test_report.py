@@ -245,6 +245,7 @@ def test_report_blessed_without_data(tmp_path):
     text = path.read_text()
     assert "BLESSED &mdash; pushed as version 2 to <code>/reg/m/2</code>" in text
     assert "No training history found" in text and "No extraction summary found" in text
+    assert "<h2>Confound audit</h2>\n<p class=\"muted\">Not checked.</p>" in text  # no ConfoundCheck input
     assert "<img" not in text and sorted(os.listdir(path.parent)) == [report_page.HTML_FILE, report_page.JSON_FILE]
 
 
