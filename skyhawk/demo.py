@@ -12,6 +12,7 @@ deepfakes.
 from __future__ import annotations
 
 import csv
+import io
 import os
 import tempfile
 
@@ -125,11 +126,11 @@ def make_demo_data(output: str, seed: int = 0, clips: int = 4, frames: int = 24,
                 rows.append({"path": fake_rel, "label": "fake", "group": clip_id, "method": method,
                              "source": real_rel})
     manifest = os.path.join(output, "manifest.csv")
-    with open(manifest, "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=list(MANIFEST_FIELDS))
-        w.writeheader()
-        w.writerows(rows)
-    with open(os.path.join(output, "README.txt"), "w", encoding="utf-8") as f:
-        f.write(README)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(MANIFEST_FIELDS))
+    w.writeheader()
+    w.writerows(rows)
+    fileio.write_text(os.path.join(output, "README.txt"), README)  # whole files (temp + rename), the manifest last
+    fileio.write_text(manifest, buf.getvalue())
     return manifest
 

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import errno
 import os
 import queue
 import threading
-from typing import Iterator, Sequence
+import uuid
+from typing import Callable, Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -240,16 +242,65 @@ def iter_sampled_frames(path: str, n: int, prefetch: int = 4) -> Iterator[tuple[
 
 
 def write_video(path: str, frames: list[np.ndarray], fps: float = 25.0) -> None:
-    """Writes BGR frames as an MP4 (mp4v) video; raises VideoError when OpenCV cannot write it."""
+    """Writes BGR frames as an MP4 (mp4v) video, whole or not at all: into a temp file next to path, checked
+    (its header holds every frame), then renamed. A full disk is ``OSError`` ENOSPC naming path; another
+    failure a VideoError."""
     if not frames:
         raise VideoError("no frames to write")
     h, w = frames[0].shape[:2]
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-    if not writer.isOpened():
-        raise VideoError(f"cannot open a video writer for {path}")
+
+    def write(tmp: str) -> bool:
+        writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+        if not writer.isOpened():
+            return False
+        try:
+            for f in frames:
+                writer.write(f)
+        finally:
+            writer.release()
+        cap = cv2.VideoCapture(tmp)
+        try:
+            return cap.isOpened() and int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) == len(frames)
+        finally:
+            cap.release()
+
+    _write_whole(path, write, "video")
+
+
+def write_image(path: str, image: np.ndarray) -> None:
+    """Writes a photo (format from path's extension) whole or not at all, like ``write_video``."""
+    _write_whole(path, lambda tmp: bool(cv2.imwrite(tmp, image)), "image")
+
+
+def _write_whole(path: str, write: Callable[[str], bool], what: str) -> None:
+    """write(tmp) into a temp file in path's folder (same extension: OpenCV picks the format by it), then
+    rename it to path. write returning False: ENOSPC naming path if the folder's disk is full, else VideoError."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    base, ext = os.path.splitext(os.path.basename(path))
+    tmp = os.path.join(folder, f".{base}.{uuid.uuid4().hex[:8]}.partial{ext}")
     try:
-        for f in frames:
-            writer.write(f)
+        if not write(tmp):
+            if _disk_full(folder):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
+            raise VideoError(f"OpenCV could not write the {what} {path}")
+        os.replace(tmp, path)
     finally:
-        writer.release()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def _disk_full(folder: str) -> bool:
+    """Whether 64 KB more cannot be written in folder (the write fails with ENOSPC or EDQUOT)."""
+    probe = os.path.join(folder, f".skyhawk-space-{uuid.uuid4().hex[:8]}")
+    try:
+        with open(probe, "wb") as f:
+            f.write(b"\0" * (64 << 10))
+            f.flush()
+            os.fsync(f.fileno())
+        return False
+    except OSError as e:
+        return e.errno in (errno.ENOSPC, errno.EDQUOT)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(probe)

@@ -82,3 +82,75 @@ def test_a_truncated_video_is_failed_with_the_frame_it_stops_at(tmp_path: Path, 
     assert cut["status"] == "failed" and cut["faces_written"] == 0
     assert cut["reason"] == ("truncated: decoding stops at frame 81 of the 175 in its header (4 of 8 sampled frames "
                              "decoded)")
+
+
+# --- 14: full disks ----------------------------------------------------------------------------------------
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A real 2 MB tmpfs, filled by the test to the free space it wants; unmounted afterwards."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a tmpfs needs root and mount")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], check=True)
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+
+
+def fill(disk: Path, free_kb: int) -> None:
+    (disk / "filler").write_bytes(b"\0" * (shutil.disk_usage(disk).free - free_kb * 1024))
+
+
+def readable_videos(root: Path) -> list[Path]:
+    """Every video under root, after checking that each is whole (its header frame count decodes)."""
+    import cv2
+
+    videos = sorted(root.rglob("*.mp4"))
+    for v in videos:
+        cap = cv2.VideoCapture(str(v))
+        assert cap.isOpened() and cap.get(cv2.CAP_PROP_FRAME_COUNT) > 0, f"half-written video left: {v}"
+        cap.release()
+    return videos
+
+
+def test_demo_data_onto_a_full_disk_names_the_disk_and_leaves_only_whole_videos(small_disk: Path):
+    fill(small_disk, 150)
+    out = small_disk / "demo"
+    done = skyhawk("demo-data", "--output", str(out), "--clips", "2", "--frames", "12", "--size", "128")
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"skyhawk demo-data: error: no space left on device writing {out}/")
+    readable_videos(out)
+    assert not [p for p in out.rglob("*") if ".partial" in p.name or p.name.startswith(".skyhawk-space")]
+    assert not (out / "manifest.csv").exists()  # written last: no manifest of a half-made dataset
+
+
+def test_synth_onto_a_full_disk_names_the_disk_and_leaves_only_whole_videos(small_disk: Path, shared_media: Path):
+    videos = small_disk.parent / "in"
+    videos.mkdir()
+    for name in ("AliaksandrSiarohin__first-order-model__demo_old__00.mp4",
+                 "KwaiVGI__LivePortrait__assets__examples__driving__d5.mp4"):
+        (videos / name).symlink_to(shared_media / "real_videos" / name)
+    fill(small_disk, 40)
+    out = small_disk / "synth"
+    done = skyhawk("synth", "--input", str(videos), "--output", str(out), "--method", "sbi", "--frames", "12")
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"skyhawk synth: error: no space left on device writing {out}/")
+    readable_videos(out)
+    assert not [p for p in out.rglob("*") if ".partial" in p.name]
+
+
+def test_import_model_onto_a_full_disk_names_the_registry_and_leaves_no_staging(small_disk: Path):
+    from test_faults import WEIGHTS
+
+    fill(small_disk, 100)  # the model's files are about 300 KB
+    reg = small_disk / "reg"
+    done = skyhawk("import-model", "--backbone", "meso4", "--weights", str(WEIGHTS), "--registry", str(reg),
+                   "--name", "meso4")
+    assert done.returncode == 1
+    assert done.stderr.strip() == f"skyhawk import-model: error: no space left on device writing {reg / 'meso4'}"
+    assert not (reg / "meso4" / ".staging").exists() and not list((reg / "meso4").glob("[0-9]*"))

@@ -56,6 +56,10 @@ class LocalFilesystem(Filesystem):
             with open(tmp, "wb") as f:
                 f.write(data)
             os.replace(tmp, path)
+        except OSError as e:
+            if e.filename is None or e.filename == tmp:  # name the file being written, not its temp
+                raise OSError(e.errno, e.strerror, path) from None
+            raise
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)

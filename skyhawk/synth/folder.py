@@ -25,7 +25,7 @@ from skyhawk.datasets import is_media
 from skyhawk.faces import FaceDetector, FaceTracker, LandmarkPredictor
 from skyhawk.synth import METHODS, Donor, SynthError, donor_from_image, make_synthesizer
 from skyhawk.synth.sheet import SheetPair, make_contact_sheet
-from skyhawk.video import VideoError, read_frames, write_video
+from skyhawk.video import VideoError, read_frames, write_image, write_video
 
 MANIFEST_FIELDS = ("path", "label", "group", "method", "source")
 DONOR_SEARCH_FRAMES = 16  # frames of a donor video searched for a face
@@ -182,10 +182,10 @@ class _Runner:
         rel_out = f"fake/{self.names[item.rel]}_{self.method}" + (".mp4" if item.is_video else ".png")
         dest = os.path.join(self.output, rel_out)
         fileio.makedirs(os.path.dirname(dest))
-        if item.is_video:
+        if item.is_video:  # whole files or none (temp + rename); a full disk stops the run naming dest
             write_video(dest, out, fps)
-        elif not cv2.imwrite(dest, out[0]):
-            raise SynthError(f"cannot write {dest}")
+        else:
+            write_image(dest, out[0])
         report.frames += len(out)
         report.unchanged_frames += len(out) - len(faked)
         k, box = faked[len(faked) // 2]
