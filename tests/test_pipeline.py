@@ -100,6 +100,12 @@ def test_first_run_learns_and_pushes_a_blessed_model(first_run, home: Path):
     assert {"auc", "log_loss", "example_count"} <= set(meta["metrics"]["p_fake"])
     report = Path(outcome["report"])
     assert report.exists() and "pushed as version 1" in report.read_text()
+    # ConfoundCheck ran before training: the demo's fakes are made from its own reals, so capture facts
+    # do not predict the label (its train split is judged and passes); the table is on the page
+    confound = json.loads((report.parent / "report.json").read_text())["data"]["confound"]
+    assert confound["splits"]["train"]["judged"] and confound["splits"]["train"]["status"] == "ok", confound
+    assert confound["identity"]["checked"] and "Confound audit" in report.read_text()
+    assert "face_side_px" in report.read_text()
     assert (report.parent / "roc.png").stat().st_size > 5000
     version_dir = Path(cfg.registry) / cfg.model_name / "1"
     assert (version_dir / "saved_model.pb").exists() and (version_dir / "metadata.json").exists()
