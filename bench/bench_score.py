@@ -3,20 +3,25 @@
 All parts are measured in one run on the same machine (these machines are noisy; compare ratios):
 
 1. Over ../shared/media/real_videos + dev_videos at 32 frames, one worker, an Inception-ResNet-V2 export
-   at 299 px (random weights: speed does not depend on them):
+   at 299 px (random weights: speed does not depend on them), or the model ``--model REF`` names (a registry
+   ref or SavedModel folder, e.g. the imported released Meso4):
    (a) extraction only: ``components.score.sample.sample_video`` in-process (decode, detect, track, crop, JPEG);
    (b) the model's inference only, on the same crops, batched in-process (model load included);
    (c) end-to-end ``run_scoring`` (DirectRunner, one worker, in this process).
    Each is run ``--repeat`` (3) times, alternating a b c / c b a, after one warm-up extraction; the min of
-   each is kept and the spread (max - min) shown. Target: min (c) <= 1.15 x (min (a) + min (b)). Also
-   prints the CPU inference images/s.
+   each is kept and the spread (max - min) shown. Target: min (c) <= 1.15 x (min (a) + min (b)). Beside
+   each wall time: the CPU-seconds of the process tree (``bench/cpu.py``; min over repeats) and, for (c),
+   the scoring CPU-seconds per video. Also prints the CPU inference images/s, and
+   (d) the same videos scored by two models sharing crop settings in one job (``run_shared_scoring``; the
+   model twice, into two folders): frames the tracker searched (counted) and CPU-seconds vs (c): the
+   videos are decoded and their faces detected once for both.
 2. One long video (>= 5 min, made by concatenating shared videos in a temp folder) vs a 10-second one:
    seconds to score each (target <= 3x), and the seconds a decode of every frame takes for comparison.
 3. Peak RSS of ``skyhawk score`` subprocesses over listings of N and 10 x N entries (links to the shared
    videos; 1 frame each): flat memory means the ratio stays near 1.
 
-    .venv/bin/python bench/bench_score.py [--limit N] [--repeat 3] [--image-size 299] [--skip-long] [--skip-rss]
-        [--rss-entries 1000]
+    .venv/bin/python bench/bench_score.py [--model REF] [--limit N] [--repeat 3] [--image-size 299] [--skip-long]
+        [--skip-rss] [--skip-shared] [--rss-entries 1000]
 """
 from __future__ import annotations
 
@@ -31,6 +36,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from bench.cpu import Clock  # noqa: E402
 from skyhawk import env  # noqa: E402
 
 env.quiet()  # the environment defaults (legacy Keras, quiet TF/FFmpeg) before TensorFlow loads
@@ -55,16 +61,18 @@ def videos(limit: int) -> list[Path]:
     return found[:limit] if limit else found
 
 
-def part_one(model_dir: str, vids: list[Path], work: Path, frames: int, repeat: int) -> None:
-    """(a), (b), (c) each ``repeat`` times, the order alternating a b c / c b a; min and spread of each."""
+def part_one(model_dir: str, vids: list[Path], work: Path, frames: int, repeat: int, shared: bool = True) -> None:
+    """(a), (b), (c) each ``repeat`` times, the order alternating a b c / c b a; min and spread of each (wall),
+    min CPU-seconds of each; then (d), two models sharing one job, unless ``shared`` is False."""
     from components.score.discover import stat_input
     from components.score.job import run_scoring
     from components.score.sample import sample_video
     from skyhawk.faces import FaceDetector
     from skyhawk_model.export import load_scorer
-    from skyhawk_model.model_ref import resolve
+    from skyhawk_model.model_ref import local_model_dir, resolve
 
     model = resolve(model_dir)
+    saved_model = local_model_dir(model.uri)
     cfg = model.extract_config(frames)
     detector = FaceDetector.from_config(cfg)
     listing = work / "bench.txt"
@@ -80,7 +88,7 @@ def part_one(model_dir: str, vids: list[Path], work: Path, frames: int, repeat: 
 
     def infer() -> None:
         t = time.perf_counter()
-        scorer = load_scorer(model_dir, batch_size=32)
+        scorer = load_scorer(saved_model, batch_size=32)
         loads.append(time.perf_counter() - t)
         scorer(crops)
 
@@ -89,28 +97,66 @@ def part_one(model_dir: str, vids: list[Path], work: Path, frames: int, repeat: 
         assert summary["videos"] == len(vids) and summary["scored_this_run"] == len(vids), summary
 
     times: dict[str, list[float]] = {"a": [], "b": [], "c": []}
+    cpu: dict[str, list[float]] = {"a": [], "b": [], "c": []}
     extract()  # (b) needs the crops before its first run; this also warms caches and lazy imports
     for r in range(repeat):
         for part in ("a", "b", "c") if r % 2 == 0 else ("c", "b", "a"):
-            t = time.perf_counter()
-            if part == "c":
-                end_to_end(r)
-            else:
-                {"a": extract, "b": infer}[part]()
-            times[part].append(time.perf_counter() - t)
+            with Clock() as clock:
+                if part == "c":
+                    end_to_end(r)
+                else:
+                    {"a": extract, "b": infer}[part]()
+            times[part].append(clock.wall)
+            cpu[part].append(clock.cpu)
     a, b, c = (min(times[k]) for k in "abc")
+    ca, cb, cc = (min(cpu[k]) for k in "abc")
 
     def spread(k: str) -> str:
         return f"min of {len(times[k])}, spread {max(times[k]) - min(times[k]):.1f} s: " + \
             ", ".join(f"{x:.1f}" for x in times[k])
 
-    print(f"\n1. {len(vids)} videos x {frames} frames, {len(crops)} faces, model {cfg.image_size} px IRv2, 1 worker")
-    print(f"   (a) extraction only          {a:8.1f} s  ({spread('a')})")
-    print(f"   (b) inference only           {b:8.1f} s  ({spread('b')}; model load {min(loads):.1f} s; "
-          f"{len(crops) / max(b - min(loads), 1e-9):.2f} images/s on CPU)")
-    print(f"   (c) end-to-end skyhawk score {c:8.1f} s  ({spread('c')})")
+    print(f"\n1. {len(vids)} videos x {frames} frames, {len(crops)} faces, model {model.label} "
+          f"({cfg.image_size} px), 1 worker")
+    print(f"   (a) extraction only          {a:8.1f} s  {ca:8.1f} CPU-s  ({spread('a')})")
+    print(f"   (b) inference only           {b:8.1f} s  {cb:8.1f} CPU-s  ({spread('b')}; model load "
+          f"{min(loads):.1f} s; {len(crops) / max(b - min(loads), 1e-9):.2f} images/s on CPU)")
+    print(f"   (c) end-to-end skyhawk score {c:8.1f} s  {cc:8.1f} CPU-s  ({spread('c')})")
     print(f"   (c) / ((a) + (b)) = {c / (a + b):.3f}   (target <= 1.15; worst-case pairing max(c) / (min(a) + min(b)) "
-          f"= {max(times['c']) / (a + b):.3f})")
+          f"= {max(times['c']) / (a + b):.3f}); CPU: {cc / max(ca + cb, 1e-9):.3f}")
+    print(f"   scoring CPU-seconds per video (c): {cc / len(vids):.3f}   (extraction (a) {ca / len(vids):.3f}, "
+          f"inference (b) {cb / len(vids):.3f})")
+    if shared:
+        shared_scoring(model, listing, work, frames, len(vids), cc)
+
+
+def shared_scoring(model, listing: Path, work: Path, frames: int, n_videos: int, one_cpu: float) -> None:
+    """(d): the model twice in one ``run_shared_scoring`` job (two folders); the frames the tracker searched are
+    counted (once per sampled frame when the videos are decoded and detected once for both) and the CPU compared
+    with one model's job (c)."""
+    from components.score.job import run_shared_scoring
+    from skyhawk.faces import FaceTracker
+
+    searched = [0]
+    find = FaceTracker.find
+
+    def counted(self, frame):
+        searched[0] += 1
+        return find(self, frame)
+
+    FaceTracker.find = counted  # type: ignore[method-assign]  (the DirectRunner runs in this process)
+    try:
+        with Clock() as clock:
+            targets = [(model, str(work / "shared-1")), (model, str(work / "shared-2"))]
+            summaries = run_shared_scoring(str(listing), targets, frames=frames, beam_args=IN_MEMORY)
+    finally:
+        FaceTracker.find = find  # type: ignore[method-assign]
+    assert all(s["scored_this_run"] == n_videos for s in summaries), summaries
+    sampled = sum(json.loads(line)["frames_sampled"] for line in
+                  (work / "shared-1" / "results.jsonl").read_text().splitlines())
+    print(f"   (d) two models, one shared job {clock.wall:6.1f} s  {clock.cpu:8.1f} CPU-s  "
+          f"({clock.cpu / max(one_cpu, 1e-9):.2f} x one model's (c)); "
+          f"frames searched for faces {searched[0]} for {sampled} sampled "
+          f"({'once' if searched[0] == sampled else 'NOT once'} per frame)")
 
 
 def concat_video(sources: list[Path], out: Path, seconds: float, size: tuple[int, int] = (480, 360)) -> float:
@@ -204,6 +250,9 @@ def part_three(model_dir: str, work: Path, entries: int) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="", help="bench this model (registry ref or SavedModel folder) instead of "
+                    "a random-weight Inception-ResNet-V2 export")
+    ap.add_argument("--skip-shared", action="store_true", help="part 1: skip (d), two models in one job")
     ap.add_argument("--limit", type=int, default=0, help="use only the first N videos in part 1 (0: all)")
     ap.add_argument("--frames", type=int, default=32)
     ap.add_argument("--image-size", type=int, default=299)
@@ -215,9 +264,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="skyhawk-bench-") as tmp:
         work = Path(tmp)
         t = time.perf_counter()
-        model_dir = export_model(work / "model", args.image_size)
-        print(f"exported Inception-ResNet-V2 at {args.image_size} px in {time.perf_counter() - t:.1f} s")
-        part_one(model_dir, videos(args.limit), work, args.frames, args.repeat)
+        if args.model:
+            model_dir = args.model
+        else:
+            model_dir = export_model(work / "model", args.image_size)
+            print(f"exported Inception-ResNet-V2 at {args.image_size} px in {time.perf_counter() - t:.1f} s")
+        part_one(model_dir, videos(args.limit), work, args.frames, args.repeat, not args.skip_shared)
         if not args.skip_long:
             part_two(model_dir, work, args.frames)
         if not args.skip_rss:
