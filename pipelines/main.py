@@ -11,7 +11,9 @@ env.quiet()  # before the imports below load Beam, TensorFlow and Google's clien
 import argparse  # noqa: E402
 import errno  # noqa: E402
 import logging  # noqa: E402
+import signal  # noqa: E402
 import sys  # noqa: E402
+import threading  # noqa: E402
 
 from pipelines.commands.parser import build_parser  # noqa: E402
 
@@ -23,8 +25,24 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.verbose:
         return _run(args)
+    _quiet_threads_on_interrupt()
     with env.worker_stderr_filtered():  # Beam workers' tracebacks: the error is printed once, below
         return _run(args)
+
+
+def _quiet_threads_on_interrupt() -> None:
+    """Ctrl-C: from then on, threads that die (Beam's worker and job-service threads, whose worker processes
+    got the same Ctrl-C) print no traceback and libraries log nothing (Beam logs each worker's failure at
+    CRITICAL); the main thread gets KeyboardInterrupt as usual (exit 130)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def interrupted(signum: int, frame: object) -> None:
+        threading.excepthook = lambda args: None
+        logging.disable(logging.CRITICAL)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupted)
 
 
 def _run(args: argparse.Namespace) -> int:

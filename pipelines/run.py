@@ -48,11 +48,14 @@ def run_local(cfg: PipelineConfig, enable_cache: bool = True) -> dict[str, Any]:
 
     Its inputs are checked first (``config.check_inputs``): a missing data_root, manifest or weights file is one
     ConfigError naming the key, before TFX starts or MLMD records anything. A full disk met by a component is
-    one ``OSError`` ENOSPC naming cfg.pipeline_root (``fileio.disk_full_names``)."""
+    one ``OSError`` ENOSPC naming cfg.pipeline_root (``fileio.disk_full_names``); an unreadable examples file is one
+    ``ExamplesDamaged`` naming it (``examples_check``)."""
     config.check_inputs(cfg)
     from tfx import v1 as tfx
 
-    with fileio.disk_full_names(cfg.pipeline_root):
+    from pipelines.examples_check import damaged_examples_named
+
+    with fileio.disk_full_names(cfg.pipeline_root), damaged_examples_named(cfg):
         tfx.orchestration.LocalDagRunner().run(build(cfg, enable_cache))
     return latest_outputs(cfg)
 

@@ -154,3 +154,73 @@ def test_import_model_onto_a_full_disk_names_the_registry_and_leaves_no_staging(
     assert done.returncode == 1
     assert done.stderr.strip() == f"skyhawk import-model: error: no space left on device writing {reg / 'meso4'}"
     assert not (reg / "meso4" / ".staging").exists() and not list((reg / "meso4").glob("[0-9]*"))
+
+
+# --- 9: a truncated TFRecord in a span's examples -------------------------------------------------------------
+
+def test_a_truncated_examples_file_is_one_line_naming_it_and_the_span(tmp_path: Path):
+    """A span's Examples artifact registered in a real MLMD store, its GZIP TFRecord truncated; TensorFlow's
+    own reader fails on it (as the Trainer does), and the run's error becomes one line naming the file."""
+    import tensorflow as tf
+    from ml_metadata.metadata_store import metadata_store
+    from ml_metadata.proto import metadata_store_pb2
+
+    from pipelines.examples_check import ExamplesDamaged, damaged_examples_named
+    from skyhawk.config import load
+
+    uri = tmp_path / "pipeline" / "FileBasedExampleGen" / "examples" / "7"
+    data = uri / "Split-train" / "data_tfrecord-00000-of-00001.gz"
+    data.parent.mkdir(parents=True)
+    with tf.io.TFRecordWriter(str(data), options="GZIP") as w:
+        for i in range(200):
+            w.write(os.urandom(64) + bytes([i]))
+    data.write_bytes(data.read_bytes()[:-200])
+    cfg = load(None, {"pipeline_root": str(tmp_path / "pipeline"), "metadata_path": str(tmp_path / "m.sqlite")})
+    conn = metadata_store_pb2.ConnectionConfig()
+    conn.sqlite.filename_uri = cfg.metadata_path
+    store = metadata_store.MetadataStore(conn)
+    examples = metadata_store_pb2.ArtifactType(name="Examples")
+    examples.properties["span"] = metadata_store_pb2.INT
+    artifact = metadata_store_pb2.Artifact(type_id=store.put_artifact_type(examples), uri=str(uri))
+    artifact.custom_properties["span"].int_value = 3
+    store.put_artifacts([artifact])
+
+    with pytest.raises(ExamplesDamaged) as caught, damaged_examples_named(cfg):
+        for _ in tf.data.TFRecordDataset([str(data)], compression_type="GZIP"):
+            pass
+    assert str(caught.value) == (f"damaged examples file {data}: truncated GZIP stream (the file ends before its end "
+                                 "marker); re-extract span-3 (see docs/retraining.md, 'Damaged examples')")
+    with pytest.raises(ValueError, match="^unrelated$"), damaged_examples_named(cfg):  # other errors pass through
+        raise ValueError("unrelated")
+
+
+# --- 17: Ctrl-C during extract ---------------------------------------------------------------------------------
+
+def test_ctrl_c_during_extract_prints_one_line_and_no_thread_tracebacks(tmp_path: Path, shared_media: Path):
+    """SIGINT to the whole process group (a terminal's Ctrl-C) while two Beam worker processes extract."""
+    import signal
+    import time
+
+    videos = tmp_path / "videos"
+    for label, names in (("real", sorted((shared_media / "real_videos").glob("*.mp4"))[:3]),
+                         ("fake", sorted((shared_media / "real_videos").glob("*.mp4"))[-3:])):
+        (videos / label).mkdir(parents=True)
+        for src in names:
+            (videos / label / src.name).symlink_to(src)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([SKYHAWK, "extract", "--input", str(videos), "--output", str(out), "--frames", "32",
+                             "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 600
+        while not (out / ".partial").exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.5)  # the Beam job writes into OUTPUT/.partial/ once it runs
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(5)  # the workers are extracting
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130
+    assert err.strip() == "skyhawk: interrupted", err[-3000:]
