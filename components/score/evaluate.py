@@ -123,10 +123,12 @@ def evaluate_models(input_root: str, labels: str, models: Sequence[ModelRef], ou
         summaries.update({dests[i]: s for i, s in zip(members, done, strict=True)})
     reports = [_report(labelled, m, d, summaries[d]) for m, d in zip(models, dests, strict=True)]
     nuisance = nuisance_audit(reports[0]["videos"], reports[0]["model"])
-    listing = None
+    listing = fileio.join(output, UNLABELLED_LISTING)
     if unlabelled:
-        listing = fileio.join(output, UNLABELLED_LISTING)
         out.write_whole(listing, "".join(printable(i.uri) + "\n" for i in unlabelled).encode())
+    else:  # none this time: an earlier run's list would be stale
+        fileio.remove(listing)
+        listing = None
     ev = {"input": input_root, "labels": labels, "frames_per_video": frames, "aggregate": aggregate,
           "videos_listed": len(labelled) + len(missing), "videos_missing": len(missing), "missing": missing,
           "labelled_media": {**media_counts(uris), **label_counts},
