@@ -9,11 +9,13 @@ from skyhawk import env
 env.quiet()  # before the imports below load Beam, TensorFlow and Google's client libraries
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
 import errno  # noqa: E402
 import logging  # noqa: E402
 import signal  # noqa: E402
 import sys  # noqa: E402
 import threading  # noqa: E402
+from typing import Iterator  # noqa: E402
 
 from pipelines.commands.parser import build_parser  # noqa: E402
 
@@ -25,16 +27,17 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.verbose:
         return _run(args)
-    _quiet_threads_on_interrupt()
-    with env.worker_stderr_filtered():  # Beam workers' tracebacks: the error is printed once, below
+    with _quiet_threads_on_interrupt(), env.worker_stderr_filtered():  # workers' tracebacks: one error line below
         return _run(args)
 
 
-def _quiet_threads_on_interrupt() -> None:
-    """Ctrl-C: from then on, threads that die (Beam's worker and job-service threads, whose worker processes
-    got the same Ctrl-C) print no traceback and libraries log nothing (Beam logs each worker's failure at
-    CRITICAL); the main thread gets KeyboardInterrupt as usual (exit 130)."""
+@contextlib.contextmanager
+def _quiet_threads_on_interrupt() -> Iterator[None]:
+    """Inside, Ctrl-C makes threads that die from then on (Beam's worker and job-service threads, whose worker
+    processes got the same Ctrl-C) print no traceback and libraries log nothing (Beam logs each worker's failure
+    at CRITICAL); the main thread gets KeyboardInterrupt as usual (exit 130). The old handler is restored."""
     if threading.current_thread() is not threading.main_thread():
+        yield
         return
 
     def interrupted(signum: int, frame: object) -> None:
@@ -42,7 +45,11 @@ def _quiet_threads_on_interrupt() -> None:
         logging.disable(logging.CRITICAL)
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGINT, interrupted)
+    before = signal.signal(signal.SIGINT, interrupted)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def _run(args: argparse.Namespace) -> int:

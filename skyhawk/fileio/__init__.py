@@ -101,14 +101,21 @@ def filesystem(path: str) -> tuple[Filesystem, str]:
     if s is None:
         return _LOCAL, local_path(path)
     if s == "gs":
-        check_reachable(path)  # a few seconds, not the storage client's 2 minutes of retries
         use_emulator_credentials()
     return BeamFilesystem(s), path
 
 
+def _ready(path: str) -> tuple[Filesystem, str]:
+    """filesystem(path), after checking that a gs:// endpoint answers (a few seconds, not the storage client's
+    2 minutes of retries): every function below that does I/O goes through here."""
+    if scheme(path) == "gs":
+        check_reachable(path)
+    return filesystem(path)
+
+
 def _on(path: str, method: str, *args: Any) -> Any:
     """Calls the Filesystem method of path's backend on path (in the backend's form)."""
-    fs, p = filesystem(path)
+    fs, p = _ready(path)
     return getattr(fs, method)(p, *args)
 
 
@@ -198,7 +205,7 @@ def makedirs(path: str) -> None:
 
 def copy_file(src: str, dst: str) -> None:
     """Copies one file between any two filesystems (streaming; server-side within one object store)."""
-    (src_fs, s), (dst_fs, d) = filesystem(src), filesystem(dst)
+    (src_fs, s), (dst_fs, d) = _ready(src), _ready(dst)
     if scheme(src) == scheme(dst):
         src_fs.copy(s, d)
         return
@@ -218,7 +225,7 @@ def local_copy(uri: str) -> Iterator[str]:
     if not is_remote(uri):
         yield local_path(uri)
         return
-    fs, p = filesystem(uri)
+    fs, p = _ready(uri)
     fd, tmp = tempfile.mkstemp(suffix=os.path.splitext(uri)[1], prefix="skyhawk-")
     try:
         with os.fdopen(fd, "wb") as out, fs.open_read(p) as src:

@@ -19,7 +19,7 @@ from skyhawk.fileio.base import Filesystem
 _RAW = "uncompressed"  # CompressionTypes.UNCOMPRESSED
 GCS_HOST = "storage.googleapis.com"
 REACH_SECONDS = 5.0  # the first gs:// access of a process waits this long for a TCP connection
-_reached: dict[tuple[str, int], str | None] = {}  # endpoint -> None (reached) or why not, once per process
+_reached: set[tuple[str, int]] = set()  # endpoints reached by this process (checked again until they are)
 
 
 class Unreachable(ConnectionError):
@@ -27,11 +27,14 @@ class Unreachable(ConnectionError):
 
 
 def gcs_endpoint() -> tuple[str, int]:
-    """(host, port) gs:// traffic goes to: $STORAGE_EMULATOR_HOST when set, else Google Cloud Storage."""
+    """(host, port) gs:// traffic goes to first: $STORAGE_EMULATOR_HOST when set, else an HTTPS proxy when one
+    is set, else Google Cloud Storage."""
     emulator = os.environ.get("STORAGE_EMULATOR_HOST", "")
-    if not emulator:
+    proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy") or ""
+    if not emulator and not proxy:
         return GCS_HOST, 443
-    url = urlsplit(emulator if "://" in emulator else f"http://{emulator}")
+    target = emulator or proxy
+    url = urlsplit(target if "://" in target else f"http://{target}")
     return url.hostname or "localhost", url.port or (443 if url.scheme == "https" else 80)
 
 
@@ -45,16 +48,19 @@ def _connect(host: str, port: int, out: list[str]) -> None:
 
 def check_reachable(path: str) -> None:
     """Unreachable unless a TCP connection to the gs:// endpoint opens within REACH_SECONDS (name lookup
-    included; checked once per endpoint and process), instead of the storage client's 2 minutes of retries."""
+    included; once an endpoint was reached, not checked again in this process), instead of the storage
+    client's 2 minutes of retries."""
     endpoint = gcs_endpoint()
-    if endpoint not in _reached:
-        out: list[str] = []
-        worker = threading.Thread(target=_connect, args=(*endpoint, out), daemon=True)
-        worker.start()
-        worker.join(REACH_SECONDS + 1)
-        _reached[endpoint] = (out[0] or None) if out else f"no answer within {REACH_SECONDS:.0f} s"
-    why = _reached[endpoint]
-    if why:
+    if endpoint in _reached:
+        return
+    out: list[str] = []
+    worker = threading.Thread(target=_connect, args=(*endpoint, out), daemon=True)
+    worker.start()
+    worker.join(REACH_SECONDS + 1)
+    why = (out[0] or None) if out else f"no answer within {REACH_SECONDS:.0f} s"
+    if why is None:
+        _reached.add(endpoint)
+    else:
         bucket = path[len("gs://"):].split("/", 1)[0]
         via = " ($STORAGE_EMULATOR_HOST)" if os.environ.get("STORAGE_EMULATOR_HOST") else ""
         raise Unreachable(f"cannot reach {endpoint[0]}:{endpoint[1]}{via} for bucket {bucket} ({why}): check the "
