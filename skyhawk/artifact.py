@@ -26,7 +26,7 @@ META_PATH = f"{EXTRA_DIR}/{META_FILE}"
 HISTORY_PATH = f"{EXTRA_DIR}/{HISTORY_FILE}"
 META_FORMAT = "skyhawk-model/1"
 # The ExtractConfig fields scoring must share with training to make identical crops.
-CROP_KEYS = ("detector", "detect_size", "margin", "faces", "jpeg_quality")
+CROP_KEYS = ("detector", "chances", "detect_size", "margin", "faces", "jpeg_quality")
 INPUT_TEXT = "JPEG face crop, RGB, resized to image_size x image_size; pixels 0-255"
 
 

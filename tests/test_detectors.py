@@ -66,3 +66,18 @@ def test_unknown_detectors_are_refused_in_one_line(alt2: str):
 def test_default_chains_are_the_detectors_own():
     assert [c.name for c in FaceDetector("hog").chances] == list(DEFAULT_CHANCES["hog"]) == ["hog", "hog_2x", "haar"]
     assert FaceDetector.from_config(ExtractConfig()).kind == "hog"
+
+
+def test_the_chances_travel_with_the_model_crop_settings():
+    """A model trained with its own chances is scored with the same ones (crop settings in its metadata)."""
+    from skyhawk.artifact import ModelMetadata
+    from skyhawk.config import from_dict, to_dict
+    from skyhawk_model.model_ref import ModelRef
+
+    cfg = ExtractConfig(chances=("hog", "haar"), margin=1.5)
+    meta = ModelMetadata.from_dict(ModelMetadata(threshold=0.5, image_size=96, crop=to_dict(cfg)).to_dict())
+    assert list(meta.crop["chances"]) == ["hog", "haar"]
+    ref = ModelRef(uri="m", label="m", threshold=0.5, image_size=96, crop=meta.crop, registry_version={})
+    scored = ref.extract_config(8)
+    assert scored.chances == ("hog", "haar") and scored.margin == 1.5
+    assert from_dict(ExtractConfig, {**meta.crop, "chances": []}).chances == ()  # older models: the default chain
