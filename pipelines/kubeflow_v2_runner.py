@@ -20,6 +20,7 @@ from typing import Sequence
 
 from skyhawk import fileio
 from skyhawk.config import PipelineConfig
+from skyhawk.labels import LabelSpec
 
 DEFAULT_OUTPUT = "skyhawk_pipeline.json"
 # The OCI / Docker image reference grammar (github.com/distribution/reference, regexp.go):
@@ -55,9 +56,11 @@ def local_paths(cfg: PipelineConfig, scoring_input: str | None = None) -> dict[s
         found["train.weights"] = cfg.train.weights
     if cfg.train.checkpoint_dir not in ("auto", "none"):
         found["train.checkpoint_dir"] = cfg.train.checkpoint_dir
-    for key, labels in (("extract.labels", cfg.extract.labels), ("gate.golden_labels", cfg.gate.golden_labels)):
-        if labels.startswith("csv:") and (os.path.isabs(labels[4:]) or not cfg.use_spans):
-            found[key] = labels[4:]
+    labels = LabelSpec.parse(cfg.extract.labels)  # the manifests, by the one rule of skyhawk.labels
+    manifests = {"extract.labels": labels.absolute_manifests if cfg.use_spans else labels.resolve(cfg.data_root)
+                 .manifests, "gate.golden_labels": LabelSpec.parse(cfg.gate.golden_labels).resolve(
+                     cfg.gate.golden_root or cfg.data_root).manifests}
+    found.update({k: ", ".join(m for m in ms if not fileio.is_remote(m)) for k, ms in manifests.items()})
     return {k: v for k, v in found.items() if v and not fileio.is_remote(v)}
 
 

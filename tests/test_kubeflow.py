@@ -68,3 +68,15 @@ def test_compile_needs_an_image(tmp_path: Path, capsys, monkeypatch):
     monkeypatch.delenv("SKYHAWK_IMAGE", raising=False)
     assert main(["compile", "--config", str(_config(tmp_path)), "--output", str(tmp_path / "x.json")]) == 1
     assert "a pipeline image is needed" in capsys.readouterr().err
+
+
+def test_local_manifests_of_a_joined_label_spec_are_named():
+    """Every manifest of a ';'-joined spec is found by skyhawk.labels' one rule, local ones refused."""
+    from pipelines.kubeflow_v2_runner import local_paths
+    from skyhawk.config import load
+
+    remote = {"data_root": "gs://b/d", "pipeline_root": "gs://b/p", "registry": "gs://b/r"}
+    joined = load(None, {**remote, "extract.labels": "folders:real=real;csv:/home/me/labels.csv"})
+    assert local_paths(joined) == {"extract.labels": "/home/me/labels.csv"}
+    assert local_paths(load(None, {**remote, "extract.labels": "folders:real=real;csv:labels.csv"})) == {}
+    assert local_paths(load(None, {**remote, "extract.labels": "csv:gs://b/l.csv"})) == {}
