@@ -4,7 +4,8 @@ Full-frame detection runs on a frame downscaled to ``detect_size``; boxes are ma
 resolution. The default HOG chain: dlib's HOG at detect_size, then HOG on the frame up-sampled 2x (faces of
 40 to 80 px at ``detect_size``, e.g. a small face in a 1080p frame), then OpenCV's frontal Haar cascade (dim,
 turned or ~25-px faces HOG misses). ``FaceDetector.detect_near`` searches a window around a previous face,
-scaled so the face is about ``TRACK_FACE_PX`` pixels wide (``skyhawk.faces.FaceTracker`` uses it). A new
+scaled so the face is about ``TRACK_FACE_PX`` pixels wide (``skyhawk.faces.FaceTracker`` uses it); when that
+misses a small face, ``detect_around`` searches a wider window as the 2x chance would, at detect_size. A new
 detector is one ``Chance`` subclass registered in ``CHANCES`` (see docs/architecture.md).
 """
 from __future__ import annotations
@@ -20,6 +21,14 @@ if TYPE_CHECKING:
 
 TRACK_FACE_PX = 90  # face width the tracking window is scaled to (HOG's window is 80 px)
 TRACK_WINDOW = 1.6  # tracking window side, in previous face widths
+HOG_WINDOW_PX = 80  # dlib's frontal HOG finds faces of about this width and up (its detection window)
+# The retry when the tracking window misses a face under HOG_WINDOW_PX at detect_size (only the 2x chance
+# finds those): the 2x pass in a window of this many previous face widths around it, not over the whole
+# frame. On the shared real videos the window at full resolution misses every frame of a small, soft 1080p
+# face that detect_size then 2x finds (facenet-pytorch's example: 108 px; widening or rescaling the window
+# did not help), so each of its frames cost the window, the 1x and the 2x full-frame passes (~70 ms CPU). 4
+# widths: 8 of its 9 tracked frames found (2.5: 3 of 9), detection CPU 4.8 -> 4.5 s on the 34 videos, same faces.
+RETRY_WINDOW = 4.0
 # The third chance: OpenCV's frontal Haar cascade (ships with opencv-python), at detect_size on grey.
 HAAR_CASCADE = "haarcascade_frontalface_default.xml"
 HAAR_MIN_FACE = 24  # px at detect_size (~72 px in a 1080p frame)
@@ -177,6 +186,26 @@ class FaceDetector:
         rw, rh = max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale))
         interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
         return self._prepare(cv2.resize(frame_bgr[y0:y1, x0:x1], (rw, rh), interpolation=interp), model), scale, x0, y0
+
+    def detect_around(self, frame_bgr: np.ndarray, prev: Face) -> list[Face]:
+        """The 2x chance's search in a window ``RETRY_WINDOW`` face widths wide around a previous face under
+        ``HOG_WINDOW_PX`` at detect_size (the same pixels: grey, scaled to detect_size, HOG up-sampled 2x);
+        [] for a larger face or when the first chance is not HOG (a miss then goes to the full-frame chances)."""
+        h, w = frame_bgr.shape[:2]
+        scale = min(1.0, self.detect_size / max(h, w))
+        if self.kind != "hog" or prev.width * scale >= HOG_WINDOW_PX:
+            return []
+        side = max(prev.width, 1.0) * RETRY_WINDOW
+        cx, cy = (prev.x0 + prev.x1) / 2, (prev.y0 + prev.y1) / 2
+        grid = max(1, round(8 / scale))  # the window starts on the full-frame pass's 8-px grid at detect_size
+        x0, y0 = max(0, int(cx - side / 2)) // grid * grid, max(0, int(cy - side / 2)) // grid * grid
+        x1, y1 = min(w, int(cx + side / 2)), min(h, int(cy + side / 2))
+        if min(x1 - x0, y1 - y0) * scale < HOG_WINDOW_PX / 2:  # smaller than HOG's window even up-sampled
+            return []
+        img = self._prepare(frame_bgr[y0:y1, x0:x1])
+        if scale < 1.0:
+            img = cv2.resize(img, (round((x1 - x0) * scale), round((y1 - y0) * scale)), interpolation=cv2.INTER_AREA)
+        return _sorted([_to_face(d, 1.0 / scale, x0, y0, w, h) for d in self._run(img, upsample=1)])
 
     def detect_near(self, frame_bgr: np.ndarray, prev: Face) -> list[Face]:
         """Faces inside a window around a previous face, the window scaled so the face is ~90 px wide (searched by

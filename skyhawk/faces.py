@@ -2,7 +2,8 @@
 
 Detection (``skyhawk.detectors``: the ``FaceDetector`` and its table of chances) finds faces in a frame;
 ``FaceTracker`` speeds up videos: once a face is known, the next sampled frame is searched only in a window
-around it, and only when that misses does the detector's chain of full-frame chances run. Crops are the
+around it (a small face missed there: in a wider window at detect_size, up-sampled, as the 2x chance would
+search it), and only when that misses does the detector's chain of full-frame chances run. Crops are the
 detector box enlarged by a margin and squared; 68-point landmarks come from dlib's shape predictor.
 """
 from __future__ import annotations
@@ -29,10 +30,12 @@ class FaceTracker:
 
     def find(self, frame_bgr: np.ndarray) -> list[Face]:
         """Faces in this frame, largest first (only the largest unless all_faces): the tracking window around
-        the previous frame's face, else the detector's chances in order."""
+        the previous frame's face (then, for a small face, the wider retry window), else the detector's chances
+        in order."""
         faces: list[Face] = []
         if self._prev is not None and not self.all_faces:
-            faces = self.detector.detect_near(frame_bgr, self._prev)
+            faces = (self.detector.detect_near(frame_bgr, self._prev)
+                     or self.detector.detect_around(frame_bgr, self._prev))
         if not faces:
             faces = self.detector.search(frame_bgr)
         self._prev = faces[0] if faces else None
