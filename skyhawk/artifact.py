@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from skyhawk import fileio
-from skyhawk.saved_model_vars import variables_problem
+from skyhawk.saved_model_vars import variables_problem, varint
 
 SAVED_MODEL_PB = "saved_model.pb"
 SAVED_MODEL_FILES = (SAVED_MODEL_PB, "saved_model.pbtxt")  # either makes a folder a SavedModel
@@ -100,27 +100,17 @@ def saved_model_problem(model_dir: str) -> str | None:
     return variables_problem(model_dir, data)
 
 
-def _varint(data: bytes, i: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        byte = data[i]  # IndexError when truncated
-        value |= (byte & 0x7F) << shift
-        i, shift = i + 1, shift + 7
-        if not byte & 0x80:
-            return value, i
-
-
 def _is_saved_model_proto(data: bytes) -> bool:
     """The protobuf wire format of ``tensorflow.SavedModel``: field 1 (schema version, varint) and at least one
     field 2 (a MetaGraphDef, length-delimited), nothing else, every length inside the data."""
     i, graphs = 0, 0
     try:
         while i < len(data):
-            key, i = _varint(data, i)
+            key, i = varint(data, i)
             if key == (1 << 3 | 0):
-                _, i = _varint(data, i)
+                _, i = varint(data, i)
             elif key == (2 << 3 | 2):
-                length, i = _varint(data, i)
+                length, i = varint(data, i)
                 i += length
                 graphs += 1
             else:

@@ -19,7 +19,8 @@ _MAGIC = 0xDB4775248B80FB57
 _FOOTER = 48
 
 
-def _varint(data: bytes, i: int) -> tuple[int, int]:
+def varint(data: bytes, i: int) -> tuple[int, int]:
+    """(the protobuf varint at data[i], the index after it)."""
     value = shift = 0
     while True:
         byte = data[i]  # IndexError when truncated
@@ -34,12 +35,12 @@ def _fields(data: bytes) -> dict[int, list]:
     out: dict[int, list] = {}
     i = 0
     while i < len(data):
-        key, i = _varint(data, i)
+        key, i = varint(data, i)
         number, wire = key >> 3, key & 7
         if wire == 0:
-            value, i = _varint(data, i)
+            value, i = varint(data, i)
         elif wire == 2:
-            n, i = _varint(data, i)
+            n, i = varint(data, i)
             value, i = data[i:i + n], i + n
         elif wire in (1, 5):
             size = 8 if wire == 1 else 4
@@ -60,9 +61,9 @@ def _block(data: bytes, offset: int, size: int) -> list[tuple[bytes, bytes]]:
     restarts = struct.unpack_from("<I", block, size - 4)[0]
     end, i, key, entries = size - 4 - 4 * restarts, 0, b"", []
     while i < end:
-        shared, i = _varint(block, i)
-        fresh, i = _varint(block, i)
-        length, i = _varint(block, i)
+        shared, i = varint(block, i)
+        fresh, i = varint(block, i)
+        length, i = varint(block, i)
         key = key[:shared] + block[i:i + fresh]
         i += fresh
         entries.append((key, block[i:i + length]))
@@ -75,14 +76,14 @@ def read_index(data: bytes) -> tuple[int, list[tuple[str, int, int, int]]]:
     if len(data) < _FOOTER or struct.unpack_from("<Q", data, len(data) - 8)[0] != _MAGIC:
         raise ValueError("not a TensorFlow table (no footer magic)")
     footer = data[-_FOOTER:]
-    _, i = _varint(footer, 0)
-    _, i = _varint(footer, i)  # the metaindex handle
-    index_offset, i = _varint(footer, i)
-    index_size, _ = _varint(footer, i)
+    _, i = varint(footer, 0)
+    _, i = varint(footer, i)  # the metaindex handle
+    index_offset, i = varint(footer, i)
+    index_size, _ = varint(footer, i)
     shards, tensors = None, []
     for _, handle in _block(data, index_offset, index_size):
-        offset, j = _varint(handle, 0)
-        size, _ = _varint(handle, j)
+        offset, j = varint(handle, 0)
+        size, _ = varint(handle, j)
         for key, value in _block(data, offset, size):
             fields = _fields(value)
             if key == b"":  # BundleHeaderProto: num_shards = 1

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 from typing import Any
@@ -93,27 +92,17 @@ def audit_folders(sources: list[tuple[str, str]], frames: int, seed: int = 0,
             "result": result}
 
 
-def _no_nan(value: Any) -> Any:
-    """value with NaN floats as None (strict JSON)."""
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _no_nan(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_no_nan(v) for v in value]
-    return value
-
-
 def audit_command(args: argparse.Namespace) -> int:
     from skyhawk.config import GateConfig
     from skyhawk.confound import verdict
+    from skyhawk.registry_layout import finite_or_none
 
     out = audit_folders(_sources(args), args.frames, args.seed, progress=sys.stderr.isatty())
     gate = GateConfig()
     status, line = verdict(out.pop("result"), gate.confound_warn, gate.confound_fail)
     out["verdict"] = {"status": status, "summary": line}
     if args.json:
-        print(json.dumps(_no_nan(out), indent=2, sort_keys=True, default=str))
+        print(json.dumps(finite_or_none(out), indent=2, sort_keys=True, default=str))
         return 0
     print(out["table"])
     print(f"verdict ({status}; warn at {gate.confound_warn:g}, fail at {gate.confound_fail:g}): {line}")
