@@ -46,7 +46,11 @@ def test_cli_refuses_a_profile_without_its_flags_before_work(tmp_path: Path, cap
 
 def test_workers_map_to_direct_runner_modes():
     assert beam_args_for(1) == ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
-    assert beam_args_for(0) == ["--direct_running_mode=multi_processing", "--direct_num_workers=0"]
+    # 0: one worker per core, threads up to THREADS_UP_TO_CORES cores (measured faster there), else processes
+    assert beam_args_for(0, cores=2) == ["--direct_running_mode=multi_threading", "--direct_num_workers=2"]
+    assert beam_args_for(0, cores=8) == ["--direct_running_mode=multi_processing", "--direct_num_workers=8"]
+    assert beam_args_for(0, cores=8, threads=True)[0] == "--direct_running_mode=multi_threading"
+    assert beam_args_for(0, cores=1) == ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
     assert beam_args_for(2, threads=True) == ["--direct_running_mode=multi_threading", "--direct_num_workers=2"]
     assert beam_args_for(1, threads=True)[0] == "--direct_running_mode=in_memory"  # one worker: no pool
     assert beam_args_for(2, ["--direct_num_workers=3"])[-1] == "--direct_num_workers=3"  # raw flags win

@@ -66,7 +66,7 @@ def add_beam(p: argparse.ArgumentParser, workers: int) -> None:
     p.add_argument("--runner", choices=tuple(RUNNERS), default="direct",
                    help="Beam runner profile; non-direct runners take their flags via --beam-arg (docs/cluster.md)")
     p.add_argument("--workers", type=int, default=workers,
-                   help="local DirectRunner worker processes (0: one per core)")
+                   help="local DirectRunner worker processes (0: one per core, as threads on up to 2 cores)")
     p.add_argument("--threads", action="store_true",
                    help="run the --workers as threads of this process instead (no per-worker start-up)")
     p.add_argument("--beam-arg", action="append", default=[], metavar="FLAG",
