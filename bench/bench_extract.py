@@ -4,6 +4,7 @@ Over every video of a folder (default ``../shared/media/real_videos``), at N sam
 single process, it measures in the same run:
 
   floor      seconds to merely decode every frame (``cap.grab()`` over all frames, nothing retrieved);
+             also (a2) with the sampled-frame reader's FFmpeg thread count (``skyhawk.video.DECODE_THREADS``);
   baseline   the naive extractor: grab every frame, retrieve the sampled ones, dlib HOG on the RGB full
              frame scaled to detect_size (640 px, longest side) in the same thread; frames with a face;
   project    Skyhawk's per-video path through the library's public functions, in-process
@@ -64,6 +65,21 @@ def decode_floor(path: str) -> dict:
     """Grab (decode) every frame; nothing is converted or kept."""
     t = time.perf_counter()
     n = count_frames(path)
+    return {"seconds": time.perf_counter() - t, "frames": n}
+
+
+def decode_floor_reader(path: str) -> dict:
+    """The floor with the sampled-frame reader's FFmpeg thread count (``skyhawk.video.DECODE_THREADS``)."""
+    from skyhawk.video import DECODE_THREADS
+
+    t = time.perf_counter()
+    cap, _, _ = open_capture(path, DECODE_THREADS)
+    n = 0
+    try:
+        while cap.grab():
+            n += 1
+    finally:
+        cap.release()
     return {"seconds": time.perf_counter() - t, "frames": n}
 
 
@@ -348,6 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     res = timed_min(videos, {
         "floor": decode_floor,
+        "floor_reader": decode_floor_reader,
         "baseline": lambda v: baseline(v, args.frames, hog),
         "project": lambda v: extract_video(v, *setup),
     }, args.repeat)
@@ -370,11 +387,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'(a) decode floor (grab every frame)':44s} {floor_s:9.2f} {floor_cpu:8.2f} {'':>15s}")
     print(f"{'(b) baseline (HOG on RGB frame, no tracking)':44s} {base_s:9.2f} {base_cpu:8.2f} {base_faces:>15d}")
     print(f"{'(c) project (library per-video path)':44s} {proj_s:9.2f} {proj_cpu:8.2f} {proj_faces:>15d}")
+    from skyhawk.video import DECODE_THREADS
+
+    reader_cpu = total(res["floor_reader"], "cpu")
+    label = f"(a2) floor at the reader's {DECODE_THREADS} FFmpeg thread(s)"
+    print(f"{label:44s} {total(res['floor_reader']):9.2f} {reader_cpu:8.2f}")
     print("-" * 78)
     r_cpu = proj_cpu / max(floor_cpu, 1e-9)
     print(f"{'(e) extraction CPU / decode floor CPU':44s} {r_cpu:9.2f}   target <= 1.5  "
           f"{'OK' if r_cpu <= 1.5 else 'MISSED'}")
     print(f"{'    project CPU-seconds per video':44s} {proj_cpu / len(videos):9.3f}")
+    print(f"{'    (c) CPU / (a2) CPU, same decoder threads':44s} {proj_cpu / max(reader_cpu, 1e-9):9.2f}")
     r1, r2 = proj_s / floor_s, proj_faces / max(base_faces, 1)
     print(f"{'(d) extraction / decode floor':44s} {r1:9.2f}   target <= 1.3  {'OK' if r1 <= 1.3 else 'MISSED'}")
     print(f"{'    frames with a face (project)':44s} {proj_faces:9d}   target >= {MTCNN_FRAMES} (MTCNN's)  "

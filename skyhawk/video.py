@@ -47,10 +47,11 @@ def _check_nonempty(path: str) -> None:
         raise VideoError("empty file (0 bytes)")
 
 
-def open_capture(path: str) -> tuple[cv2.VideoCapture, int, float]:
-    """Opens a video; returns the capture, its header frame count and fps. Raises VideoError."""
+def open_capture(path: str, threads: int = 0) -> tuple[cv2.VideoCapture, int, float]:
+    """Opens a video; returns the capture, its header frame count and fps. ``threads``: FFmpeg's decoding
+    threads (0: OpenCV's default, one per core). Raises VideoError."""
     _check_nonempty(path)
-    cap = cv2.VideoCapture(path)
+    cap = cv2.VideoCapture(path, cv2.CAP_ANY, [cv2.CAP_PROP_N_THREADS, threads]) if threads else cv2.VideoCapture(path)
     if not cap.isOpened():
         cap.release()
         raise VideoError("not a readable video (OpenCV/FFmpeg could not open it)")
@@ -115,6 +116,10 @@ ASSUMED_GOP = 250
 # A video whose frames run out before this share of its header's frame count is truncated (a failed video):
 # header counts are estimates in some containers, so the last frame or two may legitimately be missing.
 TRUNCATED_BELOW = 0.98
+# FFmpeg decoding threads of the sampled-frame reader. One: the same frames for less CPU (decoding every
+# frame of the 34 shared real videos: 6.9 to 7.8 CPU-s with 1 thread, 8.6 to 8.8 with 2, the default here),
+# and the reader already decodes in its own thread beside detection; parallelism comes from workers.
+DECODE_THREADS = 1
 
 
 def read_plan(wanted: Sequence[int], keyframes: Sequence[int] | None, gop: int = ASSUMED_GOP) -> list[bool]:
@@ -178,7 +183,7 @@ class SampledFrames:
         if self.image:
             yield 0, read_image(self.path)
             return
-        cap, _, _ = open_capture(self.path)
+        cap, _, _ = open_capture(self.path, DECODE_THREADS)
         wanted, plan = self.wanted, self.plan
         q: queue.Queue = queue.Queue(maxsize=max(1, self._prefetch))
         stop = threading.Event()
