@@ -141,7 +141,8 @@ def audit_text(audit: dict[str, Any] | None) -> str:
     combined = audit.get("combined_auc")
     top = (audit.get("features") or [{}])[0]
     text = f"train nuisance AUC {combined:.3f}" if combined is not None else "train nuisance AUC n/a"
-    return text + (f" (strongest: {top['name']} {top['auc']:.3f})" if top.get("name") else "")
+    return text + (f" (strongest alone: {top['name']} AUC {top['auc']:.3f}, {top['direction']})"
+                   if top.get("name") else "")
 
 
 def evaluate(model: str, args: argparse.Namespace, out: Path) -> dict[str, Any]:
@@ -203,7 +204,7 @@ def main(argv: list[str] | None = None) -> None:
                                "sd": statistics.stdev(aucs) if len(aucs) > 1 else None}
     if aucs:
         sd = f" ± {summary['sd']:.3f} (sd)" if summary["sd"] is not None else ""
-        print(f"\n{args.config}: dev video AUC over {len(aucs)} seeds: {summary['mean']:.3f}{sd}")
+        print(f"\n{args.config}: video AUC on {args.input} over {len(aucs)} seeds: {summary['mean']:.3f}{sd}")
         if base:
             summary["vs_baseline"] = paired_difference([video_scores(r["eval"]) for r in seeded], base, labels)
             print(f"  mean over seeds minus baseline {args.baseline[0]}: {diff_text(summary['vs_baseline'])} "
