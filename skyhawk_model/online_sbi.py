@@ -97,7 +97,8 @@ def matched_dataset_pairs(parsed: tf.data.Dataset, any_reals: tf.data.Dataset, c
     """Endless pairs (as ``make_pair`` takes them) of a dataset fake next to a real of **its own group** (e.g. the
     real half of a side-by-side video): each epoch's fakes of a group take its reals in turn, in that epoch's
     shuffled order. A fake whose group has no real gets a real from ``any_reals``, placed after the fake (so the
-    ranking loss, which takes adjacent (real, fake) pairs, skips it), or, with ``cfg.pairs_only``, is left out. One pass is grouped at a time (``group_by_window`` holds a pass's records)."""
+    ranking loss, which takes adjacent (real, fake) pairs, skips it), or, with ``cfg.pairs_only``, is left out.
+    One pass is grouped at a time (``group_by_window`` holds a pass's records)."""
     n_points = 2 * features.N_LANDMARKS
 
     def group_key(ex) -> tf.Tensor:
