@@ -191,3 +191,19 @@ def test_pixel_audit_finds_upscaling_blur_in_raw_crops_and_not_in_the_canonical_
     assert abs(raw["auc"] - 0.5) > 0.4 and raw["face_side_spearman"] > 0.5
     assert abs(seen["auc"] - 0.5) < abs(raw["auc"] - 0.5) - 0.2
     assert "model_input" in audit_table(result)
+
+
+def test_nuisance_free_recipe_uses_the_options_and_never_the_dev_videos(shared_media: Path, monkeypatch):
+    from components import extract
+    from skyhawk.config import check_inputs, load
+
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])  # the recipe's paths are relative to the project folder
+    cfg = load("skyhawk/configs/nuisance_free.json")
+    check_inputs(cfg)
+    t = cfg.train
+    assert t.face_pixels and t.nuisance_augment and t.matched_pairs and t.rank_loss_weight > 0
+    assert t.backbone == "meso4" and t.frozen_layers == 8 and t.weights.endswith("Meso4_DF.h5")
+    items = extract.prepare_items(cfg.data_root, cfg.extract)
+    assert {Path(it.uri).parent.name for it in items} == {"real_videos", "fake", "real"}  # train_fakes/{fake,real}
+    assert not [it for it in items if "dev_videos" in it.uri or "real_faces" in it.uri]
+    assert {it.label for it in items} == {features.REAL, features.FAKE}
