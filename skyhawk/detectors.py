@@ -185,7 +185,8 @@ class FaceDetector:
         scale = TRACK_FACE_PX / max(prev.width, 1.0)
         rw, rh = max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale))
         interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-        return self._prepare(cv2.resize(frame_bgr[y0:y1, x0:x1], (rw, rh), interpolation=interp), model), scale, x0, y0
+        # prepared (grey for HOG) before the resize, as the full-frame passes do: one channel to resample
+        return cv2.resize(self._prepare(frame_bgr[y0:y1, x0:x1], model), (rw, rh), interpolation=interp), scale, x0, y0
 
     def detect_around(self, frame_bgr: np.ndarray, prev: Face) -> list[Face]:
         """The 2x chance's search in a window ``RETRY_WINDOW`` face widths wide around a previous face under
