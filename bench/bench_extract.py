@@ -206,7 +206,7 @@ class _Timed:
     def __init__(self, det):
         self.det = det
         self.kind, self.detect_size = det.kind, det.detect_size
-        self.names = ["near", *(c.name for c in det.chances)]
+        self.names = ["near", "around", *(c.name for c in det.chances)]
         self.stats = {f"{n}_{k}": 0 if k != "s" else 0.0 for n in self.names for k in ("calls", "hits", "s")}
         self.last = ""
 
@@ -216,11 +216,14 @@ class _Timed:
         self.stats[f"{name}_s"] += time.perf_counter() - t
         self.stats[f"{name}_calls"] += 1
         self.stats[f"{name}_hits"] += bool(faces)
-        self.last = ("tracked" if name == "near" else name) if faces else self.last
+        self.last = {"near": "tracked", "around": "retry"}.get(name, name) if faces else self.last
         return faces
 
     def detect_near(self, frame, prev):
         return self._timed("near", self.det.detect_near, frame, prev)
+
+    def detect_around(self, frame, prev):
+        return self._timed("around", self.det.detect_around, frame, prev)
 
     def search(self, frame):
         for chance in self.det.chances:
@@ -288,7 +291,8 @@ def audit_chances(videos: list[str], frames: int, sheet: str | None) -> None:
         except Exception as e:  # noqa: BLE001  (a bad video is reported, not fatal)
             print(f"  {v}: {e}")
     print(f"\nwhich chance found the face, {len(videos)} videos, {n} sampled frames: "
-          + ", ".join(f"{k} {found.get(k, 0)}" for k in ("tracked", *(c.name for c in detector.chances), "none")))
+          + ", ".join(f"{k} {found.get(k, 0)}" for k in ("tracked", "retry", *(c.name for c in detector.chances),
+                                                         "none")))
     if sheet and crops:
         while len(crops) % 10:
             crops.append(np.zeros_like(crops[0]))
@@ -306,6 +310,9 @@ def print_recall(videos: list[str], res: dict[str, list[dict]]) -> None:
               f"{p['seconds'] / max(f['seconds'], 1e-9):5.2f}  {missed}")
 
 
+LABELS = {"near": "tracked search detect_near", "around": "small-face retry detect_around"}
+
+
 def print_profile(p: dict, floor_s: float) -> None:
     names = [k[:-6] for k in p if k.endswith("_calls")]  # near, then each chance in order
     detect_s = sum(p[f"{n}_s"] for n in names)
@@ -313,7 +320,7 @@ def print_profile(p: dict, floor_s: float) -> None:
     print("\nproject-path profile (one pass, threaded decode as in iter_sampled_frames):")
     rows = [
         ("waiting for decoded frames", p["wait_s"]),
-        *((f"{'tracked search detect_near' if n == 'near' else 'chance ' + n} ({p[n + '_calls']} calls, "
+        *((f"{LABELS.get(n, 'chance ' + n)} ({p[n + '_calls']} calls, "
            f"{p[n + '_hits']} hits)", p[n + "_s"]) for n in names),
         ("68 landmarks", p["landmarks_s"]), ("crop_face", p["crop_s"]), ("JPEG encode", p["encode_s"]),
         ("tf.Example serialize", p["example_s"]),
@@ -322,7 +329,7 @@ def print_profile(p: dict, floor_s: float) -> None:
     for name, s in rows:
         print(f"  {name:58s} {s:8.2f} s  {100 * s / max(p['total_s'], 1e-9):5.1f} %")
     print(f"  frames sampled {p['sampled']}, with a face {p['with_face']}; full-frame fallbacks after a "
-          f"tracked miss: {p['near_calls'] - p['near_hits']}")
+          f"tracked miss: {p['near_calls'] - p['near_hits'] - p['around_hits']}")
     print(f"  serial check: sampled-frame decode alone {p['decode_s']:.2f} s + tracker on decoded frames "
           f"{p['detect_s']:.2f} s = {p['decode_s'] + p['detect_s']:.2f} s vs threaded total "
           f"{p['total_s']:.2f} s (overlap {p['decode_s'] + p['detect_s'] - p['total_s']:+.2f} s); "
