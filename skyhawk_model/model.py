@@ -10,8 +10,7 @@ bulk scoring) feeds the same thing: decoded JPEG pixels.
 """
 from __future__ import annotations
 
-import os
-
+from skyhawk import fileio
 from skyhawk.config import ConfigError, ExtractConfig, TrainConfig
 from skyhawk_model import backbones
 
@@ -63,11 +62,11 @@ def _has_gpu() -> bool:
 
 
 def _weights_mode(cfg: TrainConfig) -> str:
-    """'imagenet', 'none' or 'file' (cfg.weights is a local weights file / checkpoint prefix)."""
+    """'imagenet', 'none' or 'file' (cfg.weights is a weights file or a TF checkpoint prefix, local or gs://)."""
     if cfg.weights in ("imagenet", "none"):
         return cfg.weights
     path = cfg.weights
-    if os.path.isfile(path) or os.path.isfile(path + ".index"):
+    if fileio.isfile(path) or fileio.isfile(path + ".index"):
         return "file"
     raise ConfigError(f"weights must be imagenet|none|<existing weights file>, got {cfg.weights!r}")
 
@@ -173,7 +172,10 @@ def build_model(cfg: TrainConfig, planned_steps: int | None = None, margin: floa
     finally:
         tf_keras.mixed_precision.set_global_policy(previous_policy)
 
-    if mode == "file":
+    if mode == "file" and fileio.is_remote(cfg.weights) and fileio.isfile(cfg.weights):
+        with fileio.local_copy(cfg.weights) as path:  # an HDF5 file is read locally (a checkpoint prefix: by TF)
+            _load_local_weights(model, backbone, path)
+    elif mode == "file":
         _load_local_weights(model, backbone, cfg.weights)
     if cfg.frozen_layers:
         _freeze(backbone, cfg.frozen_layers)
