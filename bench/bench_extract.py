@@ -41,6 +41,7 @@ import skyhawk  # noqa: E402, F401  (sets the environment defaults, skyhawk/env.
 import cv2  # noqa: E402
 
 from bench.cpu import Clock  # noqa: E402
+from bench.extract_audit import Timed, audit_chances  # noqa: E402
 from skyhawk import features  # noqa: E402
 from skyhawk.config import VIDEO_EXTENSIONS, ExtractConfig  # noqa: E402
 from skyhawk.faces import (  # noqa: E402
@@ -199,47 +200,13 @@ def total(results: list[dict], key: str = "seconds") -> float:
 
 # ---------------------------------------------------------------- profile of the project path
 
-class _Timed:
-    """Wraps a FaceDetector, timing and counting the tracked-window search and each chance (``<name>_calls``,
-    ``_hits``, ``_s``); ``last`` names the one that gave the latest faces (tracked or a chance's name)."""
-
-    def __init__(self, det):
-        self.det = det
-        self.kind, self.detect_size = det.kind, det.detect_size
-        self.names = ["near", "around", *(c.name for c in det.chances)]
-        self.stats = {f"{n}_{k}": 0 if k != "s" else 0.0 for n in self.names for k in ("calls", "hits", "s")}
-        self.last = ""
-
-    def _timed(self, name: str, call, *args):
-        t = time.perf_counter()
-        faces = call(*args)
-        self.stats[f"{name}_s"] += time.perf_counter() - t
-        self.stats[f"{name}_calls"] += 1
-        self.stats[f"{name}_hits"] += bool(faces)
-        self.last = {"near": "tracked", "around": "retry"}.get(name, name) if faces else self.last
-        return faces
-
-    def detect_near(self, frame, prev):
-        return self._timed("near", self.det.detect_near, frame, prev)
-
-    def detect_around(self, frame, prev):
-        return self._timed("around", self.det.detect_around, frame, prev)
-
-    def search(self, frame):
-        for chance in self.det.chances:
-            faces = self._timed(chance.name, chance.detect, frame)
-            if faces:
-                return faces
-        return []
-
-
 def profile(videos: list[str], frames: int) -> dict:
     """Where the project's time goes, per stage, with the same per-video path as ``extract_video``.
 
     Also: the same frames decoded first (no thread) then detected, to measure decode/dlib overlap.
     """
     cfg, detector = project_settings(frames)
-    det = _Timed(detector)
+    det = Timed(detector)
     agg = {"total_s": 0.0, "sampled": 0, "with_face": 0}
     clock: dict = {}
     serial = {"decode_s": 0.0, "detect_s": 0.0}
@@ -261,43 +228,6 @@ def profile(videos: list[str], frames: int) -> dict:
     agg.update(det.stats)
     agg.update(serial)
     return agg
-
-
-def audit_chances(videos: list[str], frames: int, sheet: str | None) -> None:
-    """Which chance found each frame's face (tracked window, full frame, 2x, Haar) over ``videos``; the
-    Haar-found crops (the kept face, 128 px, labelled video:frame) go to a contact sheet PNG for review."""
-    import numpy as np
-
-    cfg, detector = project_settings(frames)
-    det = _Timed(detector)
-    found: dict[str, int] = {}
-    crops: list = []
-    n = 0
-    for v in videos:
-        tracker = FaceTracker(det)
-        try:
-            for idx, frame in iter_sampled_frames(v, frames):
-                n += 1
-                det.last = ""
-                faces = tracker.find(frame)
-                key = det.last if faces else "none"
-                found[key] = found.get(key, 0) + 1
-                if key == "haar":  # the Haar cascade's finds go to the contact sheet
-                    crop = crop_face(frame, faces[0].box(), cfg.margin, 128).copy()
-                    cv2.putText(crop, f"{len(crops)} {Path(v).stem[:10]}:{idx}", (2, 12), cv2.FONT_HERSHEY_SIMPLEX,
-                                0.35, (0, 255, 0), 1)
-                    crops.append(crop)
-                    print(f"  haar #{len(crops) - 1}: {v} frame {idx} score {faces[0].score:.2f}")
-        except Exception as e:  # noqa: BLE001  (a bad video is reported, not fatal)
-            print(f"  {v}: {e}")
-    print(f"\nwhich chance found the face, {len(videos)} videos, {n} sampled frames: "
-          + ", ".join(f"{k} {found.get(k, 0)}" for k in ("tracked", "retry", *(c.name for c in detector.chances),
-                                                         "none")))
-    if sheet and crops:
-        while len(crops) % 10:
-            crops.append(np.zeros_like(crops[0]))
-        cv2.imwrite(sheet, np.vstack([np.hstack(crops[i:i + 10]) for i in range(0, len(crops), 10)]))
-        print(f"Haar-found crops: {sheet}")
 
 
 def print_recall(videos: list[str], res: dict[str, list[dict]]) -> None:
