@@ -106,14 +106,17 @@ def describe(chosen: Dict[str, Any], margin: float, describer: Any) -> Dict[str,
 def ConfoundCheck(
     examples: InputArtifact[standard_artifacts.Examples],
     confound: OutputArtifact[SkyhawkConfound],
+    training_examples: InputArtifact[List[standard_artifacts.Examples]] = None,
     confound_warn: Parameter[float] = 0.65,
     confound_fail: Parameter[float] = 0.80,
     margin: Parameter[float] = 1.3,
     identity: Parameter[int] = 1,
     seed: Parameter[int] = 0,
 ) -> None:
-    """Writes <confound.uri>/confound.json; raises ConfoundError when a split fails the audit."""
-    import tensorflow as tf
+    """Writes <confound.uri>/confound.json; raises ConfoundError when a split fails the audit.
+
+    The train split is audited as the Trainer reads it: this span's, pooled with the train splits of the
+    window's earlier spans (``training_examples``, as for RunReport); the other splits are this span's."""
     from tfx.types import artifact_utils
 
     from skyhawk import fileio
@@ -123,11 +126,20 @@ def ConfoundCheck(
 
     names = artifact_utils.decode_split_names(examples.split_names)
     splits = [s for s in SPLIT_ORDER if s in names] + sorted(s for s in names if s not in SPLIT_ORDER)
-    result: Dict[str, Any] = {"thresholds": {"warn": confound_warn, "fail": confound_fail}, "splits": {}}
+    result: Dict[str, Any] = {"thresholds": {"warn": confound_warn, "fail": confound_fail}, "splits": {},
+                              "train_spans": 1 + len(training_examples or [])}
     chosen: Dict[str, Any] = {}
     for split in splits:
-        files = tf.io.gfile.glob(fileio.join(artifact_utils.get_split_uri([examples], split), "*"))
-        faces, chosen[split] = read_split(files, FACES_PER_VIDEO)
+        sources = [examples, *(training_examples or [])] if split == "train" else [examples]
+        faces, chosen[split] = [], {}
+        for a in sources:  # spans may reuse file names: a pooled video is span-N/<video id>
+            if split not in artifact_utils.decode_split_names(a.split_names):
+                continue
+            files = fileio.glob(fileio.join(artifact_utils.get_split_uri([a], split), "*"))
+            rows, picks = read_split(files, FACES_PER_VIDEO)
+            prefix = f"span-{a.span}/" if len(sources) > 1 else ""
+            faces += [{**r, "video_id": prefix + r["video_id"]} for r in rows]
+            chosen[split].update({prefix + v: c for v, c in picks.items()})
         rows = list(video_rows(faces).values())
         audited = audit(rows, [r["label"] for r in rows], [r["group_id"] for r in rows], seed=seed)
         status, line = verdict(audited, confound_warn, confound_fail)

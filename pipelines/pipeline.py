@@ -77,7 +77,8 @@ def create_pipeline(
     drift = DriftValidator(statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"],
                            statistics_history=statistics_history, linf_threshold=config.gate.drift_linf,
                            jsd_threshold=config.gate.drift_jsd)
-    confound = ConfoundCheck(examples=example_gen.outputs["examples"], confound_warn=config.gate.confound_warn,
+    confound = ConfoundCheck(examples=example_gen.outputs["examples"], training_examples=earlier_examples,
+                             confound_warn=config.gate.confound_warn,
                              confound_fail=config.gate.confound_fail, margin=config.extract.margin)
     model_resolver = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,

@@ -7,11 +7,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from media import FACE_VIDEOS
 
 from skyhawk.config import ConfigError, ExtractConfig
 from skyhawk.detectors import CHANCES, DEFAULT_CHANCES, Chance, Face, FaceDetector, register_chance
 from skyhawk.faces import sample_faces
-from tests.media import FACE_VIDEOS
 
 
 class Alt2Chance(Chance):

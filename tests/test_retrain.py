@@ -192,6 +192,12 @@ def test_new_span_warm_starts_trains_on_the_window_and_records_lineage(run2, hom
     assert golden["candidate"]["video_accuracy"] == 1.0 and golden["baseline"]["video_accuracy"] == 1.0
     assert golden["candidate"]["videos"] == 4
     assert "method" not in json.dumps(v2["drift"])  # spans 1 and 2 have the same method shares
+    # ConfoundCheck audits the train split the Trainer reads: spans 1 and 2 pooled
+    root = Path(json.loads((home / "config.json").read_text())["pipeline_root"])
+    audits = sorted(root.glob("ConfoundCheck/confound/*/confound.json"), key=lambda p: int(p.parent.name))
+    first, newest = (json.loads(p.read_text()) for p in (audits[0], audits[-1]))
+    assert first["train_spans"] == 1 and newest["train_spans"] == 2
+    assert newest["splits"]["train"]["n_videos"] > first["splits"]["train"]["n_videos"]
 
     rc = main(["registry", "--root", str(Path(v2["uri"]).parents[1]), "list", v2["model_name"]])
     assert rc == 0
