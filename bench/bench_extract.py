@@ -74,13 +74,7 @@ def decode_floor_reader(path: str) -> dict:
     from skyhawk.video import DECODE_THREADS
 
     t = time.perf_counter()
-    cap, _, _ = open_capture(path, DECODE_THREADS)
-    n = 0
-    try:
-        while cap.grab():
-            n += 1
-    finally:
-        cap.release()
+    n = count_frames(path, DECODE_THREADS)
     return {"seconds": time.perf_counter() - t, "frames": n}
 
 

@@ -73,9 +73,9 @@ def read_image(path: str) -> np.ndarray:
     return img
 
 
-def count_frames(path: str) -> int:
-    """Frame count by decoding (for containers whose header has none)."""
-    cap, _, _ = open_capture(path)
+def count_frames(path: str, threads: int = 0) -> int:
+    """Frame count by decoding every frame (for containers whose header has none); ``threads`` as open_capture's."""
+    cap, _, _ = open_capture(path, threads)
     n = 0
     try:
         while cap.grab():
