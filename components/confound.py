@@ -40,38 +40,43 @@ class ConfoundError(RuntimeError):
 
 
 def read_split(files: List[str], faces_per_video: int) -> tuple[List[Dict[str, Any]], Dict[str, Any]]:
-    """(faces' nuisance rows, {video_id: [(jpeg, box in crop, landmarks or None)] of up to faces_per_video
-    faces}) from one split's gzipped TFRecords. Synthetic fakes (method sbi/swap) give no faces to describe:
-    they show their source video's person."""
+    """(faces' nuisance rows, {video_id: [(jpeg, landmarks or None)] of up to faces_per_video faces, spread over
+    the video}) from one split's gzipped TFRecords. Synthetic fakes (method sbi/swap) give no faces to describe:
+    they show their source video's person. Two passes, so that only the chosen crops are ever held in memory."""
     import numpy as np
     import tensorflow as tf
 
     from skyhawk import features
     from skyhawk.nuisance import CODEC, NUISANCE_FEATURES
 
+    def records():
+        return enumerate(tf.data.TFRecordDataset(files, compression_type="GZIP").as_numpy_iterator())
+
     rows: List[Dict[str, Any]] = []
-    crops: Dict[str, List[tuple[int, bytes, np.ndarray | None]]] = {}
-    for raw in tf.data.TFRecordDataset(files, compression_type="GZIP").as_numpy_iterator():
-        f = tf.train.Example.FromString(raw).features.feature
-        one = functools.partial(_first, f)
+    faces: Dict[str, List[tuple[int, int]]] = {}  # video -> (frame index, record number) of its real faces
+    for n, raw in records():
+        one = functools.partial(_first, tf.train.Example.FromString(raw).features.feature)
         vid = one(features.VIDEO_ID, "bytes_list", b"").decode()
         method = one(features.METHOD, "bytes_list", b"real").decode()
         rows.append({"video_id": vid, "label": int(one(features.LABEL, "int64_list", -1)),
                      "group_id": one(features.GROUP_ID, "bytes_list", b"").decode(), "method": method,
                      CODEC: one(CODEC, "bytes_list", b"").decode(),
-                     **{n: float(one(n, "float_list", -1.0)) for n in NUISANCE_FEATURES}})
-        if method in ("sbi", "swap"):
-            continue
-        lms = np.asarray(f[features.LANDMARKS].float_list.value, np.float32) if features.LANDMARKS in f else None
-        lms = lms.reshape(-1, 2) if lms is not None and lms.size == 2 * features.N_LANDMARKS and lms.min() >= 0 \
-            else None
-        crops.setdefault(vid, []).append((int(one(features.FRAME_INDEX, "int64_list", 0)),
-                                          one(features.IMAGE, "bytes_list", b""), lms))
-    chosen = {}
-    for vid, faces in crops.items():
-        faces.sort(key=lambda t: t[0])
-        picks = sorted({round(i) for i in np.linspace(0, len(faces) - 1, min(faces_per_video, len(faces)))})
-        chosen[vid] = [faces[i][1:] for i in picks]
+                     **{k: float(one(k, "float_list", -1.0)) for k in NUISANCE_FEATURES}})
+        if method not in ("sbi", "swap"):
+            faces.setdefault(vid, []).append((int(one(features.FRAME_INDEX, "int64_list", 0)), n))
+    wanted: Dict[int, str] = {}
+    for vid, found in faces.items():
+        found.sort()
+        wanted.update({found[round(i)][1]: vid
+                       for i in np.linspace(0, len(found) - 1, min(faces_per_video, len(found)))})
+    chosen: Dict[str, List[tuple[bytes, Any]]] = {}
+    for n, raw in records() if wanted else ():
+        if n in wanted:
+            f = tf.train.Example.FromString(raw).features.feature
+            lms = np.asarray(f[features.LANDMARKS].float_list.value, np.float32) if features.LANDMARKS in f else None
+            lms = lms.reshape(-1, 2) if lms is not None and lms.size == 2 * features.N_LANDMARKS and lms.min() >= 0 \
+                else None
+            chosen.setdefault(wanted[n], []).append((_first(f, features.IMAGE, "bytes_list", b""), lms))
     return rows, chosen
 
 
