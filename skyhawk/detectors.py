@@ -81,7 +81,9 @@ class FaceDetector:
 
     ``chances``: the ordered full-frame passes (names in ``CHANCES``) a ``FaceTracker`` tries, each only when
     the ones before it found nothing; default: ``DEFAULT_CHANCES[kind]``. The first chance's model (``kind``)
-    also searches the tracking window. Models are loaded once, when a chance needs them.
+    also searches the tracking window (the config's ``detector`` when that chance has no model, e.g. Haar or a
+    registered one). The CNN is loaded only when it is that model or a chance's; HOG and the cascade always
+    (HOG also scores the cascade's boxes; both load in milliseconds).
     """
 
     def __init__(self, kind: str = "hog", detect_size: int = 640, chances: Sequence[str] = ()):
@@ -97,7 +99,7 @@ class FaceDetector:
         self.kind = self.chances[0].model or kind
         self._hog = dlib.get_frontal_face_detector()  # also scores the Haar boxes
         self._cnn = dlib.cnn_face_detection_model_v1(model_path("cnn")) if "cnn" in (
-            kind, *(c.model for c in self.chances)) else None
+            self.kind, *(c.model for c in self.chances)) else None
         self._haar = cv2.CascadeClassifier(cv2.data.haarcascades + HAAR_CASCADE)
         if self._haar.empty():
             raise RuntimeError(f"cannot load OpenCV's {HAAR_CASCADE}")
@@ -210,7 +212,7 @@ class FaceDetector:
 
     def detect_near(self, frame_bgr: np.ndarray, prev: Face) -> list[Face]:
         """Faces inside a window around a previous face, the window scaled so the face is ~90 px wide (searched by
-        the first chance's model; [] when that chance has none, e.g. Haar)."""
+        ``kind``'s model, hog or cnn)."""
         window = self._window(frame_bgr, prev, self.kind) if self.kind in ("hog", "cnn") else None
         if window is None:
             return []

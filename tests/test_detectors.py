@@ -63,9 +63,18 @@ def test_unknown_detectors_are_refused_in_one_line(alt2: str):
         FaceDetector("hog", 640, ("nope",))
 
 
-def test_default_chains_are_the_detectors_own():
+def test_the_cnn_chain_upsamples_only_small_frames(shared_media: Path):
+    """detector=cnn: the CNN, then the CNN on the frame up-sampled 2x only where the frame is at most half
+    detect_size (it costs seconds a frame); the HOG chain is hog, hog_2x, haar."""
     assert [c.name for c in FaceDetector("hog").chances] == list(DEFAULT_CHANCES["hog"]) == ["hog", "hog_2x", "haar"]
-    assert FaceDetector.from_config(ExtractConfig()).kind == "hog"
+    det = FaceDetector.from_config(ExtractConfig(detector="cnn"))
+    assert [c.name for c in det.chances] == ["cnn", "cnn_2x"] and det.kind == "cnn"
+    frame = next(f.frame for f in sample_faces(str(shared_media / "real_videos" / FACE_VIDEOS[0]),
+                                               ExtractConfig(frames_per_video=1), FaceDetector("hog")))
+    small = frame if max(frame.shape[:2]) * 2 <= det.detect_size else cv2.resize(frame, (256, 256))
+    big = cv2.resize(small, (det.detect_size, det.detect_size))
+    assert det.chances[1].detect(big) == []  # not up-sampled: skipped without running the CNN
+    assert det.chances[1].detect(small)  # up-sampled: the face is found
 
 
 def test_the_chances_travel_with_the_model_crop_settings():
