@@ -118,8 +118,8 @@ def face_side(box: Sequence[float]) -> float:
 
 def face_facts(facts: Mapping[str, Any], box: Sequence[float]) -> dict[str, float]:
     """The ``NUISANCE_FEATURES`` of one face: its source's ``media_facts`` plus the face box's side."""
-    return {name: float(box_side if name == "face_side_px" else facts[name])
-            for name in NUISANCE_FEATURES for box_side in (face_side(box),)}
+    side = face_side(box)
+    return {name: float(side if name == "face_side_px" else facts[name]) for name in NUISANCE_FEATURES}
 
 
 def _known(value: Any) -> float:
