@@ -202,7 +202,7 @@ def audit(rows: Sequence[Mapping[str, Any]], labels: Sequence[int], groups: Sequ
         kept.append(CODEC)
     combined = sd = None
     folds = 0
-    if columns:
+    if columns and judged:  # a few groups give folds with one label: a CV score of 0.0 or 1.0 that means nothing
         combined, sd, folds = _group_cv_auc(np.stack(columns, axis=1), y, groups, seed)
     singles.sort(key=lambda f: (-f.strength, f.name))
     return ConfoundAudit(len(rows), n_real, n_fake, n_groups, tuple(singles), combined, sd, tuple(kept), folds,
