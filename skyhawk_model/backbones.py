@@ -63,9 +63,12 @@ def _app(name: str) -> Builder:
     return build
 
 
-def _meso(tf_keras: Any, cfg: TrainConfig, weights: Any) -> Any:
+def _meso(inception: bool) -> Builder:
     """The paper's whole classifier: [0, 1] in, P(real) out (released weights load by topological order)."""
-    return build_mesonet(tf_keras, cfg.backbone, dropout=cfg.dropout, seed=cfg.seed)
+    def build(tf_keras: Any, cfg: TrainConfig, weights: Any) -> Any:
+        return build_mesonet(tf_keras, cfg.backbone, inception, dropout=cfg.dropout, seed=cfg.seed)
+
+    return build
 
 
 _S = backbone_specs.SPECS
@@ -77,8 +80,8 @@ TABLE: dict[str, Backbone] = {b.spec.name: b for b in (
     Backbone(_S["inception_resnet_v2"], _app("InceptionResNetV2"), _plus_minus_one),
     Backbone(_S["xception"], _app("Xception"), _plus_minus_one),
     Backbone(_S["efficientnet_b4"], _app("EfficientNetB4"), _as_is),
-    Backbone(_S["meso4"], _meso, _unit, P_REAL),
-    Backbone(_S["mesoinception4"], _meso, _unit, P_REAL),
+    Backbone(_S["meso4"], _meso(inception=False), _unit, P_REAL),
+    Backbone(_S["mesoinception4"], _meso(inception=True), _unit, P_REAL),
 )}
 
 

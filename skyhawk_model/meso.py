@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from skyhawk.config import MESO_BACKBONES
-
 MESO_SIZE = 256  # the only input size: four poolings (2, 2, 2, 4) leave 4x4x16 = 1024 features for the head
 
 
@@ -33,20 +31,20 @@ def _inception(layers: Any, x: Any, a: int, b: int, c: int, d: int) -> Any:
     return layers.Concatenate(axis=-1)([x1, x2, x3, x4])
 
 
-def build_mesonet(tf_keras: Any, backbone: str, dropout: float = 0.5, seed: int | None = None) -> Any:
-    """The paper's network ``backbone`` (meso4 | mesoinception4): [0, 1] RGB 256x256 -> P(real), shape [None, 1]."""
+def build_mesonet(tf_keras: Any, name: str, inception: bool, dropout: float = 0.5, seed: int | None = None) -> Any:
+    """The paper's network, Meso-4 or (``inception``) MesoInception-4, as Keras model ``name``: [0, 1] RGB
+    256x256 -> P(real), shape [None, 1]. Which backbone name is which variant is the backbone table's
+    (``skyhawk_model.backbones``)."""
     layers = tf_keras.layers
     inputs = tf_keras.Input(shape=(MESO_SIZE, MESO_SIZE, 3), name="meso_input")
-    if backbone == "meso4":
-        x = _conv_block(layers, inputs, 8, 3, 2)
-        x = _conv_block(layers, x, 8, 5, 2)
-    elif backbone == "mesoinception4":
+    if inception:
         x = layers.BatchNormalization()(_inception(layers, inputs, 1, 4, 4, 2))
         x = layers.MaxPooling2D(pool_size=(2, 2), padding="same")(x)
         x = layers.BatchNormalization()(_inception(layers, x, 2, 4, 4, 2))
         x = layers.MaxPooling2D(pool_size=(2, 2), padding="same")(x)
     else:
-        raise ValueError(f"not a MesoNet backbone: {backbone!r} (one of {MESO_BACKBONES})")
+        x = _conv_block(layers, inputs, 8, 3, 2)
+        x = _conv_block(layers, x, 8, 5, 2)
     x = _conv_block(layers, x, 16, 5, 2)
     x = _conv_block(layers, x, 16, 5, 4)
     x = layers.Flatten()(x)
@@ -55,5 +53,5 @@ def build_mesonet(tf_keras: Any, backbone: str, dropout: float = 0.5, seed: int 
     x = layers.LeakyReLU(alpha=0.1)(x)
     x = layers.Dropout(dropout, seed=seed)(x)
     p_real = layers.Dense(1, activation="sigmoid")(x)
-    return tf_keras.Model(inputs, p_real, name=backbone)
+    return tf_keras.Model(inputs, p_real, name=name)
 

@@ -35,9 +35,10 @@ def test_released_weights_load_into_the_papers_network(mesonet, backbone):
     """The authors' README: Meso4_DF gives df00204 0.048, df01254 0.026, real00240 0.990, real00772 0.997."""
     import tf_keras
 
-    from skyhawk_model.meso import build_mesonet
+    from skyhawk.config import TrainConfig
+    from skyhawk_model import backbones
 
-    net = build_mesonet(tf_keras, backbone)
+    net = backbones.get(backbone).build(tf_keras, TrainConfig(backbone=backbone, weights="none", image_size=256), None)
     net.load_weights(str(mesonet / RELEASED[backbone]))
     images = _images(mesonet)
     p_real = dict(zip(images, net.predict(np.stack(list(images.values())) / 255.0, verbose=0)[:, 0], strict=True))
