@@ -131,6 +131,18 @@ def _known(value: Any) -> float:
     return v if math.isfinite(v) and v >= 0 else math.nan
 
 
+def video_facts(facts: Mapping[str, Any], face_sides: Sequence[float]) -> dict[str, Any]:
+    """A scored video's nuisance facts: its ``media_facts`` with the median face side over its scored faces,
+    rounded, an unknown one (the ``_known`` rule) None; the codec as a string."""
+    sides = [v for v in map(_known, face_sides) if not math.isnan(v)]
+    out: dict[str, Any] = {}
+    for name in NUISANCE_FEATURES:
+        value = (float(median(sides)) if sides else math.nan) if name == "face_side_px" else _known(facts.get(name))
+        out[name] = None if math.isnan(value) else round(value, 4)
+    out[CODEC] = str(facts.get(CODEC) or "")
+    return out
+
+
 def video_rows(faces: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per-face facts -> one row per ``video_id``: the median of each numeric nuisance feature over the
     video's faces (unknown values left out; NaN when none is known), the most common codec, the label,

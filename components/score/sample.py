@@ -25,7 +25,7 @@ def sample_video(video: VideoInput, cfg: ExtractConfig, detector: Any) -> tuple[
     the model sees what it was trained on. Used by the Beam job and by in-process ``predict`` alike.
     """
     from skyhawk.faces import encode_jpeg, sample_faces
-    from skyhawk.nuisance import face_side, media_facts
+    from skyhawk.nuisance import face_side, media_facts, video_facts
     from skyhawk.video import VideoError, local_copy
 
     start = time.monotonic()
@@ -46,7 +46,7 @@ def sample_video(video: VideoInput, cfg: ExtractConfig, detector: Any) -> tuple[
                     facts = media_facts(path, cfg.frames_per_video)
                 except VideoError:
                     facts = {}
-                rec["nuisance"] = nuisance_of(facts, sides)
+                rec["nuisance"] = video_facts(facts, sides)
             rec["status"] = OK if crops else NO_FACE
             if not crops:
                 rec["reason"] = f"no face found in {rec['frames_sampled']} sampled frames"
@@ -56,26 +56,6 @@ def sample_video(video: VideoInput, cfg: ExtractConfig, detector: Any) -> tuple[
     rec["faces"] = len(crops)
     rec["seconds"] = time.monotonic() - start
     return rec, crops
-
-
-def nuisance_of(facts: dict[str, Any], face_sides: list[float]) -> dict[str, Any]:
-    """A video's nuisance facts (``skyhawk.nuisance``: frame size, fps, bitrate proxy, the median face side in
-    source pixels over its scored faces, frame gap, JPEG quality, codec); an unknown one is None."""
-    import math
-    from statistics import median
-
-    from skyhawk.nuisance import CODEC, NUISANCE_FEATURES
-
-    out: dict[str, Any] = {}
-    for name in NUISANCE_FEATURES:
-        if name == "face_side_px":
-            value = median(face_sides) if face_sides else None
-        else:
-            value = facts.get(name)
-        known = isinstance(value, (int, float)) and math.isfinite(value) and value >= 0
-        out[name] = round(float(value), 4) if known else None
-    out[CODEC] = str(facts.get(CODEC) or "")
-    return out
 
 
 class Progress:
