@@ -12,6 +12,8 @@ import os
 import sys
 from typing import Any
 
+from skyhawk.labels import LABEL_HELP
+
 DEFAULT_FRAMES = 8
 
 
@@ -25,8 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--input", action="append", required=True, metavar="DIR",
                    help="a labelled folder (repeatable, each with its own --labels)")
     p.add_argument("--labels", action="append", default=None, metavar="SPEC",
-                   help="folders | folders:SUB=LABEL,... | csv:FILE | ffpp | dfdc | celebdf, or ';'-joined "
-                        "sources (default folders; one per --input, or one for all)")
+                   help=f"{LABEL_HELP} (default folders; one per --input, or one for all)")
     p.add_argument("--frames", type=int, default=DEFAULT_FRAMES,
                    help=f"frames sampled per video (default {DEFAULT_FRAMES}); frame_gap is measured at this N")
     p.add_argument("--seed", type=int, default=0, help="seed of the cross-validation shuffles (default 0)")

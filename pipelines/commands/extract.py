@@ -8,6 +8,7 @@ import sys
 from pipelines.commands import options
 from pipelines.commands.options import FieldFlag
 from skyhawk.config import DETECTORS, FACE_MODES, SYNTH_METHODS, ExtractConfig, replace
+from skyhawk.labels import LABEL_HELP
 
 # The ExtractConfig fields `extract` takes as flags (README's command table documents them).
 FIELD_FLAGS = (
@@ -16,7 +17,7 @@ FIELD_FLAGS = (
     FieldFlag("--image-size", "image_size", "side of the square face crops"),
     FieldFlag("--margin", "margin", "box enlargement factor"),
     FieldFlag("--faces", "faces", "largest face per frame, or all", choices=FACE_MODES),
-    FieldFlag("--labels", "labels", "folders | folders:SUB=LABEL,... | csv:FILE | ffpp | dfdc | celebdf"),
+    FieldFlag("--labels", "labels", LABEL_HELP),
     FieldFlag("--allow-outside-root", "allow_outside_root",
               "let a CSV manifest list videos outside --input (refused by default)"),
     FieldFlag("--eval-fraction", "eval_fraction"),

@@ -8,6 +8,7 @@ import sys
 
 from components.score.commit import FORMATS
 from pipelines.commands import options
+from skyhawk.labels import LABEL_HELP
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Scores labelled videos through the bulk-scoring job and writes "
                                    "OUTPUT/evaluation.json and evaluation.html (ROC, histograms, calibration).")
     e.add_argument("--input", required=True, help="folder of labelled videos")
-    e.add_argument("--labels", default="folders", help="folders | csv:FILE | ffpp | dfdc | celebdf")
+    e.add_argument("--labels", default="folders", help=LABEL_HELP)
     e.add_argument("--output", default="out/evaluation", help="folder for scores and the evaluation")
     e.add_argument("--allow-outside-root", action="store_true",
                    help="a CSV manifest may list videos outside --input")
