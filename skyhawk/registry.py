@@ -174,8 +174,9 @@ class Registry(Serving):
     def show(self, model_name: str, version: int | None = None) -> dict:
         """Metadata of ``version`` (default: the serving version), with ``usable`` and ``problem``."""
         published = self._require(model_name)
-        if version is None:
-            version = self.serving(model_name)
+        if version is None:  # from this listing, not a second one that may hold a version published since
+            pinned = self.pinned(model_name)
+            version = max(published) if pinned is None else pinned
         if version not in published:
             have = ", ".join(str(v) for v in sorted(published))
             raise RegistryError(f"unknown version {model_name}@{version} (published: {have})")

@@ -13,6 +13,7 @@ from skyhawk import fileio
 from skyhawk.registry_layout import MODELS_CONFIG, SERVING, RegistryError, dumps, now
 
 _KEEP = object()  # the model's current serving version
+_SETTLE_TRIES = 10  # models.config rewrites while concurrent publishes keep changing it
 
 
 class Serving:
@@ -90,7 +91,16 @@ class Serving:
                 + text_format.MessageToString(config))
 
     def write_models_config(self: Any) -> str:
-        """(Re)write ``REGISTRY/models.config``; returns its path."""
+        """(Re)write ``REGISTRY/models.config``; returns its path.
+
+        Concurrent publishers each write the config they built; one built before another's version appeared
+        could land last. So after writing, the config is built again and rewritten until it holds still:
+        whoever writes last has then seen every version published before its write."""
         path = self._join(MODELS_CONFIG)
-        fileio.write_bytes(path, self.models_config().encode())
+        config = self.models_config()
+        for _ in range(_SETTLE_TRIES):
+            fileio.write_bytes(path, config.encode())
+            config, written = self.models_config(), config
+            if config == written:
+                break
         return path

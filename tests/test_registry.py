@@ -177,6 +177,7 @@ def _exercise_concurrent(reg: Registry, saved_model: str, n: int) -> None:
     published = reg.versions("race")
     assert [v["version"] for v in published] == list(range(1, n + 1))
     assert sorted(v["worker"] for v in published) == list(range(n))
+    assert _config(reg)["race"][1] == [n]  # the config written last saw every version (none lands stale)
 
 
 # ------------------------------------------------------------------------------------------------- local

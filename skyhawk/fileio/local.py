@@ -8,6 +8,8 @@ from typing import BinaryIO
 
 from skyhawk.fileio.base import Filesystem, glob_regex
 
+_MAKEDIRS_TRIES = 100  # a parent removed under us this often in a row is not a race but a fault
+
 
 class LocalFilesystem(Filesystem):
     """Local paths; writes replace a file by rename, so a reader never sees half of it."""
@@ -69,7 +71,15 @@ class LocalFilesystem(Filesystem):
         shutil.copyfile(src, dst)
 
     def makedirs(self, path: str) -> None:
-        os.makedirs(path, exist_ok=True)
+        """Also when another process removes an empty parent meanwhile (the registry prunes its shared
+        ``.staging/`` once empty): ``os.makedirs`` then fails with ENOENT between two levels; tried again."""
+        for attempt in range(_MAKEDIRS_TRIES):
+            try:
+                os.makedirs(path, exist_ok=True)
+                return
+            except FileNotFoundError:
+                if attempt == _MAKEDIRS_TRIES - 1:
+                    raise
 
     def remove(self, path: str, recursive: bool = False) -> None:
         path = path.rstrip("/" + os.sep) or path
