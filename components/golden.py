@@ -26,6 +26,7 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 
 from components.drift import SkyhawkDrift
+from skyhawk.config import GateConfig, ScoreConfig
 
 GOLDEN_FILE = "golden.json"
 GOLDEN_METRIC = "video_accuracy"  # of ``skyhawk evaluate`` (components/score/metrics.py)
@@ -52,16 +53,19 @@ def _fmt(v: Any) -> str:
     return "n/a" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v)
 
 
-def score_golden(model_uri: str, golden_root: str, labels: str, output: str, frames: int,
+def score_golden(model_uri: str, golden_root: str, labels: str, output: str, score: ScoreConfig,
                  beam_args: List[str]) -> Dict[str, Any]:
-    """``skyhawk evaluate`` of one Trainer model artifact on the golden set; its metrics dict."""
+    """``skyhawk evaluate`` of one Trainer model artifact on the golden set with the ``score`` settings; its
+    metrics dict."""
     from tfx.utils import path_utils
 
     from components.score.evaluate import run_evaluation
+    from components.score.rows import at_threshold
     from skyhawk_model.model_ref import resolve
 
-    ref = resolve(path_utils.serving_model_path(model_uri))
-    ev = run_evaluation(golden_root, labels, ref, output, frames=frames, beam_args=beam_args, force=True)
+    ref = at_threshold(resolve(path_utils.serving_model_path(model_uri)), score.threshold)
+    ev = run_evaluation(golden_root, labels, ref, output, frames=score.frames, aggregate=score.aggregate,
+                        beam_args=beam_args, force=True)
     return dict(ev["metrics"])
 
 
@@ -72,14 +76,17 @@ def GoldenGate(
     final_blessing: OutputArtifact[standard_artifacts.ModelBlessing],
     baseline_model: InputArtifact[standard_artifacts.Model] = None,
     drift: InputArtifact[SkyhawkDrift] = None,
-    golden_root: Parameter[str] = "",
-    golden_labels: Parameter[str] = "folders",
-    max_regression: Parameter[float] = 0.0,
-    block_on_drift: Parameter[int] = 0,
-    frames: Parameter[int] = 32,
+    golden_root: Parameter[str] = GateConfig.golden_root,
+    golden_labels: Parameter[str] = GateConfig.golden_labels,
+    max_regression: Parameter[float] = GateConfig.max_regression,
+    block_on_drift: Parameter[int] = int(GateConfig.block_on_drift),
+    frames: Parameter[int] = ScoreConfig.frames,
+    aggregate: Parameter[str] = ScoreConfig.aggregate,
+    threshold: Parameter[float] = ScoreConfig.threshold,
     beam_args: Parameter[str] = "[]",
 ) -> None:
-    """Blesses the model iff the Evaluator did, it holds up on the golden set and (if asked) did not drift."""
+    """Blesses the model iff the Evaluator did, it holds up on the golden set and (if asked) did not drift.
+    ``frames``, ``aggregate``, ``threshold``: the pipeline config's ``score`` section."""
     from tfx.components.util import model_utils
 
     from components.drift import drift_text, load_drift
@@ -91,14 +98,15 @@ def GoldenGate(
                               "metric": GOLDEN_METRIC, "max_regression": max_regression}
     if golden_root:
         args = json.loads(beam_args)
+        score = ScoreConfig(frames=frames, aggregate=aggregate, threshold=threshold)
         result["labels"] = golden_labels
         result["candidate"] = score_golden(model.uri, golden_root, golden_labels,
-                                           fileio.join(final_blessing.uri, "golden", "candidate"), frames, args)
+                                           fileio.join(final_blessing.uri, "golden", "candidate"), score, args)
         result["baseline"] = None
         if baseline_model is not None:
             result["baseline_model"] = baseline_model.uri
             result["baseline"] = score_golden(baseline_model.uri, golden_root, golden_labels,
-                                              fileio.join(final_blessing.uri, "golden", "baseline"), frames, args)
+                                              fileio.join(final_blessing.uri, "golden", "baseline"), score, args)
         passed, line = golden_check(result["candidate"], result["baseline"], max_regression)
         result.update(passed=passed, summary=line)
         if not passed:

@@ -85,7 +85,7 @@ def compile_pipeline(cfg: PipelineConfig, image: str, output: str, scoring_input
     if scoring_input:
         pipeline = create_scoring_pipeline(
             pipeline_name=f"{cfg.pipeline_name}-scoring", pipeline_root=cfg.pipeline_root,
-            model_ref=f"{cfg.registry.rstrip('/')}/{cfg.model_name}", input_uri=scoring_input,
+            model_ref=f"{cfg.registry.rstrip('/')}/{cfg.model_name}", input_uri=scoring_input, score=cfg.score,
             beam_pipeline_args=cfg.beam_pipeline_args())
     else:
         pipeline = create_pipeline(cfg, split_names=list(split_names), span_resolvers=False)  # see create_pipeline

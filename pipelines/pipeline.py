@@ -113,7 +113,9 @@ def create_pipeline(
         golden_labels=config.gate.golden_labels,
         max_regression=config.gate.max_regression,
         block_on_drift=int(config.gate.block_on_drift),
-        frames=config.extract.frames_per_video,
+        frames=config.score.frames,  # follows extract.frames_per_video unless the config sets it (config.load)
+        aggregate=config.score.aggregate,
+        threshold=config.score.threshold,
         beam_args=json.dumps(config.beam_pipeline_args()),
     ).with_id(GOLDEN_GATE_ID)
     pusher = RegistryPusher(

@@ -90,9 +90,9 @@ def latest_outputs(cfg: PipelineConfig) -> dict[str, Any]:
     return out
 
 
-def scoring_pipeline(cfg: PipelineConfig, input_uri: str, model_ref: str | None = None, frames: int = 32,
-                     aggregate: str = "mean", output_format: str = "jsonl"):
-    """The scoring pipeline of a config: its registry model (or model_ref) over input_uri, MLMD shared."""
+def scoring_pipeline(cfg: PipelineConfig, input_uri: str, model_ref: str | None = None):
+    """The scoring pipeline of a config: its registry model (or model_ref) over input_uri with its ``score``
+    settings, MLMD shared."""
     from tfx.orchestration import metadata
 
     from pipelines.scoring_pipeline import create_scoring_pipeline
@@ -103,9 +103,7 @@ def scoring_pipeline(cfg: PipelineConfig, input_uri: str, model_ref: str | None 
         pipeline_root=cfg.pipeline_root,
         model_ref=model_ref or f"{cfg.registry.rstrip('/')}/{cfg.model_name}",
         input_uri=input_uri,
-        frames=frames,
-        aggregate=aggregate,
-        output_format=output_format,
+        score=cfg.score,
         metadata_connection_config=metadata.sqlite_metadata_connection_config(cfg.metadata_path),
         beam_pipeline_args=cfg.beam_pipeline_args(),
     )

@@ -11,6 +11,7 @@ from typing import Sequence
 from tfx.orchestration import pipeline as tfx_pipeline
 
 from components.score.component import BatchScorer, registry_model_importer
+from skyhawk.config import ScoreConfig
 
 
 def create_scoring_pipeline(
@@ -18,20 +19,20 @@ def create_scoring_pipeline(
     pipeline_root: str,
     model_ref: str,
     input_uri: str,
-    frames: int = 32,
-    aggregate: str = "mean",
-    output_format: str = "jsonl",
+    score: ScoreConfig | None = None,
     metadata_connection_config: object | None = None,
     beam_pipeline_args: Sequence[str] | None = None,
 ) -> tfx_pipeline.Pipeline:
-    """Importer(model_ref, resolved now to its SavedModel folder) -> BatchScorer(input_uri)."""
+    """Importer(model_ref, resolved now to its SavedModel folder) -> BatchScorer(input_uri) with the ``score``
+    settings (a pipeline config's ``score`` section; None: its defaults)."""
     from skyhawk_model.model_ref import resolve
 
+    score = score or ScoreConfig()
     ref = resolve(model_ref)
     version = ref.registry_version.get("version")
     importer = registry_model_importer(ref.uri, ref.label, version)
-    scorer = BatchScorer(model=importer.outputs["result"], input_uri=input_uri, frames=frames, aggregate=aggregate,
-                         output_format=output_format)
+    scorer = BatchScorer(model=importer.outputs["result"], input_uri=input_uri, frames=score.frames,
+                         aggregate=score.aggregate, threshold=score.threshold, output_format=score.output_format)
     return tfx_pipeline.Pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=pipeline_root,

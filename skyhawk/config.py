@@ -1,11 +1,13 @@
 """One typed configuration for every Skyhawk stage: the dataclasses, their checks, and loading a config file
 (the generic self-checking dataclass machinery is ``skyhawk.typed``).
 
-The CLI, the TFX components and the pipelines all read their defaults from these dataclasses; nothing
-else defines a default. A config file is JSON with the same nested shape (see ``skyhawk/configs/``).
+The CLI, the TFX components and the pipelines all read their defaults from these dataclasses (the ``score``
+section: ``skyhawk.config_score``); nothing else defines a default, and a default two sections share is one
+constant (``FRAMES_PER_VIDEO``, ``IMAGE_SIZE``). A config file is JSON with the same nested shape (see
+``skyhawk/configs/``); ``extract.image_size`` is the one image size (``train.image_size`` follows it).
 A config object is checked when it is built (``__post_init__``: field types, ranges, cross-field rules), so
-every ``ExtractConfig``/``TrainConfig``/``GateConfig``/``PipelineConfig`` in existence is valid, however it was
-made (constructor, ``from_dict``, ``replace``, ``load``); nothing else re-validates. ``load`` is the one way
+every config section in existence is valid, however it was made (constructor, ``from_dict``, ``replace``,
+``load``); nothing else re-validates. ``load`` is the one way
 from a file plus ``--set`` overrides to a config with absolute paths. Whether the files a config names exist
 is not part of validation: ``check_inputs`` checks that once, before a run starts.
 """
@@ -19,6 +21,7 @@ from importlib import resources
 from typing import Any, Mapping, TypeVar
 
 from skyhawk import backbone_specs, fileio
+from skyhawk.config_score import FRAMES_PER_VIDEO, SCORE_FORMATS, ScoreConfig  # noqa: F401  (re-exported)
 from skyhawk.labels import LabelError, LabelSpec
 from skyhawk.typed import Checked, ConfigError, from_dict, need, to_dict  # noqa: F401  (ConfigError, to_dict: re-exported)
 
@@ -35,6 +38,7 @@ MESO_BACKBONES = backbone_specs.released_weight_backbones()  # released detector
 SBI_MODES = ("online", "offline", "none")  # train.sbi
 SELECT_EPOCH = ("last", "val_loss")  # train.select_epoch
 LR_SCHEDULES = ("exponential", "cosine")  # train.lr_schedule
+IMAGE_SIZE = 299  # side of the square face crops = the model's input (extract.image_size; train.image_size follows)
 
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # model and pipeline names (fullmatch; no path parts)
@@ -44,13 +48,13 @@ NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # model and pipeline names 
 class ExtractConfig(Checked):
     """Video -> face-crop extraction."""
 
-    frames_per_video: int = 32
+    frames_per_video: int = FRAMES_PER_VIDEO
     detector: str = "hog"  # hog | cnn: the model of the tracking window and of the default chances
     chances: tuple[str, ...] = ()  # full-frame detectors tried in order (skyhawk.detectors.CHANCES); (): the
     # detector's default chain (hog: hog, hog_2x, haar; cnn: cnn, cnn_2x)
     detect_size: int = 640  # longest side of the frame the full-frame detector sees
     margin: float = 1.3  # detector box enlarged by this factor, then squared
-    image_size: int = 299  # face crops are resized to image_size x image_size
+    image_size: int = IMAGE_SIZE  # face crops are resized to image_size x image_size (the owner of image_size)
     faces: str = "largest"  # keep the largest face per frame, or all of them
     jpeg_quality: int = 95
     labels: str = "folders"  # a label spec (skyhawk.labels): folders[:SUB=LABEL,...] | csv:FILE | ffpp | dfdc | celebdf
@@ -88,7 +92,7 @@ class TrainConfig(Checked):
 
     backbone: str = "inception_resnet_v2"
     weights: str = "imagenet"  # imagenet | none | path to a local weights file
-    image_size: int = 299
+    image_size: int = IMAGE_SIZE  # in a pipeline config: follows extract.image_size (``load``)
     dropout: float = 0.5
     batch_size: int = 80
     learning_rate: float = 1e-4
@@ -224,6 +228,7 @@ class PipelineConfig(Checked):
     extract: ExtractConfig = field(default_factory=ExtractConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     gate: GateConfig = field(default_factory=GateConfig)
+    score: ScoreConfig = field(default_factory=ScoreConfig)
 
     def _check(self) -> None:
         for name in ("pipeline_name", "model_name"):
@@ -239,8 +244,8 @@ class PipelineConfig(Checked):
              f"{', '.join(SCHEDULE_PRESETS)} or \"\" (manual runs only), got {self.schedule!r}")
         for name in _SECTIONS:  # each section checked itself when it was built
             need(isinstance(getattr(self, name), _SECTIONS[name]), f"{name} must be a {_SECTIONS[name].__name__}")
-        need(self.extract.image_size == self.train.image_size, f"extract.image_size ({self.extract.image_size}) "
-             f"must equal train.image_size ({self.train.image_size})")
+        need(self.extract.image_size == self.train.image_size, f"train.image_size ({self.train.image_size}) must "
+             f"equal extract.image_size ({self.extract.image_size}): set extract.image_size only, train's follows it")
 
     def beam_pipeline_args(self) -> list[str]:
         """The Beam flags of every Beam-powered step: the runner profile's, then beam_args."""
@@ -264,7 +269,8 @@ def _valid_schedule(schedule: str) -> bool:
     return len(schedule.split()) == 5 and croniter.is_valid(schedule)
 
 
-_SECTIONS: dict[str, type] = {"extract": ExtractConfig, "train": TrainConfig, "gate": GateConfig}
+_SECTIONS: dict[str, type] = {"extract": ExtractConfig, "train": TrainConfig, "gate": GateConfig,
+                              "score": ScoreConfig}
 
 
 def replace(config: T, **changes: Any) -> T:
@@ -301,7 +307,21 @@ def load(path: str | None = None, overrides: Mapping[str, Any] | None = None,
             need(isinstance(node, dict), f"cannot set {key}: {'.'.join(parents[:i + 1])} is not an object in the "
                                          f"config (it is {node!r})")
         node[leaf] = value
-    return _absolute_paths(from_dict(PipelineConfig, data), base)
+    return _absolute_paths(from_dict(PipelineConfig, _derived(data)), base)
+
+
+def _derived(data: dict[str, Any]) -> dict[str, Any]:
+    """A config dict with its derived keys filled in: ``train.image_size`` follows ``extract.image_size`` (one
+    owner; a file that still sets both must set them equal) and ``score.frames`` defaults to
+    ``extract.frames_per_video`` (the golden set is scored with the frame count the model was trained on)."""
+    extract = data.get("extract")
+    if not isinstance(extract, dict):  # absent (defaults), or a wrong type from_dict names
+        return data
+    for section, key, source in (("train", "image_size", "image_size"), ("score", "frames", "frames_per_video")):
+        node = data.get(section, {})
+        if source in extract and isinstance(node, dict) and key not in node:
+            data = {**data, section: {**node, key: extract[source]}}
+    return data
 
 
 def _absolute(path: str, base: str) -> str:

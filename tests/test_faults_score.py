@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 from media import IN_MEMORY
 
-from components.score import ScoreError
 from components.score import commit as out
 from components.score.job import run_scoring
 from pipelines.main import main
 from skyhawk import datasets
+from skyhawk.config import ConfigError
 from skyhawk_model.model_ref import resolve
 
 pytest_plugins = ["score_model"]
@@ -236,7 +236,7 @@ def test_out_of_range_numbers_are_refused_in_one_line(test_model, tmp_path: Path
     least = 0 if value == "-1" else 1
     assert _one_line(capsys.readouterr().err) == f"skyhawk score: error: {flag} must be >= {least}, got {value}"
     assert not (tmp_path / "out").exists()
-    with pytest.raises(ScoreError, match="--flush-every must be >= 1"):
+    with pytest.raises(ConfigError, match="^flush_every must be >= 1, got 0$"):  # the score section's own check
         run_scoring(str(tmp_path), resolve(test_model.saved_model), str(tmp_path / "out"), flush_every=0)
 
 

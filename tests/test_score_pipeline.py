@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 from components.score.component import ScoringResults
-from skyhawk.config import PipelineConfig
+from skyhawk.config import PipelineConfig, ScoreConfig
 
 pytest_plugins = ["score_model"]
 
@@ -25,8 +25,9 @@ def test_scoring_pipeline_links_results_to_the_registry_model(test_model, shared
     cfg = PipelineConfig(pipeline_name="score-test", pipeline_root=str(tmp_path / "root"),
                          metadata_path=str(tmp_path / "mlmd.sqlite"), registry=test_model.registry,
                          model_name=test_model.name,
-                         beam_args=("--direct_running_mode=in_memory", "--direct_num_workers=1"))
-    tfx.orchestration.LocalDagRunner().run(scoring_pipeline(cfg, str(src), frames=4))
+                         beam_args=("--direct_running_mode=in_memory", "--direct_num_workers=1"),
+                         score=ScoreConfig(frames=4))  # the config's score section sets the scoring pipeline
+    tfx.orchestration.LocalDagRunner().run(scoring_pipeline(cfg, str(src)))
 
     with metadata.Metadata(metadata.sqlite_metadata_connection_config(cfg.metadata_path)) as m:
         (results,) = m.store.get_artifacts_by_type(ScoringResults.TYPE_NAME)

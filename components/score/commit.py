@@ -36,8 +36,9 @@ from components.score import ScoreError
 from components.score.rows import FAILED, NO_FACE, OK, ROW_KEYS
 from components.score.sample import NAMESPACE
 from skyhawk import fileio
+from skyhawk.config_score import SCORE_FORMATS
 
-FORMATS = ("jsonl", "csv", "parquet")
+FORMATS = SCORE_FORMATS  # the results views (the one list: skyhawk.config_score)
 PARTS_DIR = "_parts"
 QUARANTINE_DIR = "_quarantine"
 LOCK_FILE = ".score.lock"
@@ -231,7 +232,7 @@ class SkipScored(beam.PTransform):
 class CommitPartsFn(beam.DoFn):
     """Writes records as whole part files under DEST/_parts (one per bundle, or per `flush_every` records)."""
 
-    def __init__(self, dest: str, run_id: str, flush_every: int = 500):
+    def __init__(self, dest: str, run_id: str, flush_every: int):
         self._dest, self._run_id, self._flush_every = dest, run_id, max(1, int(flush_every))
         self._committed = Metrics.counter(NAMESPACE, f"rows_committed:{dest}")
 

@@ -11,6 +11,8 @@ from tfx import v1 as tfx
 from tfx.types import standard_artifacts
 from tfx.types.artifact import Artifact
 
+from skyhawk.config import ScoreConfig
+
 
 class ScoringResults(Artifact):
     """A scoring destination: results.<format>, frames.jsonl, summary.json, settings.json, _parts/."""
@@ -23,16 +25,19 @@ def BatchScorer(
     model: tfx.dsl.components.InputArtifact[standard_artifacts.Model],
     results: tfx.dsl.components.OutputArtifact[ScoringResults],
     input_uri: tfx.dsl.components.Parameter[str],
-    frames: tfx.dsl.components.Parameter[int] = 32,
-    aggregate: tfx.dsl.components.Parameter[str] = "mean",
-    output_format: tfx.dsl.components.Parameter[str] = "jsonl",
+    frames: tfx.dsl.components.Parameter[int] = ScoreConfig.frames,
+    aggregate: tfx.dsl.components.Parameter[str] = ScoreConfig.aggregate,
+    threshold: tfx.dsl.components.Parameter[float] = ScoreConfig.threshold,
+    output_format: tfx.dsl.components.Parameter[str] = ScoreConfig.output_format,
     beam_pipeline: tfx.dsl.components.BeamComponentParameter[beam.Pipeline] = None,
 ) -> None:
-    """Scores every video under input_uri with the input model; one row per video in results.uri."""
+    """Scores every video under input_uri with the input model (at ``threshold``; 0: the model's own); one row
+    per video in results.uri."""
     from components.score.job import run_scoring
+    from components.score.rows import at_threshold
     from skyhawk_model.model_ref import resolve
 
-    ref = resolve(model.uri)
+    ref = at_threshold(resolve(model.uri), threshold)
     summary = run_scoring(input_uri, ref, results.uri, frames=frames, aggregate=aggregate, fmt=output_format,
                           pipeline=beam_pipeline)
     results.set_string_custom_property("model", ref.label)

@@ -24,7 +24,7 @@ from components.score.pages import NAMED_UNLABELLED, evaluation_html
 from components.score.predict import printable
 from components.score.rows import FAILED, OK
 from skyhawk import fileio
-from skyhawk.config import to_dict
+from skyhawk.config import ScoreConfig, to_dict
 from skyhawk_model.model_ref import ModelRef
 
 SCORES_DIR = "scores"
@@ -80,8 +80,9 @@ def score_dirs(output: str, models: Sequence[ModelRef]) -> list[str]:
     return dirs
 
 
-def evaluate_models(input_root: str, labels: str, models: Sequence[ModelRef], output: str, *, frames: int = 32,
-                    aggregate: str = "mean", beam_args: Sequence[str] | None = None, force: bool = False,
+def evaluate_models(input_root: str, labels: str, models: Sequence[ModelRef], output: str, *,
+                    frames: int = ScoreConfig.frames, aggregate: str = ScoreConfig.aggregate,
+                    beam_args: Sequence[str] | None = None, force: bool = False,
                     progress: bool = False, allow_outside_root: bool = False) -> dict[str, Any]:
     """Scores the labelled videos under input_root with each model; writes OUTPUT/evaluation.{json,html}.
 
@@ -92,6 +93,7 @@ def evaluate_models(input_root: str, labels: str, models: Sequence[ModelRef], ou
 
     if not models:
         raise ValueError("evaluate needs at least one model")
+    ScoreConfig(frames=frames, aggregate=aggregate)  # the settings are checked there, before any work
     input_root = input_root if fileio.is_remote(input_root) else fileio.normpath(input_root)
     items = datasets.discover(input_root, labels, allow_outside_root)
     kinds = [_kind(i) for i in items]

@@ -22,7 +22,7 @@ FaceScore = tuple[int, float, float, float]  # (frame index, seconds, p_fake, th
 class VideoModelHandler(ModelHandler):
     """Beam ModelHandler: the crops of each video in a batch -> their (frame, seconds, P(fake), seconds)."""
 
-    def __init__(self, model_uri: str, batch_size: int = 32, faces_per_video: int = 32):
+    def __init__(self, model_uri: str, batch_size: int, faces_per_video: int):
         super().__init__()
         self._uri = model_uri
         self._batch_size = int(batch_size)
@@ -57,7 +57,7 @@ class VideoModelHandler(ModelHandler):
 class InferVideos(beam.PTransform):
     """(record, crops) -> (record, [(frame, seconds, p_fake, inference seconds)]) with one model."""
 
-    def __init__(self, model_uri: str, batch_size: int = 32, faces_per_video: int = 32):
+    def __init__(self, model_uri: str, batch_size: int, faces_per_video: int):
         super().__init__()
         self._handler = KeyedModelHandler(VideoModelHandler(model_uri, batch_size, faces_per_video))
 

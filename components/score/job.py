@@ -25,7 +25,7 @@ from components.score.infer import InferVideos, quiet_inference_logs
 from components.score.rows import make_row, record
 from components.score.sample import NAMESPACE, SampleFaces
 from skyhawk import fileio
-from skyhawk.config import to_dict
+from skyhawk.config import ScoreConfig, to_dict
 from skyhawk_model.model_ref import ModelRef
 
 
@@ -47,7 +47,7 @@ class ScoreWithModel(beam.PTransform):
     """(record, crops, model indices) -> this model's committed records in its DEST/_parts."""
 
     def __init__(self, index: int, model: ModelRef, dest: str, run_id: str, frames: int, aggregate: str,
-                 batch_size: int = 32, flush_every: int = 500):
+                 batch_size: int, flush_every: int):
         super().__init__()
         self._index, self._model, self._dest, self._run_id = index, model, dest, run_id
         self._frames, self._aggregate, self._batch_size, self._flush_every = frames, aggregate, batch_size, flush_every
@@ -94,23 +94,12 @@ def new_run_id() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
 
 
-def _check_options(frames: int, aggregate: str, fmt: str, flush_every: int) -> None:
-    from skyhawk.aggregate import AGGREGATIONS
-
-    if fmt not in out.FORMATS:
-        raise ScoreError(f"--format must be one of {', '.join(out.FORMATS)}, got {fmt!r}")
-    if aggregate not in AGGREGATIONS:
-        raise ScoreError(f"--aggregate must be one of {', '.join(AGGREGATIONS)}, got {aggregate!r}")
-    if frames < 1:
-        raise ScoreError(f"--frames must be >= 1, got {frames}")
-    if flush_every < 1:
-        raise ScoreError(f"--flush-every must be >= 1, got {flush_every}")
-
-
-def run_shared_scoring(src: str | Sequence[str], targets: Sequence[tuple[ModelRef, str]], *, frames: int = 32,
-                       aggregate: str = "mean", fmt: str = "jsonl", force: bool = False,
-                       beam_args: Sequence[str] | None = None, batch_size: int = 32, progress: bool = False,
-                       flush_every: int = 500, pipeline: beam.Pipeline | None = None,
+def run_shared_scoring(src: str | Sequence[str], targets: Sequence[tuple[ModelRef, str]], *,
+                       frames: int = ScoreConfig.frames, aggregate: str = ScoreConfig.aggregate,
+                       fmt: str = ScoreConfig.output_format, force: bool = False,
+                       beam_args: Sequence[str] | None = None, batch_size: int = ScoreConfig.batch_size,
+                       progress: bool = False, flush_every: int = ScoreConfig.flush_every,
+                       pipeline: beam.Pipeline | None = None,
                        summary_extra: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """Scores every video of SRC (a source, or a list of URIs) with each (model, DEST) target, decoding and
     detecting faces once.
@@ -126,7 +115,8 @@ def run_shared_scoring(src: str | Sequence[str], targets: Sequence[tuple[ModelRe
     from apache_beam.metrics.metric import MetricsFilter
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    _check_options(frames, aggregate, fmt, flush_every)
+    ScoreConfig(frames=frames, aggregate=aggregate, output_format=fmt, batch_size=batch_size,
+                flush_every=flush_every)  # the settings are checked there (a ConfigError naming the field)
     if not targets:
         raise ScoreError("no model to score with")
     crops = [to_dict(m.extract_config(frames)) for m, _ in targets]
@@ -174,9 +164,10 @@ def run_shared_scoring(src: str | Sequence[str], targets: Sequence[tuple[ModelRe
     return summaries
 
 
-def run_scoring(src: str | Sequence[str], model: ModelRef, dest: str, *, frames: int = 32, aggregate: str = "mean",
-                fmt: str = "jsonl", force: bool = False, beam_args: Sequence[str] | None = None,
-                batch_size: int = 32, progress: bool = False, flush_every: int = 500,
+def run_scoring(src: str | Sequence[str], model: ModelRef, dest: str, *, frames: int = ScoreConfig.frames,
+                aggregate: str = ScoreConfig.aggregate, fmt: str = ScoreConfig.output_format, force: bool = False,
+                beam_args: Sequence[str] | None = None, batch_size: int = ScoreConfig.batch_size,
+                progress: bool = False, flush_every: int = ScoreConfig.flush_every,
                 pipeline: beam.Pipeline | None = None) -> dict[str, Any]:
     """Scores every video of SRC with one model into DEST; returns the summary (also DEST/summary.json)."""
     return run_shared_scoring(src, [(model, dest)], frames=frames, aggregate=aggregate, fmt=fmt, force=force,

@@ -12,6 +12,7 @@ from typing import Any, Sequence
 from components.score.discover import stat_input
 from components.score.rows import make_row
 from components.score.sample import sample_video
+from skyhawk.config import ScoreConfig
 from skyhawk_model.model_ref import ModelRef, local_model_dir
 
 Result = tuple[dict[str, Any], list[dict[str, Any]]]  # (row, per-frame scores)
@@ -20,10 +21,12 @@ Result = tuple[dict[str, Any], list[dict[str, Any]]]  # (row, per-frame scores)
 class Predictor:
     """A loaded model, face detector and crop settings: call ``predict(paths)`` as often as needed."""
 
-    def __init__(self, model: ModelRef, frames: int = 32, aggregate: str = "mean", batch_size: int = 32):
+    def __init__(self, model: ModelRef, frames: int = ScoreConfig.frames, aggregate: str = ScoreConfig.aggregate,
+                 batch_size: int = ScoreConfig.batch_size):
         from skyhawk.faces import FaceDetector
         from skyhawk_model.export import load_scorer
 
+        ScoreConfig(frames=frames, aggregate=aggregate, batch_size=batch_size)  # checked there
         self.model, self.aggregate = model, aggregate
         self.cfg = model.extract_config(frames)
         self.detector = FaceDetector.from_config(self.cfg)
@@ -42,8 +45,8 @@ class Predictor:
         return results
 
 
-def predict_videos(paths: Sequence[str], model: ModelRef, frames: int = 32, aggregate: str = "mean",
-                   batch_size: int = 32) -> list[Result]:
+def predict_videos(paths: Sequence[str], model: ModelRef, frames: int = ScoreConfig.frames,
+                   aggregate: str = ScoreConfig.aggregate, batch_size: int = ScoreConfig.batch_size) -> list[Result]:
     """[(row, per-frame scores)] for each path, in order (loads the model once)."""
     return Predictor(model, frames, aggregate, batch_size).predict(paths)
 

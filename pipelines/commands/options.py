@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from skyhawk.aggregate import AGGREGATIONS
+from skyhawk.config import ConfigError, ScoreConfig
 from skyhawk.runners import RUNNERS, beam_args_for
 
 MODEL_HELP = "REGISTRY/NAME (serving version), REGISTRY/NAME/VERSION, or a SavedModel folder; local or gs://"
@@ -93,14 +94,19 @@ def add_io(p: argparse.ArgumentParser, input_help: str, output_help: str, output
 # ---------------------------------------------------------------- model to score with
 
 def add_model(p: argparse.ArgumentParser, many: bool = False) -> None:
-    """--model, --frames and --aggregate of the scoring commands (``many``: --model may be repeated)."""
+    """--model and the scoring settings of the scoring commands: --frames, --aggregate, --threshold, defaulted
+    from the config's ``score`` section (``many``: --model may be repeated)."""
     if many:
         p.add_argument("--model", required=True, action="append", help=MODEL_HELP + "; repeat to compare models")
     else:
         p.add_argument("--model", required=True, help=MODEL_HELP)
-    p.add_argument("--frames", type=int, default=32, help="frames sampled per video")
-    p.add_argument("--aggregate", choices=AGGREGATIONS, default="mean",
-                   help="frame -> video score: mean, or the DFDC winner's confident rule")
+    add_field_flags(p, ScoreConfig(), SCORE_FLAGS)
+
+
+def score_settings(args: argparse.Namespace, flags: tuple[FieldFlag, ...] = ()) -> ScoreConfig:
+    """The ScoreConfig of a scoring command's flags (SCORE_FLAGS plus ``flags``), checked by the config; a bad
+    value is one line naming its flag (``--frames must be >= 1, got 0``)."""
+    return config_from_flags(ScoreConfig, args, SCORE_FLAGS + flags)
 
 
 # ---------------------------------------------------------------- config fields as flags
@@ -130,3 +136,24 @@ def add_field_flags(p: argparse.ArgumentParser, defaults: Any, flags: tuple[Fiel
 def config_overrides(args: argparse.Namespace, flags: tuple[FieldFlag, ...]) -> dict[str, Any]:
     """{field: value} of the flags added by ``add_field_flags``."""
     return {f.field: getattr(args, f.field) for f in flags}
+
+
+def config_from_flags(cls: type, args: argparse.Namespace, flags: tuple[FieldFlag, ...]) -> Any:
+    """The config section ``cls`` built from its flags (checked when built); its ConfigError names the flag."""
+    try:
+        return cls(**config_overrides(args, flags))
+    except ConfigError as e:
+        message = str(e)
+        for f in flags:
+            if message.startswith(f.field + " "):
+                message = f.flag + message[len(f.field):]
+        raise ConfigError(message) from None
+
+
+SCORE_FLAGS = (
+    FieldFlag("--frames", "frames", "frames sampled per video"),
+    FieldFlag("--aggregate", "aggregate", "frame -> video score: mean, or the DFDC winner's confident rule",
+              AGGREGATIONS),
+    FieldFlag("--threshold", "threshold", "fake if p_fake >= THRESHOLD (default 0: the threshold exported with "
+              "the model)"),
+)

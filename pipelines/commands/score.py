@@ -6,9 +6,15 @@ import json
 import os
 import sys
 
-from components.score.commit import FORMATS
 from pipelines.commands import options
+from skyhawk.config import SCORE_FORMATS, ScoreConfig
 from skyhawk.labels import LABEL_HELP
+
+OUTPUT_FLAGS = (  # skyhawk score's own settings of the config's score section
+    options.FieldFlag("--format", "output_format", "results file format", SCORE_FORMATS),
+    options.FieldFlag("--flush-every", "flush_every",
+                      "commit a part file every N rows (a killed run loses at most N rows per worker)"),
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,11 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     options.add_io(s, "folder (recursive), glob, or a text file of URIs; local or gs://",
                    "destination folder (local or gs://)")
     options.add_model(s)
-    s.add_argument("--format", choices=FORMATS, default="jsonl")
+    options.add_field_flags(s, ScoreConfig(), OUTPUT_FLAGS)
     s.add_argument("--explain", type=int, default=0, metavar="N",
                    help="write HTML pages for the N highest-scoring videos (OUTPUT/explain/index.html)")
-    s.add_argument("--flush-every", type=int, default=500, metavar="N",
-                   help="commit a part file every N rows (a killed run loses at most N rows per worker)")
     _add_beam(s)
     s.set_defaults(func=score)
 
@@ -67,17 +71,18 @@ def _busy(command: str, e: Exception) -> int:
 
 def score(args: argparse.Namespace) -> int:
     from components.score.job import run_scoring
+    from components.score.rows import at_threshold
     from skyhawk.fileio.lock import LockHeld
     from skyhawk_model.model_ref import resolve
 
     options.at_least(args.explain, 0, "--explain")
-    options.at_least(args.flush_every, 1, "--flush-every")
+    settings = options.score_settings(args, OUTPUT_FLAGS)
     beam_args = options.beam_args(args)  # a bad profile fails first
-    model = resolve(args.model)
+    model = at_threshold(resolve(args.model), settings.threshold)
     try:
-        summary = run_scoring(args.input, model, args.output, frames=args.frames, aggregate=args.aggregate,
-                              fmt=args.format, force=args.force, beam_args=beam_args, progress=True,
-                              flush_every=args.flush_every)
+        summary = run_scoring(args.input, model, args.output, frames=settings.frames, aggregate=settings.aggregate,
+                              fmt=settings.output_format, force=args.force, beam_args=beam_args, progress=True,
+                              batch_size=settings.batch_size, flush_every=settings.flush_every)
     except LockHeld as e:
         return _busy(args.command, e)
     for line in summary["quarantined"]:
@@ -92,20 +97,23 @@ def score(args: argparse.Namespace) -> int:
     if args.explain > 0:
         from components.score.pages import write_explain
 
-        index = write_explain(args.output, args.explain, model, args.aggregate, args.frames)
+        index = write_explain(args.output, args.explain, model, settings.aggregate, settings.frames)
         print(f"explain: {index or 'no ok video to explain'}")
     return 0
 
 
 def predict(args: argparse.Namespace) -> int:
     from components.score.predict import predict_table, predict_videos
+    from components.score.rows import at_threshold
     from skyhawk_model.model_ref import resolve
 
+    settings = options.score_settings(args)
     for v in args.videos:
         if not os.path.isfile(v):
             raise FileNotFoundError(f"not a file: {v}")
-    model = resolve(args.model)
-    results = predict_videos(args.videos, model, frames=args.frames, aggregate=args.aggregate)
+    model = at_threshold(resolve(args.model), settings.threshold)
+    results = predict_videos(args.videos, model, frames=settings.frames, aggregate=settings.aggregate,
+                             batch_size=settings.batch_size)
     if args.json:
         for row, _ in results:
             print(json.dumps(row))
@@ -115,7 +123,7 @@ def predict(args: argparse.Namespace) -> int:
         from components.score.pages import write_explain_pages
 
         records = sorted(({"row": r, "frames": f} for r, f in results), key=lambda r: -r["row"]["p_fake"])
-        index = write_explain_pages(args.explain, records, model, args.aggregate, args.frames)
+        index = write_explain_pages(args.explain, records, model, settings.aggregate, settings.frames)
         print(f"explain: {index or 'no video with a face to explain'}")
     bad = [row for row, _ in results if row["status"] == "failed"]
     for row in bad:
@@ -126,14 +134,16 @@ def predict(args: argparse.Namespace) -> int:
 def evaluate(args: argparse.Namespace) -> int:
     """Exit 0, or 1 when some model scored no video at all (the page and JSON say why), 5 when busy."""
     from components.score.evaluate import EVALUATION_HTML, console_lines, evaluate_models
+    from components.score.rows import at_threshold
     from skyhawk.fileio.lock import LockHeld
     from skyhawk_model.model_ref import resolve
 
+    settings = options.score_settings(args)
     beam_args = options.beam_args(args)  # a bad profile fails first
-    models = [resolve(m) for m in args.model]
+    models = [at_threshold(resolve(m), settings.threshold) for m in args.model]
     try:
-        ev = evaluate_models(args.input, args.labels, models, args.output, frames=args.frames,
-                             aggregate=args.aggregate, beam_args=beam_args, force=args.force, progress=True,
+        ev = evaluate_models(args.input, args.labels, models, args.output, frames=settings.frames,
+                             aggregate=settings.aggregate, beam_args=beam_args, force=args.force, progress=True,
                              allow_outside_root=args.allow_outside_root)
     except LockHeld as e:
         return _busy(args.command, e)
