@@ -91,7 +91,7 @@ class TrainConfig(Checked):
     """The frame classifier and its training loop."""
 
     backbone: str = "inception_resnet_v2"
-    weights: str = "imagenet"  # imagenet | none | path to a local weights file
+    weights: str = "imagenet"  # imagenet | none | a weights file or TF checkpoint prefix (local or gs://)
     image_size: int = IMAGE_SIZE  # in a pipeline config: follows extract.image_size (``load``)
     dropout: float = 0.5
     batch_size: int = 80

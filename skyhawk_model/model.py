@@ -62,13 +62,9 @@ def _has_gpu() -> bool:
 
 
 def _weights_mode(cfg: TrainConfig) -> str:
-    """'imagenet', 'none' or 'file' (cfg.weights is a weights file or a TF checkpoint prefix, local or gs://)."""
-    if cfg.weights in ("imagenet", "none"):
-        return cfg.weights
-    path = cfg.weights
-    if fileio.isfile(path) or fileio.isfile(path + ".index"):
-        return "file"
-    raise ConfigError(f"weights must be imagenet|none|<existing weights file>, got {cfg.weights!r}")
+    """'imagenet', 'none' or 'file' (cfg.weights is a weights file or a TF checkpoint prefix, local or gs://;
+    that it exists is checked once, before a run, by ``skyhawk.config.check_inputs``)."""
+    return cfg.weights if cfg.weights in ("imagenet", "none") else "file"
 
 
 def _head(kind: str, cfg: TrainConfig, x):

@@ -9,7 +9,8 @@ import-model``: publish a released detector's weights as a new version.
     skyhawk registry config            # (re)write and print REG/models.config for TF Serving
     skyhawk import-model --backbone meso4 --weights Meso4_DF.h5 --registry REG --name NAME
 
-``--root`` defaults to $SKYHAWK_REGISTRY, else ``out/registry``; it and ``--json`` may also follow the action.
+``--root`` defaults to $SKYHAWK_REGISTRY, else the config's default registry (``out/registry``); it and
+``--json`` may also follow the action.
 One handler per action (``list_models``/``list_versions`` for ``list``, ``show``, ``pin``, ...); each prints a
 table or, with ``--json``, JSON. Errors raise ``RegistryError``; ``pipelines.main.main`` prints
 ``skyhawk registry: error: ...`` and exits 1.
@@ -20,10 +21,10 @@ import argparse
 import json
 import os
 
-from skyhawk.config import MESO_BACKBONES
+from skyhawk.config import MESO_BACKBONES, PipelineConfig, TrainConfig
 from skyhawk.registry import Registry, RegistryError
 
-DEFAULT_ROOT = "out/registry"
+DEFAULT_ROOT = PipelineConfig.registry  # the config's default registry
 
 
 def _common(defaults: bool) -> argparse.ArgumentParser:
@@ -64,7 +65,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     i.add_argument("--weights", required=True, help="the released .h5 weights file")
     i.add_argument("--registry", required=True, help="registry root (local or gs://)")
     i.add_argument("--name", required=True, help="model name in the registry")
-    i.add_argument("--threshold", type=float, default=0.5, help="P(fake) threshold exported with the model")
+    i.add_argument("--threshold", type=float, default=TrainConfig.threshold,
+                   help="P(fake) threshold exported with the model")
     i.set_defaults(func=import_model)
 
 

@@ -7,7 +7,7 @@ import os
 import sys
 
 from pipelines.commands import options
-from skyhawk.config import SCORE_FORMATS, ScoreConfig
+from skyhawk.config import SCORE_FORMATS, ExtractConfig, ScoreConfig
 from skyhawk.labels import LABEL_HELP
 
 OUTPUT_FLAGS = (  # skyhawk score's own settings of the config's score section
@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Scores labelled videos through the bulk-scoring job and writes "
                                    "OUTPUT/evaluation.json and evaluation.html (ROC, histograms, calibration).")
     e.add_argument("--input", required=True, help="folder of labelled videos")
-    e.add_argument("--labels", default="folders", help=LABEL_HELP)
+    e.add_argument("--labels", default=ExtractConfig.labels, help=LABEL_HELP)
     e.add_argument("--output", default="out/evaluation", help="folder for scores and the evaluation")
     e.add_argument("--allow-outside-root", action="store_true",
                    help="a CSV manifest may list videos outside --input")
