@@ -8,16 +8,20 @@ from pathlib import Path
 
 import pytest
 
+from skyhawk import fileio
 from skyhawk.config import (
     ConfigError,
     ExtractConfig,
     PipelineConfig,
+    ScoreConfig,
     TrainConfig,
     check_inputs,
     from_dict,
     load,
     replace,
 )
+
+pytest_plugins = ["gcs"]  # tests/gcs.py: gcs_emulator, gcs_prefix (a real fake-gcs-server process)
 
 
 @pytest.mark.parametrize("data, message", [
@@ -126,4 +130,65 @@ def test_a_run_with_a_missing_input_stops_before_tfx_starts(tmp_path: Path, key:
                       "pipeline_root": "root"}, base=str(tmp_path))
     with pytest.raises(ConfigError, match=message):
         run_local(cfg)
+    assert not (tmp_path / "m").exists() and not (tmp_path / "root").exists()
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"score": {"frames": 0}}, "score.frames must be >= 1, got 0"),
+    ({"score": {"aggregate": "max"}}, "score.aggregate must be one of mean, confident, got 'max'"),
+    ({"score": {"threshold": 1.5}}, "score.threshold must be in (0, 1) (0: the model's own), got 1.5"),
+    ({"score": {"output_format": "xml"}}, "score.output_format must be one of jsonl, csv, parquet, got 'xml'"),
+    ({"score": {"flush_every": 0}}, "score.flush_every must be >= 1, got 0"),
+    ({"extract": {"image_size": 96}, "train": {"image_size": 128}},
+     "train.image_size (128) must equal extract.image_size (96): set extract.image_size only, train's follows it"),
+])
+def test_the_score_section_and_the_one_image_size_are_checked_in_one_line(tmp_path: Path, data: dict, message: str):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ConfigError) as e:
+        load(str(path))
+    assert str(e.value) == message
+
+
+def test_one_default_per_setting_and_derived_keys(tmp_path: Path):
+    """Scoring's and extraction's frame count is one default; train.image_size follows extract.image_size and
+    score.frames follows extract.frames_per_video unless a file sets them (old files setting both still load)."""
+    assert ScoreConfig().frames == ExtractConfig().frames_per_video == ScoreConfig.frames
+    assert TrainConfig().image_size == ExtractConfig().image_size
+    cfg = load(None, {"extract.image_size": 128, "extract.frames_per_video": 4})
+    assert (cfg.train.image_size, cfg.score.frames) == (128, 4)
+    assert load(None, {"extract.frames_per_video": 4, "score.frames": 16}).score.frames == 16
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"extract": {"image_size": 96}, "train": {"image_size": 96}}))
+    assert load(str(old)).train.image_size == 96
+    assert load(None).score == ScoreConfig()
+
+
+def _gcs_inputs(prefix: str, tmp_path: Path) -> dict:
+    """Overrides naming gs:// inputs that exist (the data root stays local)."""
+    (tmp_path / "videos").mkdir()
+    fileio.write_text(f"{prefix}/golden/g.csv", "path,label\n")
+    fileio.write_text(f"{prefix}/w.h5", "x")
+    return {"data_root": str(tmp_path / "videos"), "gate.golden_root": f"{prefix}/golden",
+            "gate.golden_labels": f"csv:{prefix}/golden/g.csv", "train.weights": f"{prefix}/w.h5"}
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("gate.golden_root", "{prefix}/nope", "config: gate.golden_root: no such folder: {prefix}/nope"),
+    ("gate.golden_labels", "csv:{prefix}/golden/gone.csv",
+     "config: gate.golden_labels: no such file: {prefix}/golden/gone.csv"),
+    ("train.weights", "{prefix}/none.h5", "config: train.weights: no such file: {prefix}/none.h5"),
+])
+def test_gs_inputs_are_checked_before_a_run_like_local_ones(gcs_prefix: str, tmp_path: Path, key: str, value: str,
+                                                             message: str):
+    """#26.7: a gs:// golden set or weights file (a real GCS emulator) is checked before any component runs,
+    with the one-line error of a missing local path (test_missing_inputs_are_found_before_a_run_naming_the_key)."""
+    from pipelines.run import run_local
+
+    overrides = {**_gcs_inputs(gcs_prefix, tmp_path), "metadata_path": "m/mlmd.sqlite", "pipeline_root": "root"}
+    check_inputs(load(None, overrides, base=str(tmp_path)))  # all there: passes
+    cfg = load(None, {**overrides, key: value.format(prefix=gcs_prefix)}, base=str(tmp_path))
+    with pytest.raises(ConfigError) as e:
+        run_local(cfg)
+    assert str(e.value).split(" (")[0] == message.format(prefix=gcs_prefix)
     assert not (tmp_path / "m").exists() and not (tmp_path / "root").exists()
