@@ -12,6 +12,7 @@ import os
 import sys
 from typing import Any
 
+from skyhawk.config import ExtractConfig
 from skyhawk.labels import LABEL_HELP
 
 DEFAULT_FRAMES = 8
@@ -28,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="a labelled folder (repeatable, each with its own --labels)")
     p.add_argument("--labels", action="append", default=None, metavar="SPEC",
                    help=f"{LABEL_HELP} (default folders; one per --input, or one for all)")
-    p.add_argument("--frames", type=int, default=DEFAULT_FRAMES,
+    p.add_argument("--frames", dest="frames_per_video", type=int, default=DEFAULT_FRAMES,
                    help=f"frames sampled per video (default {DEFAULT_FRAMES}); frame_gap is measured at this N")
     p.add_argument("--seed", type=int, default=0, help="seed of the cross-validation shuffles (default 0)")
     p.add_argument("--json", action="store_true", help="print the audit and the per-video rows as JSON")
@@ -45,20 +46,17 @@ def _sources(args: argparse.Namespace) -> list[tuple[str, str]]:
     return list(zip(args.input, labels, strict=True))
 
 
-def audit_folders(sources: list[tuple[str, str]], frames: int, seed: int = 0,
+def audit_folders(sources: list[tuple[str, str]], cfg: ExtractConfig, seed: int = 0,
                   progress: bool = False) -> dict[str, Any]:
     """{"audit": ConfoundAudit dict, "table": text, "videos": per-video rows, "left_out": [{video_id, reason}]}
-    for the labelled videos of (folder, label spec) sources."""
+    for the labelled videos of (folder, label spec) sources, sampled and cropped as ``cfg`` says."""
     from skyhawk import datasets
-    from skyhawk.config import ExtractConfig
     from skyhawk.confound import audit
     from skyhawk.faces import FaceDetector, sample_faces
     from skyhawk.nuisance import CODEC, face_facts, media_facts, video_rows
     from skyhawk.video import VideoError, local_copy
 
-    if frames < 1:
-        raise ValueError(f"--frames must be >= 1, got {frames}")
-    cfg = ExtractConfig(frames_per_video=frames)
+    frames = cfg.frames_per_video
     detector = FaceDetector.from_config(cfg)
     faces: list[dict[str, Any]] = []
     left_out: list[dict[str, str]] = []
@@ -94,11 +92,13 @@ def audit_folders(sources: list[tuple[str, str]], frames: int, seed: int = 0,
 
 
 def audit_command(args: argparse.Namespace) -> int:
+    from pipelines.commands.options import FieldFlag, config_from_flags
     from skyhawk.config import GateConfig
     from skyhawk.confound import verdict
     from skyhawk.registry_layout import finite_or_none
 
-    out = audit_folders(_sources(args), args.frames, args.seed, progress=sys.stderr.isatty())
+    cfg = config_from_flags(ExtractConfig, args, (FieldFlag("--frames", "frames_per_video"),))  # checked there
+    out = audit_folders(_sources(args), cfg, args.seed, progress=sys.stderr.isatty())
     gate = GateConfig()
     status, line = verdict(out.pop("result"), gate.confound_warn, gate.confound_fail)
     out["verdict"] = {"status": status, "summary": line}
