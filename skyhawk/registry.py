@@ -11,19 +11,17 @@ Layout (see docs/registry.md)::
         2/ ...
         serving.json                 the pin (absent = serve the latest published version)
         .staging/<uuid>/             uploads in progress (ignored by readers and by TF Serving)
-        .claims/<N>                  object stores only: create-if-absent marker reserving version N
+        .claims/<N>                  create-if-absent marker reserving version N (never reused)
 
 A version is *usable* when its SavedModel graph is readable (``artifact.saved_model_problem``); listings carry
 ``usable``/``problem``, and pin, models.config and model resolution refuse an unusable version with one line.
 
-All I/O goes through ``skyhawk.fileio``; the only exceptions are the atomic steps it cannot express:
-``os.rename`` of the staging folder on local paths and the create-if-absent (``ifGenerationMatch=0``)
-version claim on gs://, made with the google-cloud-storage client Beam itself uses.
+All I/O goes through ``skyhawk.fileio``, and one publish algorithm serves every scheme: stage, claim the
+next version number with ``fileio.create_if_absent``, then ``fileio.move_tree`` the staged folder into place
+(each backend makes those steps as atomic as its store allows: see docs/registry.md).
 """
 from __future__ import annotations
 
-import contextlib
-import errno
 import json
 import logging
 import os
@@ -49,6 +47,7 @@ logger = logging.getLogger(__name__)
 
 _ADDED_KEYS = ("model_name", "version", "created_at", "files", "size_bytes", "uri")
 _CHECK_KEYS = ("usable", "problem")  # added when a version is read, never stored
+_ATTEMPTS = 1000  # version numbers tried before a publish gives up
 
 
 class Registry(Serving):
@@ -57,11 +56,7 @@ class Registry(Serving):
     def __init__(self, root: str):
         if not root:
             raise RegistryError("registry root is empty")
-        self.scheme = fileio.scheme(root)
-        self.local = self.scheme is None
-        self.root = os.path.abspath(fileio.local_path(root)) if self.local else root.rstrip("/")
-        if self.scheme == "gs":
-            fileio.use_emulator_credentials()
+        self.root = fileio.normpath(root)
 
     # --- paths
     def _join(self, *parts: str) -> str:
@@ -75,11 +70,10 @@ class Registry(Serving):
 
     def _rel(self, path: str) -> list[str]:
         """Path components of ``path`` below the registry root."""
-        prefix = self.root.rstrip("/") + "/"
-        if self.local:
-            path = path.replace(os.sep, "/")
-            prefix = prefix.replace(os.sep, "/")
-        return path[len(prefix):].split("/") if path.startswith(prefix) else []
+        try:
+            return fileio.relpath(path, self.root).split("/")
+        except ValueError:
+            return []
 
     def _glob(self, *parts: str) -> list[str]:
         return fileio.glob(self._join(*parts))
@@ -201,8 +195,7 @@ class Registry(Serving):
         self._check_name(model_name)
         if not isinstance(metadata, dict):
             raise RegistryError("metadata must be a dict")
-        src = saved_model_dir.rstrip("/") if fileio.is_remote(saved_model_dir) else os.path.abspath(
-            fileio.local_path(saved_model_dir))
+        src = fileio.normpath(saved_model_dir)
         files = self._source_files(src)
         clash = {k for k in (*_ADDED_KEYS, *_CHECK_KEYS) if k in metadata and k != "uri"}
         if clash:
@@ -216,20 +209,16 @@ class Registry(Serving):
         except (TypeError, ValueError) as e:
             raise RegistryError(f"metadata is not JSON-serializable: {e}") from e
 
-        staging = self._join(model_name, STAGING, uuid.uuid4().hex)
+        staging_root = self._join(model_name, STAGING)
+        staging = fileio.join(staging_root, uuid.uuid4().hex)
         try:
             with fileio.disk_full_names(self.model_dir(model_name)):  # a full registry disk names the registry
                 for rel, path, _ in files:
                     fileio.copy_file(path, fileio.join(staging, *rel.split("/")))
-                if self.local:
-                    version = self._publish_local(model_name, staging, meta)
-                else:
-                    version = self._publish_object_store(model_name, staging, meta, [rel for rel, _, _ in files])
+                version = self._place(model_name, staging, meta, [rel for rel, _, _ in files])
         finally:
             self._delete_quietly(staging)
-            if self.local:  # no empty .staging/ left behind (another publish may still be using it)
-                with contextlib.suppress(OSError):
-                    os.rmdir(self._join(model_name, STAGING))
+            fileio.prune_dir(staging_root)  # no empty .staging/ left behind (a publisher making it again retries)
         try:
             self.write_models_config()
         except Exception as e:  # the version is published; the derived config is refreshed by the next change
@@ -256,76 +245,45 @@ class Registry(Serving):
         return [f for f in out if f[0] != METADATA]
 
     def _next_candidate(self, model_name: str) -> int:
-        """1 + the highest version number in use (published, in progress or claimed)."""
+        """1 + the highest version number in use (a version folder, complete or not, or a claim)."""
         highest = 0
-        for p in self._glob(model_name, "**"):
-            rel = self._rel(p)
-            if len(rel) >= 3 and rel[1].isdigit():
-                highest = max(highest, int(rel[1]))
-            elif len(rel) == 3 and rel[1] == CLAIMS and rel[2].isdigit():
-                highest = max(highest, int(rel[2]))
-        if self.local:  # published local versions are directories; count empty ones too
-            d = self.model_dir(model_name)
-            if os.path.isdir(d):
-                highest = max([highest, *(int(n) for n in os.listdir(d) if n.isdigit())])
+        for folder in (self.model_dir(model_name), self._join(model_name, CLAIMS)):
+            try:
+                names = fileio.listdir(folder)
+            except FileNotFoundError:
+                continue
+            highest = max([highest, *(int(n) for n in names if n.isdigit())])
         return highest + 1
 
-    def _publish_local(self, model_name: str, staging: str, meta: dict) -> int:
+    def _claim(self, model_name: str) -> int:
+        """Reserves the next free version number by creating ``.claims/<N>`` only if absent; returns N."""
         version = self._next_candidate(model_name)
-        for _ in range(1000):
-            meta.update(version=version, uri=self.version_dir(model_name, version))
-            fileio.write_bytes(os.path.join(staging, METADATA), dumps(meta))
-            try:
-                os.rename(staging, self.version_dir(model_name, version))  # atomic; fails if the target is non-empty
-                return version
-            except OSError as e:
-                if e.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR):
-                    raise
-                version = max(version + 1, self._next_candidate(model_name))
-        raise RegistryError(f"could not allocate a version for {model_name} after 1000 attempts")
-
-    def _claim(self, model_name: str, version: int) -> bool:
-        """Reserve ``version`` by creating ``.claims/<version>`` only if absent. True if we got it."""
-        path = self._join(model_name, CLAIMS, str(version))
         body = dumps({"claimed_at": now(), "host": os.uname().nodename, "pid": os.getpid()})
-        if self.scheme == "gs":
-            from apache_beam.io.gcp.gcsio import GcsIO
-            from google.api_core.exceptions import PreconditionFailed
-
-            bucket, _, name = path[len("gs://"):].partition("/")
-            try:
-                GcsIO().client.bucket(bucket).blob(name).upload_from_string(
-                    body, content_type="application/json", if_generation_match=0)
-                return True
-            except PreconditionFailed:
-                return False
-        # Other object stores: no create-if-absent through Beam - best effort (see docs/registry.md).
-        if fileio.isfile(path):
-            return False
-        fileio.write_bytes(path, body)
-        return True
-
-    def _publish_object_store(self, model_name: str, staging: str, meta: dict, rels: list[str]) -> int:
-        version = self._next_candidate(model_name)
-        for _ in range(1000):
-            if self._claim(model_name, version):
-                break
+        for _ in range(_ATTEMPTS):
+            if fileio.create_if_absent(self._join(model_name, CLAIMS, str(version)), body):
+                return version
             version = max(version + 1, self._next_candidate(model_name))
-        else:
-            raise RegistryError(f"could not allocate a version for {model_name} after 1000 attempts")
-        dest = self.version_dir(model_name, version)
-        meta.update(version=version, uri=dest)
-        # The graph goes last among the model files, so a directory that has saved_model.pb is complete apart from
-        # metadata.json, which goes after it and is what makes the version visible to registry readers.
-        ordered = sorted(rels, key=lambda r: (r.startswith("saved_model."), r))
-        try:
-            for rel in ordered:  # server-side copies on the same object store
-                fileio.copy_file(fileio.join(staging, *rel.split("/")), fileio.join(dest, *rel.split("/")))
-            fileio.write_bytes(fileio.join(dest, METADATA), dumps(meta))
-        except BaseException:
-            self._delete_quietly(dest)  # the claim stays: version numbers are never reused
-            raise
-        return version
+        raise RegistryError(f"could not allocate a version for {model_name} after {_ATTEMPTS} attempts")
+
+    def _place(self, model_name: str, staging: str, meta: dict, rels: list[str]) -> int:
+        """Claims a version, writes its metadata.json into the staged folder and moves the folder into place;
+        returns the version. The graph goes last among the model files and metadata.json (which makes the version
+        visible to readers) after it, so where a move is file by file a reader never sees a partial version."""
+        ordered = sorted(rels, key=lambda r: (r.startswith("saved_model."), r)) + [METADATA]
+        for _ in range(_ATTEMPTS):
+            version = self._claim(model_name)
+            dest = self.version_dir(model_name, version)
+            meta.update(version=version, uri=dest)
+            fileio.write_bytes(fileio.join(staging, METADATA), dumps(meta))
+            try:
+                fileio.move_tree(staging, dest, ordered)
+                return version
+            except FileExistsError:  # a folder not made by a claim holds that number: leave it, claim another
+                continue
+            except BaseException:
+                self._delete_quietly(dest)  # the claim stays: version numbers are never reused
+                raise
+        raise RegistryError(f"could not allocate a version for {model_name} after {_ATTEMPTS} attempts")
 
     @staticmethod
     def _delete_quietly(path: str) -> None:

@@ -68,16 +68,54 @@ def test_local(tmp_path: Path):
 
 
 def test_backend_per_scheme(tmp_path: Path):
-    """One backend per scheme behind one interface: local paths and file:// URIs local, the rest Beam's."""
+    """One table maps each scheme to its backend behind one interface: local paths and file:// URIs local, gs://
+    the GCS backend, any other scheme Beam's; a backend registered for a new scheme is used for it."""
     from skyhawk.fileio.base import Filesystem
     from skyhawk.fileio.beam import BeamFilesystem
+    from skyhawk.fileio.gcs import GcsFilesystem
     from skyhawk.fileio.local import LocalFilesystem
 
     local, p = fileio.filesystem(f"file://{tmp_path}/x")
     assert isinstance(local, LocalFilesystem) and p == f"{tmp_path}/x"
+    assert fileio.filesystem(str(tmp_path))[0] is local
     remote, q = fileio.filesystem("gs://b/k")
-    assert isinstance(remote, BeamFilesystem) and remote.scheme == "gs" and q == "gs://b/k"
+    assert isinstance(remote, GcsFilesystem) and remote.scheme == "gs" and q == "gs://b/k"
+    other, _ = fileio.filesystem("s3://b/k")
+    assert type(other) is BeamFilesystem and other.scheme == "s3"
     assert isinstance(local, Filesystem) and isinstance(remote, Filesystem)
+
+    class Toy(LocalFilesystem):  # a new scheme: one class naming it, registered from here
+        SUPPORTED_SCHEMES = ("toy",)
+
+        @staticmethod
+        def native(path: str) -> str:
+            return str(tmp_path / path.split("://", 1)[1])
+
+    fileio.register(Toy())
+    try:
+        fileio.write_text("toy://t/a.txt", "hi")
+        assert (tmp_path / "t" / "a.txt").read_text() == "hi" and fileio.read_text("toy://t/a.txt") == "hi"
+    finally:
+        fileio._TABLE.pop("toy")
+
+
+@pytest.mark.parametrize("where", ["local", "gcs"])
+def test_create_if_absent_and_move_tree(where, tmp_path, request):
+    """The atomic publish steps: one writer of a file wins; a staged folder moves whole, never onto another."""
+    root = str(tmp_path / "r") if where == "local" else request.getfixturevalue("gcs_prefix")
+    claim = fileio.join(root, "c", "1")
+    assert fileio.create_if_absent(claim, b"first") and not fileio.create_if_absent(claim, b"second")
+    assert fileio.read_bytes(claim) == b"first"
+    src, dst = fileio.join(root, "s"), fileio.join(root, "d")
+    for rel in ("a.pb", "v/x"):
+        fileio.write_text(fileio.join(src, *rel.split("/")), rel)
+    fileio.move_tree(src, dst, ["v/x", "a.pb"])
+    assert fileio.list_files(dst) == [fileio.join(dst, "a.pb"), fileio.join(dst, "v", "x")]
+    assert not fileio.exists(src) and fileio.read_text(fileio.join(dst, "v", "x")) == "v/x"
+    fileio.write_text(fileio.join(src, "a.pb"), "again")
+    with pytest.raises(FileExistsError):
+        fileio.move_tree(src, dst, ["a.pb"])
+    assert fileio.read_text(fileio.join(dst, "a.pb")) == "a.pb"
 
 
 def test_gcs(gcs_prefix: str):

@@ -190,7 +190,10 @@ def test_local_unpublished_is_invisible(tmp_path, saved_model):
 
 
 def test_local_concurrent_publishes_get_distinct_versions(tmp_path, saved_model):
-    _exercise_concurrent(Registry(str(tmp_path / "reg")), saved_model, n=8)
+    reg = Registry(str(tmp_path / "reg"))
+    _exercise_concurrent(reg, saved_model, n=8)
+    assert fileio.listdir(reg._join("race", ".claims")) == [str(v) for v in range(1, 9)]
+    assert not os.path.exists(reg._join("race", ".staging"))  # the last one out prunes the shared staging folder
 
 
 def test_publish_validation(tmp_path, saved_model):
@@ -228,8 +231,7 @@ def test_gcs_unpublished_is_invisible(gcs_prefix, saved_model):
 def test_gcs_concurrent_publishes_get_distinct_versions(gcs_prefix, saved_model):
     reg = Registry(gcs_prefix)
     _exercise_concurrent(reg, saved_model, n=4)
-    claims = fileio.glob(reg._join("race", ".claims", "*"))
-    assert sorted(int(p.rsplit("/", 1)[1]) for p in claims) == [1, 2, 3, 4]
+    assert fileio.listdir(reg._join("race", ".claims")) == ["1", "2", "3", "4"]
 
 
 def test_gcs_promote_between_registries(gcs_prefix, tmp_path, saved_model):
@@ -293,17 +295,25 @@ def _fail_publish(reg: Registry, saved_model: str, monkeypatch, step: str) -> No
     publish works."""
     import google.cloud.storage
 
-    from skyhawk import registry
+    from skyhawk.fileio.beam import BeamFilesystem
+    from skyhawk.fileio.local import LocalFilesystem
 
+    local = not fileio.is_remote(reg.root)
     reg.publish("m", saved_model, _meta(0))
-    calls = {"copy": 0}
-    real_copy, real_write = fileio.copy_file, fileio.write_bytes
+    calls = {"copy": 0, "move": 0}
+    real_copy, real_write, real_store_copy = fileio.copy_file, fileio.write_bytes, BeamFilesystem.copy
 
-    def copy(src, dst):
+    def copy(src, dst):  # into staging: 5 files per version
         calls["copy"] += 1
-        if calls["copy"] == {"copy-to-staging": 2, "copy-to-version": 7}.get(step):  # 5 files per version
+        if step == "copy-to-staging" and calls["copy"] == 2:
             raise Injected(f"copy {src} -> {dst}")
         real_copy(src, dst)
+
+    def store_copy(self, src, dst):  # from staging into the version folder (object stores: file by file)
+        calls["move"] += 1
+        if step == "copy-to-version" and calls["move"] == 2:
+            raise Injected(f"copy {src} -> {dst}")
+        real_store_copy(self, src, dst)
 
     def write(path, data):
         if step == "metadata" and path.endswith("metadata.json"):
@@ -315,9 +325,10 @@ def _fail_publish(reg: Registry, saved_model: str, monkeypatch, step: str) -> No
 
     monkeypatch.setattr(fileio, "copy_file", copy)
     monkeypatch.setattr(fileio, "write_bytes", write)
-    if step == "claim":  # the atomic step: create-if-absent on gs://, the rename of the staging folder locally
-        if reg.local:
-            monkeypatch.setattr(registry.os, "rename", fail)
+    monkeypatch.setattr(BeamFilesystem, "copy", store_copy)
+    if step == "claim":  # the atomic step: create-if-absent (gs://: an ifGenerationMatch=0 upload)
+        if local:
+            monkeypatch.setattr(LocalFilesystem, "create_if_absent", fail)
         else:
             monkeypatch.setattr(google.cloud.storage.Blob, "upload_from_string", fail)
     with pytest.raises(Injected):
@@ -326,9 +337,11 @@ def _fail_publish(reg: Registry, saved_model: str, monkeypatch, step: str) -> No
     assert [v["version"] for v in reg.versions("m")] == [1] and reg.serving("m") == 1
     assert not fileio.glob(reg._join("m", "2", "**")), f"half version left after a failed {step}"
     assert not fileio.glob(reg._join("m", ".staging", "**")), f"staging left after a failed {step}"
+    if local:
+        assert not os.path.exists(reg._join("m", ".staging")), f"empty .staging/ left after a failed {step}"
     assert _config(reg) == {"m": (reg.model_dir("m"), [1])}
     again = reg.publish("m", saved_model, _meta(2))["version"]
-    assert again == (3 if (not reg.local and step in ("copy-to-version", "metadata")) else 2)  # claims stay
+    assert again == (3 if step in ("copy-to-version", "metadata") else 2)  # a claimed number is never reused
     assert [v["version"] for v in reg.versions("m")] == [1, again]
 
 

@@ -1,12 +1,10 @@
 """The one file-IO layer: the same functions on local paths and on any Beam filesystem URI (gs://, ...).
 
-As in ``tfx.dsl.io.fileio``, each function picks a backend by the path's scheme and calls it: local paths and
-``file://`` URIs go to ``local.LocalFilesystem`` (``os``/``shutil``), every other scheme to
-``beam.BeamFilesystem`` (Beam's ``FileSystems``). Both implement ``base.Filesystem``. Files are read and
-written verbatim.
-
-Only the registry's atomic publish steps (local ``os.rename``, the gs:// create-if-absent claim) go
-around this module.
+As ``tfx.dsl.io.filesystem_registry`` does, a table maps each URI scheme to its backend (``base.Filesystem``):
+``local.LocalFilesystem`` for plain paths and ``file://`` (``os``/``shutil``), ``gcs.GcsFilesystem`` for gs://,
+and ``beam.BeamFilesystem`` (Beam's ``FileSystems``) for every other scheme. A backend declares its
+``SUPPORTED_SCHEMES``, sets up its own credentials and implements the atomic steps a publish needs
+(``create_if_absent``, ``move_tree``); ``register`` adds one. Files are read and written verbatim.
 """
 from __future__ import annotations
 
@@ -20,17 +18,18 @@ import tempfile
 from typing import Any, Callable, Iterator
 
 from skyhawk.fileio.base import Filesystem
-from skyhawk.fileio.beam import BeamFilesystem, Unreachable, check_reachable, use_emulator_credentials
+from skyhawk.fileio.beam import BeamFilesystem
+from skyhawk.fileio.gcs import GcsFilesystem, Unreachable, check_reachable, use_emulator_credentials
 from skyhawk.fileio.local import LocalFilesystem
 
 _CHUNK = 8 << 20
-_LOCAL = LocalFilesystem()
 
 __all__ = [
-    "Filesystem", "Unreachable", "blocking_file", "check_reachable", "copy_file", "disk_full_names", "exists",
-    "filesystem", "glob", "is_disk_full", "is_remote", "isdir", "isfile", "join", "list_files", "listdir",
-    "local_copy", "local_path", "makedirs", "normpath", "read_bytes", "read_json", "read_text", "relpath", "remove",
-    "scheme", "size", "use_emulator_credentials", "without_scheme", "write_bytes", "write_json", "write_text",
+    "Filesystem", "Unreachable", "blocking_file", "check_reachable", "copy_file", "create_if_absent",
+    "disk_full_names", "exists", "filesystem", "glob", "is_disk_full", "is_remote", "isdir", "isfile", "join",
+    "list_files", "listdir", "local_copy", "local_path", "makedirs", "move_tree", "normpath", "prune_dir",
+    "read_bytes", "read_json", "read_text", "register", "relpath", "remove", "scheme", "size",
+    "use_emulator_credentials", "without_scheme", "write_bytes", "write_json", "write_text",
 ]
 
 
@@ -51,7 +50,7 @@ def is_remote(path: str) -> bool:
 
 def local_path(path: str) -> str:
     """A local path without its ``file://`` prefix (remote URIs are returned unchanged)."""
-    return path[len("file://"):] if path.startswith("file://") else path
+    return LocalFilesystem.native(path)
 
 
 def without_scheme(path: str) -> str:
@@ -95,22 +94,42 @@ def relpath(path: str, base: str) -> str:
 # --- dispatch -----------------------------------------------------------------------------------------
 
 
+_TABLE: dict[str, Filesystem] = {}  # scheme ("" = a plain local path) -> its backend
+
+
+def register(backend: Filesystem) -> Filesystem:
+    """Puts backend in the scheme table for each of its ``SUPPORTED_SCHEMES`` (replacing an earlier one)."""
+    for s in backend.SUPPORTED_SCHEMES:
+        _TABLE[s.lower()] = backend
+    return backend
+
+
+register(LocalFilesystem())
+register(GcsFilesystem())
+
+
 def filesystem(path: str) -> tuple[Filesystem, str]:
-    """(the backend for path's scheme, path in that backend's form)."""
-    s = scheme(path)
-    if s is None:
-        return _LOCAL, local_path(path)
-    if s == "gs":
-        use_emulator_credentials()
-    return BeamFilesystem(s), path
+    """(the backend for path's scheme, path in that backend's form), its credentials set up; a scheme without a
+    backend of its own goes to Beam's filesystems."""
+    s = path.split("://", 1)[0].lower() if "://" in path else ""
+    backend = _TABLE.get(s) or _fallback(s)
+    backend.prepare()
+    return backend, backend.native(path)
+
+
+def _fallback(s: str) -> Filesystem:
+    """Beam's filesystem for scheme s (made once per scheme)."""
+    backend = BeamFilesystem(s)
+    _TABLE[s] = backend
+    return backend
 
 
 def _ready(path: str) -> tuple[Filesystem, str]:
-    """filesystem(path), after checking that a gs:// endpoint answers (a few seconds, not the storage client's
-    2 minutes of retries): every function below that does I/O goes through here."""
-    if scheme(path) == "gs":
-        check_reachable(path)
-    return filesystem(path)
+    """filesystem(path), after the backend checked that its endpoint answers (gs://: a few seconds, not the
+    storage client's 2 minutes of retries): every function below that does I/O goes through here."""
+    backend, p = filesystem(path)
+    backend.check_reachable(p)
+    return backend, p
 
 
 def _on(path: str, method: str, *args: Any) -> Any:
@@ -201,6 +220,26 @@ def blocking_file(path: str) -> str | None:
 def makedirs(path: str) -> None:
     """Creates a local directory and its parents; object stores have no folders (no-op)."""
     _on(path, "makedirs")
+
+
+def prune_dir(path: str) -> None:
+    """Removes path if it is an empty local folder (one another writer may be about to use: ``makedirs``
+    survives that); object stores have no empty folders."""
+    _on(path, "prune_dir")
+
+
+def create_if_absent(path: str, data: bytes) -> bool:
+    """Writes a whole file only if none is there; True when this call made it. Atomic locally and on gs://
+    (two callers never both get True); best effort on other object stores (docs/registry.md)."""
+    return _on(path, "create_if_absent", data)
+
+
+def move_tree(src: str, dst: str, rels: list[str]) -> None:
+    """Moves folder src, holding exactly the files rels ('/'-separated, relative), to dst on the same filesystem;
+    FileExistsError when dst exists. Local: one rename (dst appears whole). Object stores: copied in the order
+    of rels, then src deleted; a failure midway leaves a partial dst, which the caller removes."""
+    (fs, s), (_, d) = _ready(src), _ready(dst)
+    fs.move_tree(s, d, rels)
 
 
 def copy_file(src: str, dst: str) -> None:

@@ -1,4 +1,4 @@
-"""The interface every fileio backend implements (one backend per URI scheme), and the shared glob rule."""
+"""The interface every fileio backend implements (one backend per set of URI schemes), and the shared glob rule."""
 from __future__ import annotations
 
 import abc
@@ -9,7 +9,25 @@ from typing import BinaryIO
 class Filesystem(abc.ABC):
     """File operations on one kind of path; ``skyhawk.fileio`` picks the backend by the path's scheme.
 
-    Paths given to a backend are already in its own form (local: no ``file://`` prefix)."""
+    ``SUPPORTED_SCHEMES`` are the schemes it serves ("" = a plain local path); ``skyhawk.fileio.register`` puts
+    it in the scheme table. Paths given to a backend are already in its own form (``native``: local paths have
+    no ``file://`` prefix). The atomic steps a publish needs (``create_if_absent``, ``move_tree``) have
+    best-effort defaults here, for object stores without such a primitive; backends that have one override them.
+    """
+
+    SUPPORTED_SCHEMES: tuple[str, ...] = ()
+
+    def native(self, path: str) -> str:
+        """path in this backend's own form."""
+        return path
+
+    def prepare(self) -> None:
+        """Sets up this backend's credentials before its first use (called on every lookup: make it cheap)."""
+        return None
+
+    def check_reachable(self, path: str) -> None:
+        """Raises ConnectionError (one line) when path's endpoint cannot be reached; before any I/O."""
+        return None
 
     @abc.abstractmethod
     def exists(self, path: str) -> bool:
@@ -66,6 +84,28 @@ class Filesystem(abc.ABC):
     def read_bytes(self, path: str) -> bytes:
         with self.open_read(path) as f:
             return f.read()
+
+    def create_if_absent(self, path: str, data: bytes) -> bool:
+        """Writes the file only if it does not exist; True when this call made it. Best effort here (a check,
+        then a write: two writers at once may both win); atomic in backends that override it."""
+        if self.isfile(path):
+            return False
+        self.write_bytes(path, data)
+        return True
+
+    def move_tree(self, src: str, dst: str, rels: list[str]) -> None:
+        """Moves folder src, holding exactly the files rels ('/'-separated, relative), to dst, which must not
+        exist (FileExistsError). Here: copies in the order of rels, then deletes src, so a reader that waits for
+        the last file sees the others whole; a failure midway leaves a partial dst for the caller to remove."""
+        if self.isdir(dst):
+            raise FileExistsError(f"already exists: {dst}")
+        for rel in rels:
+            self.copy(f"{src.rstrip('/')}/{rel}", f"{dst.rstrip('/')}/{rel}")
+        self.remove(src, recursive=True)
+
+    def prune_dir(self, path: str) -> None:
+        """Removes path if it is an empty folder (object stores have no empty folders: nothing to do)."""
+        return None
 
 
 def glob_regex(pattern: str) -> re.Pattern:

@@ -1,6 +1,8 @@
 """The local-disk fileio backend (plain paths and ``file://`` URIs): ``os`` and ``shutil``."""
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import shutil
 import uuid
@@ -12,7 +14,16 @@ _MAKEDIRS_TRIES = 100  # a parent removed under us this often in a row is not a 
 
 
 class LocalFilesystem(Filesystem):
-    """Local paths; writes replace a file by rename, so a reader never sees half of it."""
+    """Local paths; writes replace a file by rename, so a reader never sees half of it. Atomic publish steps:
+    ``create_if_absent`` is a hard link of a whole temp file (``O_EXCL`` where links are not supported),
+    ``move_tree`` one ``os.rename``."""
+
+    SUPPORTED_SCHEMES = ("", "file")
+
+    @staticmethod
+    def native(path: str) -> str:
+        """path without its ``file://`` prefix."""
+        return path[len("file://"):] if path.startswith("file://") else path
 
     def exists(self, path: str) -> bool:
         return os.path.exists(path)
@@ -65,6 +76,47 @@ class LocalFilesystem(Filesystem):
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
+
+    def create_if_absent(self, path: str, data: bytes) -> bool:
+        self.makedirs(os.path.dirname(os.path.abspath(path)))
+        tmp = f"{path}.{uuid.uuid4().hex}.tmp"
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.link(tmp, path)  # fails if path exists; readers never see it half written
+            return True
+        except FileExistsError:
+            return False
+        except OSError as e:
+            if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
+                raise
+            return self._create_exclusive(path, data)  # a filesystem without hard links
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+
+    @staticmethod
+    def _create_exclusive(path: str, data: bytes) -> bool:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        return True
+
+    def move_tree(self, src: str, dst: str, rels: list[str]) -> None:
+        """One ``os.rename``: dst appears whole or not at all."""
+        try:
+            os.rename(src, dst)
+        except OSError as e:
+            if e.errno in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR):
+                raise FileExistsError(e.errno, f"already exists: {dst}", dst) from None
+            raise
+
+    def prune_dir(self, path: str) -> None:
+        with contextlib.suppress(OSError):  # not empty (someone works in it), gone, or not ours to remove
+            os.rmdir(path)
 
     def copy(self, src: str, dst: str) -> None:
         self.makedirs(os.path.dirname(os.path.abspath(dst)))
