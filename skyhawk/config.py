@@ -21,6 +21,7 @@ from importlib import resources
 from typing import Any, Mapping, TypeVar
 
 from skyhawk import backbone_specs, fileio
+from skyhawk.aggregate import AGGREGATIONS
 from skyhawk.config_score import FRAMES_PER_VIDEO, SCORE_FORMATS, ScoreConfig  # noqa: F401  (re-exported)
 from skyhawk.labels import LabelError, LabelSpec
 from skyhawk.typed import Checked, ConfigError, from_dict, need, to_dict  # noqa: F401  (ConfigError, to_dict: re-exported)
@@ -201,8 +202,8 @@ class GateConfig(Checked):
     def _check(self) -> None:
         need(0.0 <= self.accuracy_floor <= 1.0, f"accuracy_floor must be in [0, 1], got {self.accuracy_floor}")
         need(self.max_regression >= 0.0, f"max_regression must be >= 0, got {self.max_regression}")
-        need(self.video_aggregation in ("mean", "confident"),
-             f"video_aggregation must be mean|confident, got {self.video_aggregation!r}")
+        need(self.video_aggregation in AGGREGATIONS,
+             f"video_aggregation must be {'|'.join(AGGREGATIONS)}, got {self.video_aggregation!r}")
         problem = label_spec_problem(self.golden_labels)
         need(not problem, f"golden_labels: {problem}")
         need(self.drift_linf > 0.0 and self.drift_jsd > 0.0,
