@@ -217,7 +217,7 @@ def test_formats_and_discovery_by_glob_and_listing(archive: Path, test_model, tm
     assert sorted(table.column("uri").to_pylist()) == sorted(str(p) for p in (archive / "sub").glob("*.mp4"))
 
 
-def test_threshold_and_version_come_from_the_registry(archive: Path, test_model, tmp_path: Path):
+def test_threshold_and_version_come_from_the_registry(archive: Path, test_model, tmp_path: Path, capsys):
     from skyhawk.registry import Registry
 
     src = str(archive / Path(FACE_VIDEOS[0]).name)
@@ -228,6 +228,14 @@ def test_threshold_and_version_come_from_the_registry(archive: Path, test_model,
     assert (r1["model"], v1["threshold"]) == (f"{test_model.name}/1", 0.5)
     assert r1["p_fake"] == r2["p_fake"] and 0.5 <= r1["p_fake"] < 0.99  # same weights, different threshold
     assert (r1["verdict"], r2["verdict"]) == ("fake", "real")
+    verdicts = {}  # score.threshold (--threshold): another decision threshold than the exported one; 0: the model's
+    for threshold in ("0", "0.5"):
+        assert main(["predict", "--json", "--model", test_model.ref, "--frames", str(FRAMES), "--threshold",
+                     threshold, src]) == 0
+        (row,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        assert row["p_fake"] == pytest.approx(r2["p_fake"], abs=1e-5)
+        verdicts[threshold] = row["verdict"]
+    assert verdicts == {"0": "real", "0.5": "fake"}
     reg = Registry(test_model.registry)
     reg.pin(test_model.name, 1)
     try:
