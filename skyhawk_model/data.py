@@ -1,59 +1,23 @@
 """tf.data input: gzipped TFRecords of face-crop tf.Examples -> (pixels in [0, 255], label) batches."""
 from __future__ import annotations
 
-import hashlib
-import random
 from typing import Sequence
 
 import tensorflow as tf
 
 from skyhawk import features
 from skyhawk.config import TrainConfig
+from skyhawk_model.inputs import ALL, FIT, VAL, Split, SplitScan, read_records, record_files, resolve, scan_split
 from skyhawk_model.online_sbi import online_sbi_dataset
 from skyhawk_model.preprocess import augment, augment_seeds, decode_image, parse_record
 
 AUTOTUNE = tf.data.AUTOTUNE
+Source = Split | Sequence[str] | str  # a resolved split, or file patterns (globbed here once)
 
 
-def record_files(file_patterns: Sequence[str] | str) -> list[str]:
-    """Expands file patterns (TFX passes ``<split uri>/*``); sorted, de-duplicated; error when empty."""
-    if isinstance(file_patterns, str):
-        file_patterns = [file_patterns]
-    files: set[str] = set()
-    for pattern in file_patterns:
-        files.update(p for p in tf.io.gfile.glob(pattern) if not tf.io.gfile.isdir(p))
-    if not files:
-        raise FileNotFoundError(f"no TFRecord files match {list(file_patterns)}")
-    return sorted(files)
-
-
-def _compression(files: Sequence[str]) -> str:
-    gz = [f.endswith(".gz") for f in files]
-    if all(gz):
-        return "GZIP"
-    if not any(gz):
-        return ""
-    raise ValueError("mixed gzipped and plain TFRecord files in one split")
-
-
-FIT, VAL, ALL = "fit", "val", "all"  # parts of a split: train groups minus the validation slice, the slice, all
-
-
-def _group_hash(group: bytes) -> str:
-    return hashlib.sha256(b"skyhawk-val:" + group).hexdigest()
-
-
-def val_groups(file_patterns: Sequence[str] | str, fraction: float) -> list[bytes]:
-    """The groups (identities / source videos) of the validation slice carved from a train split: the
-    ``fraction`` of its groups with the smallest stable hash, at least one, and never all of them (a split of
-    one group has no slice). A group is wholly on one side."""
-    files = record_files(file_patterns)
-    spec = {features.GROUP_ID: features.parse_spec()[features.GROUP_ID]}
-    ds = tf.data.TFRecordDataset(files, compression_type=_compression(files)).map(
-        lambda r: tf.io.parse_single_example(r, spec)[features.GROUP_ID], num_parallel_calls=AUTOTUNE)
-    groups = sorted(set(ds.as_numpy_iterator()), key=_group_hash)
-    n = min(max(1, round(fraction * len(groups))), len(groups) - 1)
-    return groups[:n]
+def val_groups(source: Source, fraction: float) -> list[bytes]:
+    """The validation slice's groups of a train split (``SplitScan.val_groups``), from one read of it."""
+    return scan_split(resolve(source)).val_groups(fraction)
 
 
 def select_part(ds: tf.data.Dataset, part: str, held_out: Sequence[bytes] = ()) -> tf.data.Dataset:
@@ -69,35 +33,25 @@ def select_part(ds: tf.data.Dataset, part: str, held_out: Sequence[bytes] = ()) 
     return ds.filter(keep)
 
 
-def count_examples(file_patterns: Sequence[str] | str, cfg: TrainConfig, part: str = ALL,
-                   held_out: Sequence[bytes] = ()) -> dict[str, int]:
+def count_examples(source: Source, cfg: TrainConfig, part: str = ALL, held_out: Sequence[bytes] = ()) -> dict[str, int]:
     """{"real", "fake", "pairable"} counts of a split's part as training reads it (pre-made SBI fakes left out
-    with online SBI; pairable: reals with landmarks)."""
-    files = record_files(file_patterns)
-    ds = select_part(tf.data.TFRecordDataset(files, compression_type=_compression(files)), part, held_out)
-
-    def row(r):
-        ex = parse_record(r)
-        kept = tf.logical_or(tf.equal(cfg.sbi, "offline"), tf.not_equal(ex[features.METHOD], b"sbi"))
-        real = tf.equal(ex[features.LABEL], features.REAL)
-        pairable = tf.logical_and(real, tf.reduce_min(ex[features.LANDMARKS]) >= 0.0)
-        return tf.cast(tf.stack([kept & real, kept & ~real, kept & pairable]), tf.int64)
-
-    total = ds.map(row, num_parallel_calls=AUTOTUNE).reduce(tf.zeros([3], tf.int64), lambda a, b: a + b).numpy()
-    return {"real": int(total[0]), "fake": int(total[1]), "pairable": int(total[2])}
+    with online SBI; pairable: reals with landmarks), from one read of it (``SplitScan.counts``)."""
+    return scan_split(resolve(source)).counts(cfg.sbi, part, held_out)
 
 
 def make_dataset(
-    file_patterns: Sequence[str] | str,
+    source: Source,
     cfg: TrainConfig,
     training: bool,
     batch_size: int | None = None,
     repeat: bool = False,
     part: str = ALL,
     held_out: Sequence[bytes] = (),
+    scan: SplitScan | None = None,
 ) -> tf.data.Dataset:
     """Batches of (float32 [B, S, S, 3] pixels in [0, 255], int64 [B] label 0 real / 1 fake).
 
+    ``source``: a ``Split`` resolved once (the Trainer's ``TrainingInputs``), or file patterns.
     ``training``: shuffle (seeded, reshuffled every epoch) and, if ``cfg.augment``, augment; with
     ``cfg.sbi`` online or none, the pre-made SBI fakes (``method == "sbi"``) are left out, and online
     SBI puts a fresh fake of each real face right after it (``skyhawk_model.online_sbi``).
@@ -105,19 +59,20 @@ def make_dataset(
     Evaluation (``training=False``) reads every example as written, except that with online SBI the VAL
     part gets the same SBI fake of each real every epoch (a fixed selection signal, no augmentation).
     ``part``: FIT / VAL reads only the groups outside / inside ``held_out`` (``val_groups``, ``select_part``).
+    ``scan``: the split's counting read, when already made (an online SBI epoch with ``train.data_share`` is
+    as many pairs as the part has examples, halved); otherwise the split is read once to count them.
     """
-    files = record_files(file_patterns)
+    split = resolve(source)
     size = cfg.image_size
     batch_size = batch_size or cfg.batch_size
-    if training:
-        files = list(files)
-        random.Random(cfg.seed).shuffle(files)
-    ds = tf.data.TFRecordDataset(files, compression_type=_compression(files), num_parallel_reads=min(4, len(files)))
-    ds = select_part(ds, part, held_out)
+    ds = select_part(read_records(split, cfg.seed if training else None, parallel=True), part, held_out)
     if training:
         ds = ds.shuffle(max(4 * batch_size, 256), seed=cfg.seed, reshuffle_each_iteration=True)
     if cfg.sbi == "online" and (training or part == VAL):
-        return online_sbi_dataset(ds, cfg, batch_size, repeat, fixed=not training)
+        epoch_pairs = None
+        if training and cfg.data_share > 0.0 and not repeat:
+            epoch_pairs = (scan or scan_split(split)).online_records(cfg.swap_fraction > 0.0, part, held_out) // 2
+        return online_sbi_dataset(ds, cfg, batch_size, repeat, fixed=not training, epoch_pairs=epoch_pairs)
     if training and cfg.sbi == "none":
         def not_premade(serialized: tf.Tensor) -> tf.Tensor:
             return tf.not_equal(parse_record(serialized)[features.METHOD], b"sbi")
@@ -143,4 +98,5 @@ def make_dataset(
     return ds.batch(batch_size).prefetch(AUTOTUNE)
 
 
-__all__ = ["ALL", "FIT", "VAL", "count_examples", "make_dataset", "record_files", "select_part", "val_groups"]
+__all__ = ["ALL", "FIT", "VAL", "count_examples", "make_dataset", "parse_record", "record_files", "select_part",
+           "val_groups"]

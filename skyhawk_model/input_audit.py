@@ -56,16 +56,16 @@ def input_audit(file_patterns: Sequence[str] | str, cfg: TrainConfig, margin: fl
     import tensorflow as tf
 
     from skyhawk.aggregate import auc
-    from skyhawk_model.data import _compression, record_files
+    from skyhawk_model.inputs import read_records, resolve
     from skyhawk_model.model import canonical_model
     from skyhawk_model.preprocess import augment, decode_image
 
-    files = record_files(file_patterns)
+    split = resolve(file_patterns)
     spec = features.parse_spec()
     keys = (features.IMAGE, features.LABEL, features.VIDEO_ID, features.METHOD, "face_side_px")
     seen: dict[str, int] = {}
     faces: list[dict[str, Any]] = []
-    for raw in tf.data.TFRecordDataset(files, compression_type=_compression(files)):
+    for raw in read_records(split):
         ex = tf.io.parse_single_example(raw, {k: spec[k] for k in keys if k in spec})
         vid = ex[features.VIDEO_ID].numpy().decode()
         if ex[features.METHOD].numpy() in (b"sbi", b"swap") or seen.get(vid, 0) >= faces_per_video:

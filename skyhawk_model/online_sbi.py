@@ -130,12 +130,13 @@ def matched_dataset_pairs(parsed: tf.data.Dataset, any_reals: tf.data.Dataset, c
 
 
 def online_sbi_dataset(records: tf.data.Dataset, cfg: TrainConfig, batch_size: int, repeat: bool,
-                       fixed: bool = False) -> tf.data.Dataset:
+                       fixed: bool = False, epoch_pairs: int | None = None) -> tf.data.Dataset:
     """Serialized (shuffled) train records -> batches of (pixels, labels), each real next to its fake.
 
     ``cfg.data_share`` > 0: that share of the pairs is a real next to a fake of the dataset (real
     deepfakes), the rest a real next to its online fake; one epoch is then as many pairs as there are
-    examples, halved. ``fixed``: the same fakes every epoch and no augmentation (a validation slice).
+    examples, halved (``epoch_pairs``, counted by the caller from its one read of the split; required then
+    unless ``repeat``). ``fixed``: the same fakes every epoch and no augmentation (a validation slice).
     """
     if batch_size % 2:
         raise ValueError(f"online SBI needs an even batch size (real + fake pairs), got {batch_size}")
@@ -195,7 +196,8 @@ def online_sbi_dataset(records: tf.data.Dataset, cfg: TrainConfig, batch_size: i
         mixed = [pairs.repeat(), dataset_pairs] if cfg.data_share < 1.0 else [dataset_pairs]
         weights = [1.0 - cfg.data_share, cfg.data_share] if cfg.data_share < 1.0 else [1.0]
         ds = tf.data.Dataset.sample_from_datasets(mixed, weights=weights, seed=cfg.seed)
-        epoch_pairs = parsed.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1) // 2
+        if not repeat and epoch_pairs is None:
+            raise ValueError("online SBI with train.data_share needs epoch_pairs for a one-pass epoch")
         ds = ds if repeat else ds.take(epoch_pairs)
     else:
         singles = two_at_a_time(parsed.filter(unpaired))

@@ -33,9 +33,10 @@ from skyhawk import fileio
 from skyhawk.config import TrainConfig, from_dict, to_dict
 from skyhawk_model.callbacks import BestEpoch, BudgetStop, EpochExporter, HistoryWriter, TargetAccuracyStop
 from skyhawk_model.checkpoints import PROGRESS_FILE, checkpoint_dir, remove_finished_backup, warm_start_base
-from skyhawk_model.data import ALL, FIT, VAL, count_examples, make_dataset, record_files, val_groups
+from skyhawk_model.data import make_dataset
 from skyhawk_model.distribution import global_batch, is_chief, make_strategy, shardable
 from skyhawk_model.export import export_model
+from skyhawk_model.inputs import TrainingInputs, training_inputs
 from skyhawk_model.model import CROP_MARGIN, build_model, use_mixed_precision
 
 log = logging.getLogger(__name__)
@@ -106,14 +107,24 @@ def fit(
     )
 
 
-def _planned_steps(train_files: Any, cfg: TrainConfig, steps_per_epoch: int | None, batch: int,
-                   part: str, held_out: Sequence[bytes]) -> int | None:
+def resolve_inputs(fn_args, cfg: TrainConfig) -> TrainingInputs:
+    """The training's inputs, resolved once: each split globbed once, the train split read once for its groups
+    and counts when the validation slice or a one-pass epoch (cosine schedule, online SBI with
+    ``train.data_share``) needs them."""
+    one_pass = not (fn_args.train_steps or cfg.steps_per_epoch)
+    count = one_pass and (cfg.lr_schedule == "cosine" or (cfg.sbi == "online" and cfg.data_share > 0.0))
+    return training_inputs(fn_args.train_files, fn_args.eval_files, cfg, count)
+
+
+def _planned_steps(inputs: TrainingInputs, cfg: TrainConfig, steps_per_epoch: int | None, batch: int) -> int | None:
     """Optimizer steps the run plans (for lr_schedule=cosine; None otherwise): epochs x steps per epoch,
-    counting one pass over the train part when no step count is set, capped by max_steps."""
+    counting one pass over the train part (from the inputs' one read) when no step count is set, capped by
+    max_steps."""
     if cfg.lr_schedule != "cosine":
         return None
     if not steps_per_epoch:
-        n = count_examples(train_files, cfg, part, held_out)
+        assert inputs.scan is not None  # resolve_inputs reads the split when a one-pass epoch is counted
+        n = inputs.scan.counts(cfg.sbi, inputs.fit_part, inputs.held_out)
         images = n["real"] + n["fake"]
         if cfg.sbi == "online" and not cfg.data_share:  # each pairable real also brings its online fake
             images += n["pairable"]
@@ -141,18 +152,16 @@ def train_and_export(
     validation_steps = fn_args.eval_steps or cfg.eval_steps or None
     batch = global_batch(cfg, strategy)
     # select_epoch=val_loss selects on a slice of the TRAIN groups: the gate's eval split never steers training.
-    carve = cfg.select_epoch == "val_loss"
-    held_out = val_groups(fn_args.train_files, cfg.val_fraction) if carve else []
-    val_files = fn_args.train_files if carve else fn_args.eval_files
-    train_ds = shardable(make_dataset(fn_args.train_files, cfg, training=True, batch_size=batch,
-                                       repeat=bool(steps_per_epoch), part=FIT if carve else ALL, held_out=held_out))
-    eval_ds = shardable(make_dataset(val_files, cfg, training=False, batch_size=batch,
-                                      repeat=bool(validation_steps), part=VAL if carve else ALL, held_out=held_out))
-    planned_steps = _planned_steps(fn_args.train_files, cfg, steps_per_epoch, batch, FIT if carve else ALL,
-                                   held_out)
+    inputs = resolve_inputs(fn_args, cfg)
+    carve, held_out = inputs.carve, list(inputs.held_out)
+    train_ds = shardable(make_dataset(inputs.train, cfg, training=True, batch_size=batch, repeat=bool(steps_per_epoch),
+                                      part=inputs.fit_part, held_out=held_out, scan=inputs.scan))
+    eval_ds = shardable(make_dataset(inputs.val, cfg, training=False, batch_size=batch, repeat=bool(validation_steps),
+                                     part=inputs.val_part, held_out=held_out))
+    planned_steps = _planned_steps(inputs, cfg, steps_per_epoch, batch)
     base, warm = warm_start_base(fn_args, cfg)
     backup_dir = checkpoint_dir(cfg, fn_args.model_run_dir, {
-        "train": record_files(fn_args.train_files), "eval": record_files(val_files), "held_out": held_out,
+        "train": list(inputs.train.files), "eval": list(inputs.val.files), "held_out": held_out,
         "config": to_dict(cfg), "steps": [steps_per_epoch, validation_steps], "replicas": batch // cfg.batch_size,
         **({"base_model": base} if base else {}),
     })

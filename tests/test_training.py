@@ -150,6 +150,74 @@ def test_checkpoint_dir_rules(tmp_path):
             train_config({"train": bad})
 
 
+# --- inputs resolved once -----------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def record_reads(monkeypatch):
+    """Records read from each split, counted by a wrapper around the real ``tf.data.TFRecordDataset`` (every
+    reader of a split goes through it), and the patterns globbed through ``skyhawk.fileio``."""
+    from collections import Counter
+
+    from skyhawk import fileio
+
+    reads, globs = Counter(), []
+    real_reader, real_glob = tf.data.TFRecordDataset, fileio.glob
+
+    def reader(files, *args, **kwargs):
+        split = {Path(f).parent.name for f in files}
+        assert len(split) == 1, files
+        (name,) = split
+
+        def count():
+            reads[name] += 1
+            return np.int64(0)
+
+        def counted(record):
+            with tf.control_dependencies([tf.py_function(count, [], tf.int64)]):
+                return tf.identity(record)
+
+        return real_reader(files, *args, **kwargs).map(counted)
+
+    monkeypatch.setattr(tf.data, "TFRecordDataset", reader)
+    monkeypatch.setattr(fileio, "glob", lambda pattern: globs.append(pattern) or real_glob(pattern))
+    return reads, globs
+
+
+def test_trainer_resolves_its_inputs_once(examples, tmp_path, record_reads):
+    """One glob of the train split, one read of it for the validation groups and the cosine step count, then
+    one pass each for the fit part and the validation slice; the eval split is neither globbed nor read."""
+    from tfx.components.trainer.fn_args_utils import FnArgs
+
+    from skyhawk_model.trainer import train_and_export
+
+    reads, globs = record_reads
+    args = FnArgs(**_fn_args(examples, tmp_path, 1, select_epoch="val_loss", val_fraction=0.25, max_epochs=1,
+                             lr_schedule="cosine", checkpoint_dir="none"))
+    history = train_and_export(args, train_config(args.custom_config))
+    assert globs == args.train_files
+    assert dict(reads) == {"Split-train": 3 * 16}  # 16 examples: the scan, the fit epoch, the validation pass
+    assert history["planned_steps"] == 3 and len(history["validation"]["groups"]) == 4  # 12 fit examples, batch 4
+
+
+def test_online_sbi_epoch_is_counted_from_the_scan(examples, record_reads):
+    """A one-pass online SBI epoch with ``data_share`` is counted from the split's one scan: building the
+    dataset reads nothing more; without a scan it reads the split once to count it."""
+    from skyhawk_model.data import make_dataset
+    from skyhawk_model.inputs import resolve, scan_split
+
+    reads, _ = record_reads
+    cfg = TrainConfig(backbone="xception", weights="none", image_size=SIZE, batch_size=4, sbi="online",
+                      data_share=1.0)
+    split = resolve(str(examples / "Split-train" / "*"))
+    scan = scan_split(split)
+    assert dict(reads) == {"Split-train": 16}
+    make_dataset(split, cfg, training=True, scan=scan)
+    assert dict(reads) == {"Split-train": 16}
+    make_dataset(split, cfg, training=True)
+    assert dict(reads) == {"Split-train": 32}
+
+
 # --- budgets ------------------------------------------------------------------------------------------
 
 
