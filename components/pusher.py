@@ -2,7 +2,7 @@
 
 Like TFX's Pusher it always runs and records ``pushed`` (1/0) on its PushedModel output, but it only
 publishes when the Evaluator blessed the model; the version goes to ``REGISTRY/<model_name>/<N>/``
-(TF Serving layout) with ``metadata.json`` (metrics, blessing, threshold, the lineage: the spans it trained
+(TF Serving layout) with its ``VersionRecord`` (metrics, blessing, threshold, the lineage: the spans it trained
 on, the eval span, data fingerprints, the parent version it was warm-started from, the TFX pipeline run id,
 golden-set metrics; and the config), published atomically by ``skyhawk.registry.Registry``.
 
@@ -47,7 +47,7 @@ def RegistryPusher(
 
     from components.golden import load_golden
     from skyhawk import artifact
-    from skyhawk.registry import Registry, RegistryError, finite_or_none
+    from skyhawk.registry import Registry, RegistryError, VersionRecord, finite_or_none
     from skyhawk_model.evaluation import BASELINE, CANDIDATE, load_evaluation
     from skyhawk_model.gate import failure_text
 
@@ -82,13 +82,11 @@ def RegistryPusher(
         return
     model_meta = artifact.read_metadata(serving_dir)
     warm_start = dict(artifact.read_history(serving_dir).get("warm_start") or {})
-    metadata: Dict[str, Any] = {
+    # NaN metrics (e.g. a golden set with one class has no AUC) are stored as null: publish refuses NaN
+    lineage = finite_or_none({
         **decision,
         "metrics": ev["models"][CANDIDATE],
         "baseline_metrics": ev["models"].get(BASELINE),
-        "threshold": model_meta.threshold,
-        "image_size": model_meta.image_size,
-        "backbone": model_meta.backbone,
         "data": data,
         "parent_version": parent_version(published, warm_start.get("base_model")),
         "warm_start": warm_start,
@@ -101,10 +99,12 @@ def RegistryPusher(
             "model_artifact_id": model.id,
             "model_uri": model.uri,
         },
-        "config": json.loads(pipeline_config),
-    }
-    # NaN metrics (e.g. a golden set with one class has no AUC) are stored as null: publish refuses NaN
-    _record_push(pushed_model, reg.publish(model_name, serving_dir, finite_or_none(metadata)), already_published=False)
+    })
+    blessed_flag = lineage.pop("blessed")
+    record = VersionRecord(threshold=model_meta.threshold, image_size=model_meta.image_size,
+                           backbone=model_meta.backbone, blessed=blessed_flag,
+                           config=json.loads(pipeline_config), extra=lineage)
+    _record_push(pushed_model, reg.publish(model_name, serving_dir, record), already_published=False)
 
 
 def data_lineage(eval_examples: Any, training: List[Any]) -> Dict[str, Any]:
@@ -125,7 +125,7 @@ def data_lineage(eval_examples: Any, training: List[Any]) -> Dict[str, Any]:
     }
 
 
-def parent_version(published: List[Dict[str, Any]], base_model: str | None) -> int | None:
+def parent_version(published: List[Any], base_model: str | None) -> int | None:
     """The registry version whose Trainer output is base_model (a ``.../Format-Serving`` folder)."""
     if not base_model:
         return None
@@ -137,13 +137,14 @@ def parent_version(published: List[Dict[str, Any]], base_model: str | None) -> i
     return None
 
 
-def _record_push(pushed_model: Any, info: Dict[str, Any], already_published: bool) -> None:
+def _record_push(pushed_model: Any, info: Any, already_published: bool) -> None:
+    """Records the registry version (a ``VersionRecord``) the model is published as."""
     pushed_model.set_int_custom_property("pushed", 1)
-    pushed_model.set_string_custom_property("pushed_destination", info["uri"])
-    pushed_model.set_int_custom_property("pushed_version", int(info["version"]))
+    pushed_model.set_string_custom_property("pushed_destination", info.uri)
+    pushed_model.set_int_custom_property("pushed_version", int(info.version))
     pushed_model.set_int_custom_property("already_published", int(already_published))
     fileio.write_json(os.path.join(pushed_model.uri, PUSHED_FILE),
-                      {"version": info["version"], "uri": info["uri"], "already_published": already_published})
+                      {"version": info.version, "uri": info.uri, "already_published": already_published})
 
 
 class PusherExecutor(RegistryPusher.EXECUTOR_SPEC.executor_class):

@@ -26,17 +26,21 @@ import json
 import logging
 import os
 import uuid
+from typing import Any, Mapping
 
 from skyhawk import artifact, fileio
 from skyhawk.config import NAME_RE
 from skyhawk.fileio import use_emulator_credentials  # noqa: F401  (re-exported: infra/gcs_emulator.py uses it)
 from skyhawk.registry_layout import (  # noqa: F401  (RegistryError, MODELS_CONFIG, finite_or_none: re-exported)
+    CHECK_FIELDS,
     CLAIMS,
     METADATA,
     MODELS_CONFIG,
+    REGISTRY_FIELDS,
     SERVING,
     STAGING,
     RegistryError,
+    VersionRecord,
     dumps,
     finite_or_none,
     now,
@@ -45,9 +49,19 @@ from skyhawk.registry_serving import Serving
 
 logger = logging.getLogger(__name__)
 
-_ADDED_KEYS = ("model_name", "version", "created_at", "files", "size_bytes", "uri")
-_CHECK_KEYS = ("usable", "problem")  # added when a version is read, never stored
 _ATTEMPTS = 1000  # version numbers tried before a publish gives up
+
+
+def record_in(folder: str) -> VersionRecord | None:
+    """The record of the registry version folder ``folder`` (e.g. one a model reference names directly), None
+    when the folder holds none; RegistryError (one line) when it is unreadable."""
+    path = fileio.join(folder, METADATA)
+    try:
+        return VersionRecord.from_json(json.loads(fileio.read_bytes(path)))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        raise RegistryError(f"unreadable registry metadata {path}: {e}") from None
 
 
 class Registry(Serving):
@@ -97,49 +111,47 @@ class Registry(Serving):
                 names.add(rel[0])
         return sorted(n for n in names if self._published(n))
 
-    def _published(self, model_name: str) -> dict[int, dict]:
+    def _published(self, model_name: str) -> dict[int, VersionRecord]:
         self._check_name(model_name)
-        out: dict[int, dict] = {}
+        out: dict[int, VersionRecord] = {}
         for p in self._glob(model_name, "*", METADATA):
             rel = self._rel(p)
             if len(rel) != 3 or not rel[1].isdigit():
                 continue
             v = int(rel[1])
             try:
-                meta = json.loads(fileio.read_bytes(p))
-                if not isinstance(meta, dict):
-                    raise ValueError(f"a JSON {type(meta).__name__}, not an object")
+                record = VersionRecord.from_json(json.loads(fileio.read_bytes(p)))
             except (OSError, ValueError) as e:
                 logger.warning("ignoring %s: unreadable metadata (%s)", p, e)
                 continue
-            meta["uri"] = self.version_dir(model_name, v)
-            meta["version"] = v
-            out[v] = meta
+            record.uri, record.version = self.version_dir(model_name, v), v  # where it is, whatever it says
+            out[v] = record
         return out
 
-    def _require(self, model_name: str) -> dict[int, dict]:
+    def _require(self, model_name: str) -> dict[int, VersionRecord]:
         published = self._published(model_name)
         if not published:
             known = ", ".join(self.models()) or "none"
             raise RegistryError(f"unknown model '{model_name}' in {self.root} (known: {known})")
         return published
 
-    def versions(self, model_name: str) -> list[dict]:
-        """Metadata of every published version, ascending, each with ``usable`` (bool) and ``problem`` (why it
+    def versions(self, model_name: str) -> list[VersionRecord]:
+        """The record of every published version, ascending, each with ``usable`` (bool) and ``problem`` (why it
         cannot be served, or None)."""
         published = self._require(model_name)
         return [self._checked(published[v]) for v in sorted(published)]
 
     @staticmethod
-    def _checked(meta: dict) -> dict:
-        """meta with ``usable``/``problem`` from its version folder's SavedModel graph."""
-        problem = artifact.saved_model_problem(meta["uri"])
-        return meta.update(usable=problem is None, problem=problem) or meta
+    def _checked(record: VersionRecord) -> VersionRecord:
+        """record with ``usable``/``problem`` from its version folder's SavedModel graph."""
+        record.problem = artifact.saved_model_problem(record.uri)
+        record.usable = record.problem is None
+        return record
 
     @classmethod
-    def _require_usable(cls, model_name: str, meta: dict, action: str) -> None:
-        if not cls._checked(meta)["usable"]:
-            raise RegistryError(f"cannot {action} {model_name}@{meta['version']}: unusable version ({meta['problem']})")
+    def _require_usable(cls, model_name: str, record: VersionRecord, action: str) -> None:
+        if not cls._checked(record).usable:
+            raise RegistryError(f"cannot {action} {model_name}@{record.version}: unusable version ({record.problem})")
 
     def _pin(self, model_name: str) -> dict | None:
         path = self._join(model_name, SERVING)
@@ -165,8 +177,8 @@ class Registry(Serving):
         published = self._published(model_name)
         return max(published) if published else None
 
-    def show(self, model_name: str, version: int | None = None) -> dict:
-        """Metadata of ``version`` (default: the serving version), with ``usable`` and ``problem``."""
+    def show(self, model_name: str, version: int | None = None) -> VersionRecord:
+        """The record of ``version`` (default: the serving version), with ``usable`` and ``problem``."""
         published = self._require(model_name)
         if version is None:  # from this listing, not a second one that may hold a version published since
             pinned = self.pinned(model_name)
@@ -178,34 +190,41 @@ class Registry(Serving):
 
     def download(self, model_name: str, version: int | None, dest_dir: str) -> str:
         """Copy a published version's files (SavedModel + metadata.json) to ``dest_dir``; returns ``dest_dir``."""
-        meta = self.show(model_name, version)
-        src = meta["uri"]
-        for f in [*meta["files"], {"path": METADATA}]:
+        record = self.show(model_name, version)
+        src = record.uri
+        for f in [*record.files, {"path": METADATA}]:
             fileio.copy_file(fileio.join(src, *f["path"].split("/")), fileio.join(dest_dir, *f["path"].split("/")))
         return dest_dir
 
     # --- publish
-    def publish(self, model_name: str, saved_model_dir: str, metadata: dict) -> dict:
+    def publish(self, model_name: str, saved_model_dir: str,
+                record: VersionRecord | Mapping[str, Any]) -> VersionRecord:
         """Publish the SavedModel in ``saved_model_dir`` as the next version of ``model_name``.
 
-        Returns the metadata written to ``<version>/metadata.json`` (the caller's dict plus model_name, version,
-        created_at, files, size_bytes, uri). Readers never see a partial version; concurrent publishers get
-        distinct versions (see docs/registry.md for the limits on object stores other than gs://).
+        ``record``: what the publisher knows (threshold, image_size, backbone, blessed, config, extra; a plain
+        dict's other keys become ``extra``). Returns the record written to ``<version>/metadata.json``, with what
+        the registry sets (model_name, version, created_at, files, size_bytes, uri, and source unless given).
+        Readers never see a partial version; concurrent publishers get distinct versions (see docs/registry.md
+        for the limits on object stores other than gs://).
         """
         self._check_name(model_name)
-        if not isinstance(metadata, dict):
-            raise RegistryError("metadata must be a dict")
-        src = fileio.normpath(saved_model_dir)
-        files = self._source_files(src)
-        clash = {k for k in (*_ADDED_KEYS, *_CHECK_KEYS) if k in metadata and k != "uri"}
+        if not isinstance(record, Mapping):
+            raise RegistryError("metadata must be a VersionRecord or a dict")
+        given = record.to_json() if isinstance(record, VersionRecord) else record
+        clash = {k for k in (*REGISTRY_FIELDS, *CHECK_FIELDS) if k in given and k != "uri"}
         if clash:
             logger.warning("publish: metadata keys %s are set by the registry; caller values ignored", sorted(clash))
-        meta = {k: v for k, v in metadata.items() if k not in _CHECK_KEYS}
-        meta.update(model_name=model_name, created_at=now(), source=metadata.get("source", src),
-                    files=[{"path": rel, "size": size} for rel, _, size in files],
-                    size_bytes=sum(size for _, _, size in files))
+        src = fileio.normpath(saved_model_dir)
+        files = self._source_files(src)
         try:
-            dumps(meta)
+            meta = VersionRecord.from_json({k: v for k, v in given.items() if k not in clash | {"uri"}})
+        except ValueError as e:
+            raise RegistryError(f"invalid metadata: {e}") from None
+        meta.model_name, meta.created_at, meta.source = model_name, now(), meta.source or src
+        meta.files = [{"path": rel, "size": size} for rel, _, size in files]
+        meta.size_bytes = sum(size for _, _, size in files)
+        try:
+            dumps(meta.to_json())
         except (TypeError, ValueError) as e:
             raise RegistryError(f"metadata is not JSON-serializable: {e}") from e
 
@@ -265,7 +284,7 @@ class Registry(Serving):
             version = max(version + 1, self._next_candidate(model_name))
         raise RegistryError(f"could not allocate a version for {model_name} after {_ATTEMPTS} attempts")
 
-    def _place(self, model_name: str, staging: str, meta: dict, rels: list[str]) -> int:
+    def _place(self, model_name: str, staging: str, meta: VersionRecord, rels: list[str]) -> int:
         """Claims a version, writes its metadata.json into the staged folder and moves the folder into place;
         returns the version. The graph goes last among the model files and metadata.json (which makes the version
         visible to readers) after it, so where a move is file by file a reader never sees a partial version."""
@@ -273,8 +292,8 @@ class Registry(Serving):
         for _ in range(_ATTEMPTS):
             version = self._claim(model_name)
             dest = self.version_dir(model_name, version)
-            meta.update(version=version, uri=dest)
-            fileio.write_bytes(fileio.join(staging, METADATA), dumps(meta))
+            meta.version, meta.uri = version, dest
+            fileio.write_bytes(fileio.join(staging, METADATA), dumps(meta.to_json()))
             try:
                 fileio.move_tree(staging, dest, ordered)
                 return version

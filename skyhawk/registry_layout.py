@@ -1,11 +1,14 @@
-"""The registry's file names, its one-line error type and its JSON writer (shared by ``registry`` and
-``registry_serving``)."""
+"""The registry's file names, its typed version record, its one-line error type and its JSON writer (shared by
+``registry`` and ``registry_serving``)."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import json
 import math
-from typing import Any
+from typing import Any, Iterator, Mapping
+
+from skyhawk.typed import ConfigError, coerce
 
 METADATA = "metadata.json"
 SERVING = "serving.json"
@@ -61,3 +64,84 @@ def dumps(obj: Any) -> bytes:
     if bad:
         raise ValueError(f"a non-finite number at {bad} (JSON has no NaN or Infinity; store null or a string)")
     return (json.dumps(obj, indent=2, sort_keys=True, default=_json_default, allow_nan=False) + "\n").encode()
+
+
+# fields of VersionRecord the registry sets (a publisher's values for them are ignored) / adds when reading
+REGISTRY_FIELDS = ("model_name", "version", "created_at", "files", "size_bytes", "uri")
+CHECK_FIELDS = ("usable", "problem")
+_TYPED = {"threshold": float, "image_size": int, "backbone": str, "source": str, "model_name": str,
+          "created_at": str, "size_bytes": int, "version": int}
+
+
+@dataclasses.dataclass
+class VersionRecord(Mapping[str, Any]):
+    """One version's record, its ``metadata.json``: what scoring needs (threshold, image size, backbone, the
+    config it was trained with), what the registry adds (name, version, files, ...) and ``extra``, every other key
+    a publisher records (metrics, lineage, provenance). On disk it is one flat JSON object, ``extra``'s keys at
+    the top level; read-only mapping access (``record["metrics"]``) sees that object plus ``uri`` and, once read,
+    ``usable``/``problem``."""
+
+    threshold: float | None = None
+    image_size: int | None = None
+    backbone: str | None = None
+    blessed: bool | None = None
+    config: dict[str, Any] = dataclasses.field(default_factory=dict)
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+    source: str | None = None
+    # set by the registry
+    model_name: str = ""
+    version: int = 0
+    created_at: str = ""
+    files: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    size_bytes: int = 0
+    uri: str = ""
+    # set when read, never stored
+    usable: bool | None = None
+    problem: str | None = None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> VersionRecord:
+        """The record of a JSON object (keys it does not type go to ``extra``); ValueError naming a bad field."""
+        if isinstance(data, VersionRecord):
+            return dataclasses.replace(data, config=dict(data.config), extra=dict(data.extra))
+        if not isinstance(data, Mapping):
+            raise ValueError(f"a JSON {type(data).__name__}, not an object")
+        names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        typed = {k: v for k, v in data.items() if k in names and v is not None}
+        try:
+            for key, hint in _TYPED.items():
+                if key in typed:
+                    typed[key] = coerce(key, hint, typed[key])
+        except ConfigError as e:
+            raise ValueError(str(e)) from None
+        if not isinstance(typed.get("config", {}), dict) or not isinstance(typed.get("files", []), list):
+            raise ValueError("config must be an object and files a list")
+        if "blessed" in typed and not isinstance(typed["blessed"], bool):
+            raise ValueError(f"blessed must be true, false or null, got {typed['blessed']!r}")
+        extra = {k: v for k, v in data.items() if k not in names}
+        return cls(**typed, extra=extra)
+
+    def to_json(self) -> dict[str, Any]:
+        """The stored form: one flat object (what ``metadata.json`` holds); unset optional fields left out."""
+        out = dict(self.extra)
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name not in ("extra", *CHECK_FIELDS) and value is not None and value != "" and value != {}:
+                out[f.name] = value
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        """The stored form plus what reading adds (``usable``, ``problem``): a listing's JSON."""
+        out = self.to_json()
+        if self.usable is not None:
+            out.update(usable=self.usable, problem=self.problem)
+        return out
+
+    def __getitem__(self, key: str) -> Any:
+        return self.as_dict()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.as_dict())
+
+    def __len__(self) -> int:
+        return len(self.as_dict())

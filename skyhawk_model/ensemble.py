@@ -24,7 +24,7 @@ import numpy as np
 from skyhawk import artifact, fileio
 from skyhawk.artifact import CROP_KEYS
 from skyhawk.config import ExtractConfig, TrainConfig, to_dict
-from skyhawk.registry import Registry
+from skyhawk.registry import METADATA, Registry, VersionRecord
 from skyhawk_model.export import export_model
 from skyhawk_model.model_ref import ModelRef, ModelRefError, local_model_dir, resolve
 
@@ -104,7 +104,7 @@ def model_digest(uri: str) -> str:
     digest = hashlib.sha256()
     for path in sorted(fileio.list_files(uri)):
         rel = fileio.relpath(path, uri)
-        if rel == "metadata.json":
+        if rel == METADATA:
             continue
         digest.update(rel.encode() + b"\0" + fileio.read_bytes(path) + b"\0")
     return digest.hexdigest()
@@ -124,9 +124,9 @@ def member_record(text: str, ref: ModelRef, weight: float) -> dict[str, Any]:
 
 
 def make_ensemble(model_refs: Sequence[str], registry: str, name: str, weights: Sequence[float] | None = None,
-                  threshold: float | None = None) -> dict[str, Any]:
+                  threshold: float | None = None) -> VersionRecord:
     """Joins the models ``model_refs`` into one SavedModel and publishes it as the next version of ``name`` in
-    ``registry``; returns the version's metadata.
+    ``registry``; returns the version's record.
 
     ``threshold``: the exported P(fake) threshold (default: the weighted mean of the members' thresholds).
     """
@@ -154,11 +154,6 @@ def make_ensemble(model_refs: Sequence[str], registry: str, name: str, weights: 
         meta = artifact.read_metadata(export_dir)  # the ensemble is not one backbone: say what it is
         artifact.write_metadata(export_dir, dataclasses.replace(
             meta, backbone=BACKBONE, train_config={"ensemble": ensemble}))
-        return Registry(registry).publish(name, export_dir, {
-            "ensemble": ensemble,
-            "threshold": threshold,
-            "image_size": crop["image_size"],
-            "backbone": BACKBONE,
-            "blessed": None,
-            "config": {"extract": extract},
-        })
+        return Registry(registry).publish(name, export_dir, VersionRecord(
+            threshold=threshold, image_size=crop["image_size"], backbone=BACKBONE, blessed=None,
+            config={"extract": extract}, extra={"ensemble": ensemble}))

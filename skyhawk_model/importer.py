@@ -2,7 +2,7 @@
 
 The published version is the same artifact the Trainer exports (``export.export_model``: SavedModel,
 both serving signatures, assets.extra metadata with the crop settings), so ``score``, ``predict`` and
-``evaluate`` use it unchanged. The registry's ``metadata.json`` records where it came from (the file,
+``evaluate`` use it unchanged. Its registry ``VersionRecord`` records where it came from (the file,
 its sha256, the backbone) instead of a training run.
 """
 from __future__ import annotations
@@ -10,11 +10,10 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from typing import Any
 
 from skyhawk import fileio
 from skyhawk.config import MESO_BACKBONES, ExtractConfig, TrainConfig, to_dict
-from skyhawk.registry import Registry
+from skyhawk.registry import Registry, VersionRecord
 from skyhawk_model.export import export_model
 from skyhawk_model.meso import MESO_SIZE
 from skyhawk_model.model import build_model
@@ -30,9 +29,9 @@ def sha256_of(path: str) -> str:
 
 
 def import_model(backbone: str, weights: str, registry: str, name: str, threshold: float = 0.5,
-                 crop: ExtractConfig | None = None) -> dict[str, Any]:
+                 crop: ExtractConfig | None = None) -> VersionRecord:
     """Builds ``backbone`` with the released ``weights`` file and publishes it as the next version of
-    ``name`` in ``registry``; returns the version's metadata.
+    ``name`` in ``registry``; returns the version's record.
 
     ``crop``: the face-crop settings scoring must use (default: Skyhawk's extraction defaults with the
     network's input size and MesoNet's crop margin).
@@ -49,11 +48,6 @@ def import_model(backbone: str, weights: str, registry: str, name: str, threshol
     with tempfile.TemporaryDirectory(prefix="skyhawk-import-") as tmp:
         export_dir = os.path.join(tmp, "saved_model")
         export_model(model, export_dir, cfg, history={"imported": provenance}, crop=to_dict(crop))
-        return Registry(registry).publish(name, export_dir, {
-            "imported": provenance,
-            "threshold": cfg.threshold,
-            "image_size": cfg.image_size,
-            "backbone": backbone,
-            "blessed": None,
-            "config": {"train": to_dict(cfg), "extract": to_dict(crop)},
-        })
+        return Registry(registry).publish(name, export_dir, VersionRecord(
+            threshold=cfg.threshold, image_size=cfg.image_size, backbone=backbone, blessed=None,
+            config={"train": to_dict(cfg), "extract": to_dict(crop)}, extra={"imported": provenance}))

@@ -8,7 +8,7 @@ A reference is one of
 
 REG may be local or ``gs://``. The threshold, image size and crop settings (detector, margin, faces,
 JPEG quality) come from the model itself (its ``skyhawk.artifact`` metadata), then from the registry's
-``metadata.json`` (the pipeline config it was trained with), never from flags that could disagree with
+``VersionRecord`` (the pipeline config it was trained with), never from flags that could disagree with
 training.
 """
 from __future__ import annotations
@@ -18,11 +18,12 @@ import os
 import posixpath
 import tempfile
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 from skyhawk import artifact, fileio
 from skyhawk.artifact import CROP_KEYS
 from skyhawk.config import ExtractConfig, from_dict, to_dict
+from skyhawk.registry import Registry, RegistryError, VersionRecord, record_in
 
 _log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ class ModelRef:
     threshold: float
     image_size: int
     crop: dict[str, Any] = field(default_factory=dict)  # ExtractConfig fields the crops must be made with
-    registry_version: dict[str, Any] = field(default_factory=dict)  # registry metadata.json, when from a registry
+    registry_version: Mapping[str, Any] = field(default_factory=dict)  # its VersionRecord, when from a registry
 
     def extract_config(self, frames_per_video: int) -> ExtractConfig:
         """The ExtractConfig that reproduces the training crops, sampling frames_per_video frames."""
@@ -48,7 +49,7 @@ class ModelRef:
                                          "frames_per_video": frames_per_video})
 
 
-def _from_folder(uri: str, label: str, registry_meta: dict[str, Any] | None = None) -> ModelRef:
+def _from_folder(uri: str, label: str, record: VersionRecord | None = None) -> ModelRef:
     problem = artifact.saved_model_problem(uri)
     if problem:
         raise ModelRefError(f"cannot score with {label}: unusable model ({problem})")
@@ -58,25 +59,26 @@ def _from_folder(uri: str, label: str, registry_meta: dict[str, Any] | None = No
         raise ModelRefError(f"{uri} has no {artifact.META_PATH}: not a Skyhawk model export") from None
     except artifact.ArtifactError as e:
         raise ModelRefError(str(e)) from e
-    if registry_meta is None and fileio.exists(fileio.join(uri, "metadata.json")):
-        registry_meta = fileio.read_json(fileio.join(uri, "metadata.json"))
-        if registry_meta.get("model_name") and registry_meta.get("version"):
-            label = f"{registry_meta['model_name']}/{registry_meta['version']}"
+    if record is None:
+        try:
+            record = record_in(uri)  # a registry version folder named directly
+        except RegistryError as e:
+            raise ModelRefError(str(e)) from None
+        if record is not None and record.model_name and record.version:
+            label = f"{record.model_name}/{record.version}"
     crop = dict(meta.crop)
     if not crop:
-        trained = ((registry_meta or {}).get("config") or {}).get("extract") or {}
+        trained = (record.config.get("extract") if record is not None else None) or {}
         crop = {k: trained[k] for k in CROP_KEYS if k in trained}
     if not crop:
         _log.warning("%s records no crop settings; using the defaults %s", uri,
                      {k: to_dict(ExtractConfig())[k] for k in CROP_KEYS})
     return ModelRef(uri=uri, label=label, threshold=meta.threshold, image_size=meta.image_size, crop=crop,
-                    registry_version=registry_meta or {})
+                    registry_version=record if record is not None else {})
 
 
 def resolve(ref: str) -> ModelRef:
     """Resolves REG/NAME, REG/NAME/N or a SavedModel folder. Raises ModelRefError (one line)."""
-    from skyhawk.registry import Registry, RegistryError
-
     ref = ref.rstrip("/")
     if not ref:
         raise ModelRefError("empty model reference")
@@ -90,16 +92,16 @@ def resolve(ref: str) -> ModelRef:
     root, name = head, tail
     missing = ModelRefError(f"model not found: {ref} (expected REGISTRY/NAME, REGISTRY/NAME/VERSION or a "
                             f"SavedModel folder)")
-    if not root or not name or (not fileio.is_remote(root) and not os.path.isdir(os.path.join(root, name))):
+    if not root or not name or (not fileio.is_remote(root) and not fileio.isdir(fileio.join(root, name))):
         raise missing
     try:
         reg = Registry(root)
         if name not in reg.models():
             raise missing
-        meta = reg.show(name, version)
+        record = reg.show(name, version)
     except RegistryError as e:
         raise ModelRefError(str(e)) from e
-    return _from_folder(meta["uri"], f"{name}/{meta['version']}", registry_meta=meta)
+    return _from_folder(record.uri, f"{name}/{record.version}", record=record)
 
 
 def local_model_dir(uri: str) -> str:
@@ -107,7 +109,7 @@ def local_model_dir(uri: str) -> str:
     if not fileio.is_remote(uri):
         return fileio.local_path(uri)
     cached = _LOCAL_COPIES.get(uri)
-    if cached and os.path.isdir(cached):
+    if cached and fileio.isdir(cached):
         return cached
     tmp = tempfile.mkdtemp(prefix="skyhawk-model-")
     for path in fileio.list_files(uri):

@@ -254,7 +254,7 @@ def list_versions(args: argparse.Namespace) -> int:
     versions = reg.versions(args.name)
     status = _status(reg, args.name)
     if args.json:
-        return _print_json({**status, "metadata": versions})
+        return _print_json({**status, "metadata": [v.as_dict() for v in versions]})
     rows = [["", "VERSION", "CREATED", "BLESSED", "SPANS", "THRESHOLD", "METRICS", "RUN", "SIZE"]]
     for m in versions:
         mark = ("*" + ("p" if status["pinned"] else "")) if m["version"] == status["serving"] else ""
