@@ -5,7 +5,8 @@
 
 $SKYHAWK_CONFIG names the pipeline config (default: the packaged demo config): its registry and
 model_name give the default model (the serving version), its pipeline root and MLMD database are
-shared with the training pipeline, so MLMD holds the lineage from training data to scores.
+shared with the training pipeline, so MLMD holds the lineage from training data to scores; its ``score``
+section sets frames, aggregate, threshold and output format.
 $SKYHAWK_SCORE_MODEL overrides the model (REGISTRY/NAME[/VERSION] or a SavedModel folder);
 $SKYHAWK_SCORE_INPUT (required) is the folder, glob or listing of videos to score.
 """
