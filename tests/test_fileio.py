@@ -140,3 +140,23 @@ def test_a_full_disk_is_named_by_the_output_being_written():
     wrapped = RuntimeError("step failed")
     wrapped.__cause__ = OSError(errno.ENOSPC, "full")
     assert fileio.is_disk_full(wrapped) and not fileio.is_disk_full(OSError(errno.EACCES, "denied"))
+
+
+def test_stat_names_what_is_not_a_regular_file(tmp_path: Path, gcs_prefix: str):
+    (tmp_path / "v.mp4").write_bytes(b"1234")
+    os.mkfifo(tmp_path / "pipe.mp4")
+    (tmp_path / "gone.mp4").symlink_to(tmp_path / "nowhere.mp4")
+    (tmp_path / "loop.mp4").symlink_to(tmp_path / "loop.mp4")
+    st = fileio.stat(str(tmp_path / "v.mp4"))
+    assert (st.size, st.problem, st.broken_link) == (4, "", False) and st.mtime > 0
+    assert fileio.stat(str(tmp_path / "pipe.mp4")).problem == "not a regular file (a FIFO (named pipe))"
+    assert fileio.stat(str(tmp_path / "gone.mp4")) == fileio.FileStat(
+        problem=f"dangling symbolic link (to {tmp_path / 'nowhere.mp4'})", broken_link=True)
+    assert fileio.stat(str(tmp_path / "loop.mp4")).problem == "symbolic link loop"
+    with pytest.raises(FileNotFoundError):
+        fileio.stat(str(tmp_path / "missing.mp4"))
+    fileio.write_bytes(gcs_prefix + "/v.mp4", b"123")
+    remote = fileio.stat(gcs_prefix + "/v.mp4")
+    assert (remote.size, remote.problem) == (3, "") and remote.mtime > 0
+    with pytest.raises(FileNotFoundError):
+        fileio.stat(gcs_prefix + "/missing.mp4")

@@ -10,10 +10,8 @@ of being left out. Local sources and listed paths are normalised to absolute pat
 """
 from __future__ import annotations
 
-import errno
 import os
 import posixpath
-import stat
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
@@ -56,36 +54,11 @@ def source_kind(src: str | Sequence[str]) -> str:
     raise ScoreError(f"input not found: {src}")
 
 
-def _link_error(path: str) -> str:
-    """Why a symbolic link cannot be read ('' when it leads to a file)."""
-    try:
-        os.stat(path)
-    except FileNotFoundError:
-        return f"dangling symbolic link (to {os.readlink(path)})"
-    except OSError as e:
-        if e.errno == errno.ELOOP:
-            return "symbolic link loop"
-        return f"cannot stat: {e.strerror}"
-    return ""
-
-
 def stat_input(uri: str) -> VideoInput:
-    """VideoInput with size and mtime, or with an error when the file is missing."""
-    from apache_beam.io.filesystems import FileSystems
-
+    """VideoInput with size and mtime, or with an error when the file is missing or not a regular file."""
     try:
-        if not fileio.is_remote(uri):
-            path = uri.removeprefix("file://")
-            if os.path.islink(path) and _link_error(path):
-                return VideoInput(uri, error=_link_error(path))
-            st = os.stat(path)
-            if not stat.S_ISREG(st.st_mode):
-                return VideoInput(uri, error=f"not a regular file ({_file_type(st.st_mode)})")
-            return VideoInput(uri, st.st_size, st.st_mtime)
-        meta = FileSystems.match([uri], limits=[1])[0].metadata_list
-        if not meta:
-            return VideoInput(uri, error="file not found")
-        return VideoInput(uri, meta[0].size_in_bytes, meta[0].last_updated_in_seconds)
+        st = fileio.stat(uri)
+        return VideoInput(uri, error=st.problem) if st.problem else VideoInput(uri, st.size, st.mtime)
     except FileNotFoundError:
         return VideoInput(uri, error="file not found")
     except Exception as e:  # noqa: BLE001 - one bad entry is a failed row, not a failed run
@@ -94,25 +67,14 @@ def stat_input(uri: str) -> VideoInput:
 
 def matched_input(m) -> VideoInput:
     """The VideoInput of a match result (Beam ``FileMetadata``); a local FIFO or device gets its error."""
-    if not fileio.is_remote(m.path):
+    if not fileio.is_remote(m.path):  # object stores hold only regular files
         try:
-            mode = os.stat(fileio.local_path(m.path)).st_mode
+            problem = fileio.stat(m.path).problem
         except OSError:
-            mode = stat.S_IFREG  # gone since the match: the sampler says so
-        if not stat.S_ISREG(mode):
-            return VideoInput(m.path, error=f"not a regular file ({_file_type(mode)})")
+            problem = ""  # gone since the match: the sampler says so
+        if problem:
+            return VideoInput(m.path, error=problem)
     return VideoInput(m.path, m.size_in_bytes, m.last_updated_in_seconds)
-
-
-def _file_type(mode: int) -> str:
-    """What a non-regular file is: 'a folder', 'a FIFO (named pipe)', 'a device', 'a socket'."""
-    if stat.S_ISDIR(mode):
-        return "a folder"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO (named pipe)"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    return "a socket" if stat.S_ISSOCK(mode) else "not a regular file"
 
 
 def canonical_source(src: str) -> str:
@@ -138,13 +100,13 @@ def broken_links(folder: str) -> Iterator[VideoInput]:
 
     Beam's match skips them silently; a listing that names them gives a failed row, so a scan does too.
     """
-    if fileio.is_remote(folder):
+    if fileio.is_remote(folder):  # object stores have no symbolic links
         return
-    for parent, _, files in os.walk(fileio.local_path(folder)):
-        for name in sorted(files):
-            path = os.path.join(parent, name)
-            if is_media(name) and os.path.islink(path) and _link_error(path):
-                yield VideoInput(path, error=_link_error(path))
+    for path in fileio.list_files(folder):  # broken links included
+        if is_media(path):
+            st = fileio.stat(path)
+            if st.broken_link:
+                yield VideoInput(fileio.local_path(path), error=st.problem)
 
 
 class DiscoverVideos(beam.PTransform):

@@ -17,7 +17,7 @@ import shutil
 import tempfile
 from typing import Any, Callable, Iterator
 
-from skyhawk.fileio.base import Filesystem
+from skyhawk.fileio.base import FileStat, Filesystem
 from skyhawk.fileio.beam import BeamFilesystem
 from skyhawk.fileio.gcs import GcsFilesystem, Unreachable, check_reachable, use_emulator_credentials
 from skyhawk.fileio.local import LocalFilesystem
@@ -25,10 +25,10 @@ from skyhawk.fileio.local import LocalFilesystem
 _CHUNK = 8 << 20
 
 __all__ = [
-    "Filesystem", "Unreachable", "blocking_file", "check_reachable", "copy_file", "create_if_absent",
+    "FileStat", "Filesystem", "Unreachable", "blocking_file", "check_reachable", "copy_file", "create_if_absent",
     "disk_full_names", "exists", "filesystem", "glob", "is_disk_full", "is_remote", "isdir", "isfile", "join",
     "list_files", "listdir", "local_copy", "local_path", "makedirs", "move_tree", "normpath", "prune_dir",
-    "read_bytes", "read_json", "read_text", "register", "relpath", "remove", "scheme", "size",
+    "read_bytes", "read_json", "read_text", "register", "relpath", "remove", "scheme", "size", "stat",
     "use_emulator_credentials", "without_scheme", "write_bytes", "write_json", "write_text",
 ]
 
@@ -163,6 +163,12 @@ def glob(pattern: str) -> list[str]:
 def size(path: str) -> int:
     """Size of a file in bytes."""
     return _on(path, "size")
+
+
+def stat(path: str) -> FileStat:
+    """Size, modification time and why path is not a readable regular file ('' when it is: locally a FIFO, a
+    device, a folder, a dangling symbolic link or a loop); FileNotFoundError when nothing is there."""
+    return _on(path, "stat")
 
 
 def list_files(root: str) -> list[str]:

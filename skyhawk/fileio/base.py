@@ -2,8 +2,20 @@
 from __future__ import annotations
 
 import abc
+import dataclasses
 import re
 from typing import BinaryIO
+
+
+@dataclasses.dataclass(frozen=True)
+class FileStat:
+    """One file's size and modification time (the resume key of an input), and why it cannot be read as a
+    regular file ('' when it can): a FIFO, a device, a folder, or a symbolic link that leads nowhere."""
+
+    size: int = -1
+    mtime: float = -1.0
+    problem: str = ""
+    broken_link: bool = False  # a dangling symbolic link or a link loop (Beam's match skips those silently)
 
 
 class Filesystem(abc.ABC):
@@ -52,6 +64,10 @@ class Filesystem(abc.ABC):
     @abc.abstractmethod
     def listdir(self, path: str) -> list[str]:
         """Names of the entries (files and folders) directly in path, sorted; FileNotFoundError if none."""
+
+    @abc.abstractmethod
+    def stat(self, path: str) -> FileStat:
+        """Size, modification time and any problem of one file; FileNotFoundError when there is nothing there."""
 
     @abc.abstractmethod
     def size(self, path: str) -> int:

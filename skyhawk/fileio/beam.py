@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, BinaryIO
 
-from skyhawk.fileio.base import Filesystem
+from skyhawk.fileio.base import FileStat, Filesystem
 
 _RAW = "uncompressed"  # CompressionTypes.UNCOMPRESSED
 
@@ -52,10 +52,13 @@ class BeamFilesystem(Filesystem):
         return sorted(n for n in names if n)
 
     def size(self, path: str) -> int:
-        found = _fs().match([path])[0].metadata_list
+        return self.stat(path).size
+
+    def stat(self, path: str) -> FileStat:
+        found = _fs().match([path], limits=[1])[0].metadata_list
         if not found:
             raise FileNotFoundError(f"no such file: {path}")
-        return found[0].size_in_bytes
+        return FileStat(found[0].size_in_bytes, found[0].last_updated_in_seconds)
 
     def open_read(self, path: str) -> BinaryIO:
         return _fs().open(path, compression_type=_RAW)

@@ -5,10 +5,11 @@ import contextlib
 import errno
 import os
 import shutil
+import stat as _stat
 import uuid
 from typing import BinaryIO
 
-from skyhawk.fileio.base import Filesystem, glob_regex
+from skyhawk.fileio.base import FileStat, Filesystem, glob_regex
 
 _MAKEDIRS_TRIES = 100  # a parent removed under us this often in a row is not a race but a fault
 
@@ -54,6 +55,23 @@ class LocalFilesystem(Filesystem):
 
     def size(self, path: str) -> int:
         return os.path.getsize(path)
+
+    def stat(self, path: str) -> FileStat:
+        """A dangling symbolic link or a link loop is a FileStat with its problem, not FileNotFoundError."""
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            if not os.path.islink(path):
+                raise
+            return FileStat(problem=f"dangling symbolic link (to {os.readlink(path)})", broken_link=True)
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                return FileStat(problem="symbolic link loop", broken_link=True)
+            if not os.path.islink(path):
+                raise
+            return FileStat(problem=f"cannot stat: {e.strerror}", broken_link=True)
+        problem = "" if _stat.S_ISREG(st.st_mode) else f"not a regular file ({_file_type(st.st_mode)})"
+        return FileStat(st.st_size, st.st_mtime, problem)
 
     def open_read(self, path: str) -> BinaryIO:
         return open(path, "rb")
@@ -142,3 +160,14 @@ class LocalFilesystem(Filesystem):
                 os.rmdir(path)
         elif os.path.lexists(path):
             os.unlink(path)
+
+
+def _file_type(mode: int) -> str:
+    """What a non-regular file is: 'a folder', 'a FIFO (named pipe)', 'a device', 'a socket'."""
+    if _stat.S_ISDIR(mode):
+        return "a folder"
+    if _stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if _stat.S_ISCHR(mode) or _stat.S_ISBLK(mode):
+        return "a device"
+    return "a socket" if _stat.S_ISSOCK(mode) else "not a regular file"
