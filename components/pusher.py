@@ -15,7 +15,6 @@ changed), that version is recorded instead of adding a copy.
 """
 
 import json
-import os
 from typing import Any, Dict, List
 
 from tfx import v1 as tfx
@@ -69,7 +68,7 @@ def RegistryPusher(
     pushed_model.set_string_custom_property("pipeline_run_id", pipeline_run_id)
     if not blessed:
         pushed_model.set_int_custom_property("pushed", 0)
-        fileio.write_json(os.path.join(pushed_model.uri, NOT_PUSHED_FILE), decision, default=str)
+        fileio.write_json(fileio.join(pushed_model.uri, NOT_PUSHED_FILE), decision, default=str)
         return
     reg = Registry(registry)
     try:
@@ -143,7 +142,7 @@ def _record_push(pushed_model: Any, info: Any, already_published: bool) -> None:
     pushed_model.set_string_custom_property("pushed_destination", info.uri)
     pushed_model.set_int_custom_property("pushed_version", int(info.version))
     pushed_model.set_int_custom_property("already_published", int(already_published))
-    fileio.write_json(os.path.join(pushed_model.uri, PUSHED_FILE),
+    fileio.write_json(fileio.join(pushed_model.uri, PUSHED_FILE),
                       {"version": info.version, "uri": info.uri, "already_published": already_published})
 
 

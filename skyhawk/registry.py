@@ -210,8 +210,12 @@ class Registry(Serving):
         self._check_name(model_name)
         if not isinstance(record, Mapping):
             raise RegistryError("metadata must be a VersionRecord or a dict")
-        given = record.to_json() if isinstance(record, VersionRecord) else record
-        clash = {k for k in (*REGISTRY_FIELDS, *CHECK_FIELDS) if k in given and k != "uri"}
+        owned = (*REGISTRY_FIELDS, *CHECK_FIELDS)
+        if isinstance(record, VersionRecord):  # its own registry fields are simply replaced
+            given: Mapping[str, Any] = {k: v for k, v in record.to_json().items() if k not in owned}
+            clash = {k for k in record.extra if k in owned}
+        else:
+            given, clash = record, {k for k in owned if k in record and k != "uri"}
         if clash:
             logger.warning("publish: metadata keys %s are set by the registry; caller values ignored", sorted(clash))
         src = fileio.normpath(saved_model_dir)

@@ -16,11 +16,13 @@ def saved_model(tmp_path) -> str:
     return _fake_saved_model(tmp_path / "sm")
 
 
-def test_a_typed_record_is_stored_flat_and_read_back_typed(tmp_path, saved_model):
+def test_a_typed_record_is_stored_flat_and_read_back_typed(tmp_path, saved_model, caplog):
     reg = Registry(str(tmp_path / "reg"))
-    written = reg.publish("m", saved_model, VersionRecord(
-        threshold=0.4, image_size=256, backbone="efficientnet_b0", blessed=True,
-        config={"extract": {"margin": 1.3}}, extra={"metrics": {"auc": 0.9}, "model_uri": "/runs/1"}))
+    with caplog.at_level(logging.WARNING):
+        written = reg.publish("m", saved_model, VersionRecord(
+            threshold=0.4, image_size=256, backbone="efficientnet_b0", blessed=True,
+            config={"extract": {"margin": 1.3}}, extra={"metrics": {"auc": 0.9}, "model_uri": "/runs/1"}))
+    assert "set by the registry" not in caplog.text  # a record's own (unset) registry fields are no clash
     assert written.version == 1 and written.uri == reg.version_dir("m", 1) and written.source == saved_model
     stored = json.loads(fileio.read_text(fileio.join(written.uri, "metadata.json")))
     assert stored["threshold"] == 0.4 and stored["backbone"] == "efficientnet_b0" and stored["blessed"] is True
@@ -33,6 +35,9 @@ def test_a_typed_record_is_stored_flat_and_read_back_typed(tmp_path, saved_model
     assert read["metrics"] == {"auc": 0.9} and read.get("model_uri") == "/runs/1" and read["version"] == 1
     assert dict(read) == {**stored, "uri": read.uri, "usable": True, "problem": None}
     assert record_in(read.uri) == VersionRecord.from_json(stored) and record_in(saved_model) is None
+    with caplog.at_level(logging.WARNING):  # a record's extra naming a registry field is one
+        again = reg.publish("m", saved_model, VersionRecord(extra={"version": 7, "note": "x"}))
+    assert again.version == 2 and again["note"] == "x" and "['version'] are set by the registry" in caplog.text
 
 
 def test_a_metadata_json_written_before_the_record_existed_still_reads(tmp_path, saved_model):

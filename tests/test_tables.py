@@ -64,3 +64,15 @@ def test_the_label_spec_separator_is_a_constant_of_the_labels_module_only():
              for n in ast.walk(ast.parse(p.read_text(encoding="utf-8")))
              if isinstance(n, ast.Constant) and n.value == ";"]
     assert not found
+
+
+def test_a_scheme_prefix_is_a_value_in_fileio_only():
+    """No string (or f-string part) outside ``skyhawk/fileio/`` starts with a scheme prefix: code that builds or
+    strips ``gs://`` itself (``len("gs://")``, ``f"gs://{bucket}"``) bypasses the scheme table. Help texts and
+    docstrings that mention one in passing are fine."""
+    prefixes = ("gs://", "s3://", "hdfs://", "file://")
+    found = [f"{p.relative_to(REPO).as_posix()}:{n.lineno}: {n.value!r}" for p in sources()
+             if not p.relative_to(REPO).as_posix().startswith("skyhawk/fileio/")
+             for n in ast.walk(ast.parse(p.read_text(encoding="utf-8")))
+             if isinstance(n, ast.Constant) and isinstance(n.value, str) and n.value.startswith(prefixes)]
+    assert not found
