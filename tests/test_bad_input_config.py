@@ -192,3 +192,29 @@ def test_gs_inputs_are_checked_before_a_run_like_local_ones(gcs_prefix: str, tmp
         run_local(cfg)
     assert str(e.value).split(" (")[0] == message.format(prefix=gcs_prefix)
     assert not (tmp_path / "m").exists() and not (tmp_path / "root").exists()
+
+
+SCORING_MODULES = ("components/score", "components/golden.py", "pipelines/scoring_pipeline.py", "pipelines/run.py",
+                   "pipelines/commands/score.py", "pipelines/commands/options.py")
+SCORING_PARAMETERS = {"frames", "faces_per_video", "aggregate", "fmt", "output_format", "threshold", "batch_size",
+                      "flush_every"}
+
+
+def test_scoring_defaults_are_written_only_in_the_score_section():
+    """#26.5: a scoring function or component takes its defaults from ``ScoreConfig`` (or none): a literal default
+    of a scoring parameter (``frames: int = 32``) is a second place for it."""
+    import ast
+
+    repo = Path(__file__).resolve().parents[1]
+    literal = []
+    for name in SCORING_MODULES:
+        for path in sorted((repo / name).rglob("*.py")) if (repo / name).is_dir() else [repo / name]:
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    args = node.args.posonlyargs + node.args.args
+                    pairs = list(zip(args[len(args) - len(node.args.defaults):], node.args.defaults, strict=True))
+                    pairs += [(a, d) for a, d in zip(node.args.kwonlyargs, node.args.kw_defaults, strict=True)
+                              if d is not None]
+                    literal += [f"{path.relative_to(repo)}:{d.lineno} {a.arg}={d.value!r}" for a, d in pairs
+                                if a.arg in SCORING_PARAMETERS and isinstance(d, ast.Constant) and d.value is not None]
+    assert not literal, literal
