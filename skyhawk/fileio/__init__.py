@@ -38,10 +38,13 @@ __all__ = [
 
 def scheme(path: str) -> str | None:
     """The URI scheme of a remote path ('gs', ...), None for a local path or a ``file://`` URI."""
-    if "://" not in path:
-        return None
-    s = path.split("://", 1)[0].lower()
-    return None if s == "file" else s
+    s = _scheme_of(path)
+    return None if s in LocalFilesystem.SUPPORTED_SCHEMES else s
+
+
+def _scheme_of(path: str) -> str:
+    """The scheme part of path, lower case ('' for a plain path): the scheme table's key."""
+    return path.split("://", 1)[0].lower() if "://" in path else ""
 
 
 def is_remote(path: str) -> bool:
@@ -111,7 +114,7 @@ register(GcsFilesystem())
 def filesystem(path: str) -> tuple[Filesystem, str]:
     """(the backend for path's scheme, path in that backend's form), its credentials set up; a scheme without a
     backend of its own goes to Beam's filesystems."""
-    s = path.split("://", 1)[0].lower() if "://" in path else ""
+    s = _scheme_of(path)
     backend = _TABLE.get(s) or _fallback(s)
     backend.prepare()
     return backend, backend.native(path)
