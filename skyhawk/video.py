@@ -15,6 +15,7 @@ import numpy as np
 
 from skyhawk.config import IMAGE_EXTENSIONS
 from skyhawk.container import keyframe_indices
+from skyhawk.sampled_decode import PyAvSampler, RateMismatch, Unavailable
 
 
 class VideoError(Exception):
@@ -116,9 +117,10 @@ ASSUMED_GOP = 250
 # A video whose frames run out before this share of its header's frame count is truncated (a failed video):
 # header counts are estimates in some containers, so the last frame or two may legitimately be missing.
 TRUNCATED_BELOW = 0.98
-# FFmpeg decoding threads of the sampled-frame reader. One: the same frames for less CPU (decoding every
-# frame of the 34 shared real videos: 6.9 to 7.8 CPU-s with 1 thread, 8.6 to 8.8 with 2, the default here),
-# and the reader already decodes in its own thread beside detection; parallelism comes from workers.
+# FFmpeg decoding threads of the sampled-frame reader (PyAV's; OpenCV's in the fallback). One: the same
+# frames for less CPU (decoding every frame of the 34 shared real videos: 6.9 to 7.8 CPU-s with 1 thread,
+# 8.6 to 8.8 with 2, the default here), and the reader already decodes in its own thread beside detection;
+# parallelism comes from workers.
 DECODE_THREADS = 1
 
 
@@ -149,8 +151,10 @@ class SampledFrames:
     Opening reads the header (frame count, fps) and the container's key-frame index and plans, per
     sample, whether to seek to it or keep decoding forward (``read_plan``): dense samples stream, sparse
     ones in long videos seek, so 32 samples of a 10-minute video decode a few hundred frames, not 18,000.
-    Decoding runs in a background thread that overlaps with what the consumer does per frame (face
-    detection): OpenCV releases the GIL while it decodes. Raises VideoError when the file cannot be
+    Decoding (``skyhawk.sampled_decode``: PyAV, the non-reference frames no sample needs skipped, the same
+    frames as OpenCV's bit for bit; OpenCV's own loop, ``_read_opencv``, is the fallback for a file PyAV
+    cannot number frame by frame) runs in a background thread that overlaps with what the consumer does per
+    frame (face detection): both release the GIL while they decode. Raises VideoError when the file cannot be
     opened, yields no frame at all, or (after the frames it has) ends well before its header's frame count:
     a truncated video is a failed one, with the frame it stops at.
     """
@@ -183,7 +187,6 @@ class SampledFrames:
         if self.image:
             yield 0, read_image(self.path)
             return
-        cap, _, _ = open_capture(self.path, DECODE_THREADS)
         wanted, plan = self.wanted, self.plan
         q: queue.Queue = queue.Queue(maxsize=max(1, self._prefetch))
         stop = threading.Event()
@@ -191,23 +194,25 @@ class SampledFrames:
         ended: list[int] = []  # the frame where decoding ran out, when it did before the last sample
 
         def produce() -> None:
+            put: set[int] = set()
             try:
-                idx = 0
-                for w, seek in zip(wanted, plan, strict=True):
-                    if stop.is_set():
-                        break
-                    if seek:
-                        cap.set(cv2.CAP_PROP_POS_FRAMES, w)
-                        idx = w
-                    while idx < w and cap.grab():
-                        idx += 1
-                    if idx < w or not cap.grab():
-                        ended.append(idx)
-                        break
-                    idx += 1
-                    ok, frame = cap.retrieve()
-                    if ok and frame is not None:
-                        q.put((w, frame))
+                try:
+                    sampler = PyAvSampler(self.path, self.fps, DECODE_THREADS)
+                except Unavailable:
+                    sampler = None
+                if sampler is not None:
+                    try:
+                        for item in sampler.frames(wanted, plan, SEEK_BACKOFF_FRAMES, stop):
+                            q.put(item)
+                            put.add(item[0])
+                        if sampler.ended is not None and len(put) < len(wanted):
+                            ended.append(sampler.ended)
+                        return
+                    except (Unavailable, RateMismatch):
+                        pass  # read again with OpenCV, which puts only the samples not yet put
+                    finally:
+                        sampler.close()
+                _read_opencv(self.path, wanted, plan, lambda item: item[0] in put or q.put(item), stop, ended)
             except Exception as e:  # surfaced to the consumer
                 q.put(e)
             finally:
@@ -233,12 +238,37 @@ class SampledFrames:
                 except queue.Empty:
                     pass
                 t.join(timeout=0.05)
-            cap.release()
         if got == 0:
             raise VideoError("no frame could be decoded")
         if ended and ended[0] < self.frame_count * TRUNCATED_BELOW - 1:
             raise VideoError(f"truncated: decoding stops at frame {ended[0]} of the {self.frame_count} in its header "
                              f"({got} of {len(wanted)} sampled frames decoded)")
+
+
+def _read_opencv(path: str, wanted: Sequence[int], plan: Sequence[bool], put: Callable[[tuple[int, np.ndarray]], None],
+                 stop: threading.Event, ended: list[int]) -> None:
+    """The fallback reader (OpenCV decodes every frame up to each sample): ``put(w, frame)`` per sample from
+    the start, or from a seek to ``wanted[0]`` when ``plan[0]``; appends to ``ended`` where decoding ran out."""
+    cap, _, _ = open_capture(path, DECODE_THREADS)
+    try:
+        idx = 0
+        for w, seek in zip(wanted, plan, strict=True):
+            if stop.is_set():
+                break
+            if seek:
+                cap.set(cv2.CAP_PROP_POS_FRAMES, w)
+                idx = w
+            while idx < w and cap.grab():
+                idx += 1
+            if idx < w or not cap.grab():
+                ended.append(idx)
+                break
+            idx += 1
+            ok, frame = cap.retrieve()
+            if ok and frame is not None:
+                put((w, frame))
+    finally:
+        cap.release()
 
 
 def iter_sampled_frames(path: str, n: int, prefetch: int = 4) -> Iterator[tuple[int, np.ndarray]]:

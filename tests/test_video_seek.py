@@ -1,13 +1,16 @@
 """Sampling long videos: seek to sparse samples (container key-frame index), stream dense ones; same frames."""
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import pytest
 
 from skyhawk.container import keyframe_indices
+from skyhawk.sampled_decode import PyAvSampler, RateMismatch
 from skyhawk.video import SEEK_BACKOFF_FRAMES, SEEK_OVERHEAD_FRAMES, SampledFrames, read_plan, sample_indices
 
 SOURCE = "real_videos/KwaiVGI__LivePortrait__assets__examples__driving__d0.mp4"
@@ -73,3 +76,62 @@ def test_keyframes_unknown_for_other_containers_and_garbage(tmp_path: Path):
     assert keyframe_indices(str(junk)) is None
     assert keyframe_indices(str(tmp_path / "missing.mp4")) is None
     assert keyframe_indices(str(tmp_path / "a.webm")) is None
+
+
+def _every_frame(path: Path) -> list[np.ndarray]:
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        frames.append(f)
+    cap.release()
+    return frames
+
+
+@pytest.mark.parametrize("name", ["KwaiVGI__LivePortrait__assets__examples__driving__d10.mp4",  # B-frames, BT.709 tag
+                                  "YuvalNirkin__fsgan__docs__examples__shinzo_abe.mp4"])  # 1280x720, 3 key frames
+def test_sampled_frames_are_opencvs_frames_with_non_reference_frames_skipped(name: str, shared_media: Path):
+    """PyAV skips the non-reference frames no sample needs; the samples are OpenCV's decoded frames, bit for bit
+    (OpenCV's BT.601 conversion: the file's BT.709 tag is ignored, as OpenCV ignores it)."""
+    path = shared_media / "real_videos" / name
+    every = _every_frame(path)
+    sampled = SampledFrames(str(path), 32)
+    got = dict(sampled)
+    assert sorted(got) == sample_indices(len(every), 32)
+    for i, f in got.items():
+        assert np.array_equal(f, every[i]), i
+    sampler = PyAvSampler(str(path), sampled.fps, 1)
+    try:
+        assert len(list(sampler.frames(sampled.wanted, sampled.plan, SEEK_BACKOFF_FRAMES, threading.Event()))) == 32
+        assert 32 <= sampler.decoded < 0.75 * len(every)  # less than every frame was decoded
+    finally:
+        sampler.close()
+
+
+def test_frames_not_numbered_one_by_one_are_read_with_opencv(tmp_path: Path, shared_media: Path):
+    """A variable frame rate (a jump in the timestamps): the pts rule would number frames with a gap, so the
+    reader reads with OpenCV, which counts frames as it streams: the same frames as decoding every one."""
+    src = _every_frame(shared_media / SOURCE)[:40]
+    path = tmp_path / "vfr.mp4"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("mpeg4", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 256, 256, "yuv420p"
+        for i, f in enumerate(src):
+            frame = av.VideoFrame.from_ndarray(cv2.resize(f, (256, 256)), format="bgr24")
+            frame.pts = i if i < 20 else 2 * i  # frames 20.. are 2 frame periods apart
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    every = _every_frame(path)
+    sampled = SampledFrames(str(path), 8)
+    sampler = PyAvSampler(str(path), sampled.fps, 1)
+    with pytest.raises(RateMismatch):
+        try:
+            list(sampler.frames(sampled.wanted, sampled.plan, SEEK_BACKOFF_FRAMES, threading.Event()))
+        finally:
+            sampler.close()
+    got = dict(sampled)
+    assert sorted(got) == sample_indices(sampled.frame_count, 8) and len(every) == 40
+    for i, f in got.items():
+        assert np.array_equal(f, every[i]), i
