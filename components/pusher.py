@@ -99,9 +99,9 @@ def RegistryPusher(
             "model_uri": model.uri,
         },
     })
-    blessed_flag = lineage.pop("blessed")
+    del lineage["blessed"]  # a typed field of the record
     record = VersionRecord(threshold=model_meta.threshold, image_size=model_meta.image_size,
-                           backbone=model_meta.backbone, blessed=blessed_flag,
+                           backbone=model_meta.backbone, blessed=blessed,
                            config=json.loads(pipeline_config), extra=lineage)
     _record_push(pushed_model, reg.publish(model_name, serving_dir, record), already_published=False)
 
