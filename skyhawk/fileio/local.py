@@ -80,9 +80,13 @@ class LocalFilesystem(Filesystem):
         self.makedirs(os.path.dirname(os.path.abspath(path)))
         return open(path, "wb")
 
-    def write_bytes(self, path: str, data: bytes) -> None:
+    def _temp_beside(self, path: str) -> str:
+        """A fresh temporary file name next to ``path``, its folder created; the caller removes the file."""
         self.makedirs(os.path.dirname(os.path.abspath(path)))
-        tmp = f"{path}.{uuid.uuid4().hex}.tmp"
+        return f"{path}.{uuid.uuid4().hex}.tmp"
+
+    def write_bytes(self, path: str, data: bytes) -> None:
+        tmp = self._temp_beside(path)
         try:
             with open(tmp, "wb") as f:
                 f.write(data)
@@ -96,8 +100,7 @@ class LocalFilesystem(Filesystem):
                 os.unlink(tmp)
 
     def create_if_absent(self, path: str, data: bytes) -> bool:
-        self.makedirs(os.path.dirname(os.path.abspath(path)))
-        tmp = f"{path}.{uuid.uuid4().hex}.tmp"
+        tmp = self._temp_beside(path)
         try:
             with open(tmp, "wb") as f:
                 f.write(data)
