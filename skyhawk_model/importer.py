@@ -28,7 +28,7 @@ def sha256_of(path: str) -> str:
     return hashlib.sha256(fileio.read_bytes(path)).hexdigest()
 
 
-def import_model(backbone: str, weights: str, registry: str, name: str, threshold: float = 0.5,
+def import_model(backbone: str, weights: str, registry: str, name: str, threshold: float = TrainConfig.threshold,
                  crop: ExtractConfig | None = None) -> VersionRecord:
     """Builds ``backbone`` with the released ``weights`` file and publishes it as the next version of
     ``name`` in ``registry``; returns the version's record.

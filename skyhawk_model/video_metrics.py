@@ -14,6 +14,7 @@ from tensorflow_model_analysis.metrics import metric_types, metric_util
 from tensorflow_model_analysis.proto import config_pb2
 
 from skyhawk import aggregate
+from skyhawk.config import GateConfig, TrainConfig
 
 ACCURACY, AUC, LOG_LOSS, COUNT = "video_accuracy", "video_auc", "video_log_loss", "video_count"
 
@@ -26,11 +27,13 @@ class VideoMetrics(metric_types.Metric):
     called '' that does not exist, and every model would fail with "Metric not found").
     """
 
-    def __init__(self, aggregation: str = "mean", threshold: float = 0.5, name: str = ACCURACY):
+    def __init__(self, aggregation: str = GateConfig.video_aggregation, threshold: float = TrainConfig.threshold,
+                 name: str = ACCURACY):
         super().__init__(_video_metrics, aggregation=aggregation, threshold=threshold, name=name)
 
 
-def _video_metrics(aggregation: str = "mean", threshold: float = 0.5, name: str = ACCURACY,
+def _video_metrics(aggregation: str = GateConfig.video_aggregation, threshold: float = TrainConfig.threshold,
+                   name: str = ACCURACY,
                    eval_config: config_pb2.EvalConfig | None = None, model_names: list[str] | None = None,
                    output_names: list[str] | None = None, query_key: str = "", example_weighted: bool = False
                    ) -> metric_types.MetricComputations:
