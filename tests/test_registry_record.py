@@ -5,7 +5,7 @@ import json
 import logging
 
 import pytest
-from test_registry import _fake_saved_model
+from registry_models import fake_saved_model
 
 from skyhawk import fileio
 from skyhawk.registry import Registry, RegistryError, VersionRecord, record_in
@@ -13,7 +13,7 @@ from skyhawk.registry import Registry, RegistryError, VersionRecord, record_in
 
 @pytest.fixture
 def saved_model(tmp_path) -> str:
-    return _fake_saved_model(tmp_path / "sm")
+    return fake_saved_model(tmp_path / "sm")
 
 
 def test_a_typed_record_is_stored_flat_and_read_back_typed(tmp_path, saved_model, caplog):
