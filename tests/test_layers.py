@@ -101,3 +101,15 @@ def test_the_checker_sees_string_and_function_level_imports(tmp_path):
     found = imported_modules(bad, package="skyhawk.synth")
     assert (2, "pipelines") in found and (3, "skyhawk.components") in found
     assert (5, "components.extract") in found and (5, "infra.procs") in found
+
+
+MAX_LINES = 400
+
+
+def test_no_source_file_passes_the_line_limit():
+    """Every Python file of ours (product, tooling, tests, setup.py) has at most MAX_LINES lines: a longer one is
+    split into modules with one job each."""
+    files = [*sources((*OURS, "tests")), REPO / "setup.py"]
+    too_long = {p.relative_to(REPO).as_posix(): n for p in files
+                if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+    assert len(files) > 150 and not too_long, too_long
