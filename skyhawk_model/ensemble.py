@@ -25,6 +25,7 @@ from skyhawk import artifact, fileio
 from skyhawk.artifact import CROP_KEYS
 from skyhawk.config import ExtractConfig, TrainConfig, to_dict
 from skyhawk.registry import METADATA, Registry, VersionRecord
+from skyhawk.typed import ConfigError
 from skyhawk_model.export import export_model
 from skyhawk_model.model_ref import ModelRef, ModelRefError, local_model_dir, resolve
 
@@ -140,10 +141,11 @@ def make_ensemble(model_refs: Sequence[str], registry: str, name: str, weights: 
     w = normalized_weights(weights, len(refs))
     if threshold is None:
         threshold = float(sum(wi * r.threshold for wi, r in zip(w, refs, strict=True)))
-    if not 0.0 < threshold < 1.0:
-        raise EnsembleError(f"threshold must be in (0, 1), got {threshold}")
+    try:  # what export reads; the config checks the threshold
+        cfg = TrainConfig(image_size=crop["image_size"], threshold=threshold, weights="none")
+    except ConfigError as e:
+        raise EnsembleError(str(e)) from None
     members = [member_record(text, ref, wi) for text, ref, wi in zip(model_refs, refs, w, strict=True)]
-    cfg = TrainConfig(image_size=crop["image_size"], threshold=threshold, weights="none")  # what export reads
     extract = {**to_dict(ExtractConfig()), **crop}
     model = build_ensemble([load_member(r) for r in refs], w, crop["image_size"])
     ensemble = {"method": METHOD, "members": members}

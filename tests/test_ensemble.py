@@ -97,6 +97,9 @@ def test_members_that_crop_differently_are_refused_in_one_line(reg, capsys):
     assert main(["ensemble", "--registry", str(reg), "--name", "bad", "--weights", "1",
                  "--model", str(reg / "meso4"), "--model", str(reg / "mesoinc")]) == 1
     assert "1 weights for 2 members" in capsys.readouterr().err
+    assert main(["ensemble", "--registry", str(reg), "--name", "bad", "--threshold", "1.5",
+                 "--model", str(reg / "meso4"), "--model", str(reg / "mesoinc")]) == 1
+    assert capsys.readouterr().err.strip() == "skyhawk ensemble: error: threshold must be in (0, 1), got 1.5"
     assert not (reg / "bad").exists()
 
 
