@@ -42,6 +42,15 @@ HAAR_HOG_FLOOR = -2.0  # HOG's adjust_threshold when scoring a Haar box (every w
 # cascade found on the shared real videos scored -1.04 and up, its one box on train_fakes (text beside a
 # nose) -1.21.
 HAAR_MIN_HOG = -1.1
+# OpenCV's own thread pool (cv2.setNumThreads), set when a FaceDetector is made: one thread. The per-frame
+# calls here (grey conversion, INTER_AREA resize, the Haar cascade, crop resize) are a few ms each, and
+# OpenCV's pthreads pool keeps its worker spinning after each: on the 34 shared real videos at 32 samples
+# the worker thread burned 0.85 to 1.2 CPU-s beside the main thread's 7.8 to 8.9, and with one thread the
+# main thread took on only ~0.3 CPU-s of it (the whole extraction: 0.7 to 1.5 CPU-s less). The same frames,
+# boxes, crops and examples bit for bit (docs/extraction.md, issue 27). FFmpeg's decoding threads are not
+# OpenCV's pool (unchanged); parallelism comes from the decode thread and the workers, as for DECODE_THREADS
+# (skyhawk.video).
+OPENCV_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -83,12 +92,14 @@ class FaceDetector:
     the ones before it found nothing; default: ``DEFAULT_CHANCES[kind]``. The first chance's model (``kind``)
     also searches the tracking window (the config's ``detector`` when that chance has no model, e.g. Haar or a
     registered one). The CNN is loaded only when it is that model or a chance's; HOG and the cascade always
-    (HOG also scores the cascade's boxes; both load in milliseconds).
+    (HOG also scores the cascade's boxes; both load in milliseconds). Making one sets OpenCV's thread pool of
+    the process to ``OPENCV_THREADS``.
     """
 
     def __init__(self, kind: str = "hog", detect_size: int = 640, chances: Sequence[str] = ()):
         import dlib
 
+        cv2.setNumThreads(OPENCV_THREADS)  # process-wide: see OPENCV_THREADS
         names = tuple(chances) or DEFAULT_CHANCES.get(kind, ())
         unknown = [n for n in names if n not in CHANCES]
         if not names or unknown:
