@@ -46,7 +46,8 @@ HAAR_MIN_HOG = -1.1
 # calls here (grey conversion, INTER_AREA resize, the Haar cascade, crop resize) are a few ms each, and
 # OpenCV's pthreads pool keeps its worker spinning after each: on the 34 shared real videos at 32 samples
 # the worker thread burned 0.85 to 1.2 CPU-s beside the main thread's 7.8 to 8.9, and with one thread the
-# main thread took on only ~0.3 CPU-s of it (the whole extraction: 0.7 to 1.5 CPU-s less). The same frames,
+# main thread took on 0.2 to 0.5 CPU-s of it (the extraction: 0.6 and 1.0 CPU-s less in whole passes, 0.2 in
+# an A/B alternating per video). The same frames,
 # boxes, crops and examples bit for bit (docs/extraction.md, issue 27). FFmpeg's decoding threads are not
 # OpenCV's pool (unchanged); parallelism comes from the decode thread and the workers, as for DECODE_THREADS
 # (skyhawk.video).
