@@ -18,6 +18,7 @@ timestamps (``Unavailable``), the caller reads the video with OpenCV, giving onl
 """
 from __future__ import annotations
 
+import itertools
 import threading
 from typing import Iterator, Sequence
 
@@ -140,7 +141,7 @@ class PyAvSampler:
                 stream = self._decoded(want)
                 head = next(stream, None)
                 if head is None or head[0] <= w or back >= w:
-                    stream = _chain(head, stream)
+                    stream = itertools.chain([head] if head is not None else [], stream)
                     break
                 back = back * 2
             for n, frame in stream:
@@ -154,7 +155,6 @@ class PyAvSampler:
             else:
                 return  # ran out: ``ended`` says where
 
-
     def _check(self, w: int) -> None:
         """RateMismatch unless every frame number of this run up to w was a packet's (no gap: the numbers are
         the frames' positions, as OpenCV counts them while it streams)."""
@@ -163,10 +163,3 @@ class PyAvSampler:
         if missing is not None:
             raise RateMismatch(f"no frame numbered {missing}")
         self._checked = w
-
-
-def _chain(head: tuple[int, av.VideoFrame] | None,
-           rest: Iterator[tuple[int, av.VideoFrame]]) -> Iterator[tuple[int, av.VideoFrame]]:
-    if head is not None:
-        yield head
-    yield from rest
