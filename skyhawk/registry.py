@@ -169,20 +169,20 @@ class Registry(Serving):
         pin = self._pin(model_name)
         return int(pin["version"]) if pin else None
 
-    def serving(self, model_name: str) -> int | None:
-        """The pinned version if pinned, else the latest published one (None if nothing is published)."""
+    def serving(self, model_name: str, published: dict[int, VersionRecord] | None = None) -> int | None:
+        """The pinned version if pinned, else the latest published one (None if nothing is published);
+        ``published``: a listing the caller already has (else the model's versions are listed)."""
         pinned = self.pinned(model_name)
         if pinned is not None:
             return pinned
-        published = self._published(model_name)
+        published = self._published(model_name) if published is None else published
         return max(published) if published else None
 
     def show(self, model_name: str, version: int | None = None) -> VersionRecord:
         """The record of ``version`` (default: the serving version), with ``usable`` and ``problem``."""
         published = self._require(model_name)
         if version is None:  # from this listing, not a second one that may hold a version published since
-            pinned = self.pinned(model_name)
-            version = max(published) if pinned is None else pinned
+            version = self.serving(model_name, published)
         if version not in published:
             have = ", ".join(str(v) for v in sorted(published))
             raise RegistryError(f"unknown version {model_name}@{version} (published: {have})")
