@@ -56,7 +56,7 @@ def input_audit(file_patterns: Sequence[str] | str, cfg: TrainConfig, margin: fl
     import tensorflow as tf
 
     from skyhawk.aggregate import auc
-    from skyhawk_model.inputs import read_records, resolve
+    from skyhawk_model.inputs import PREMADE, read_records, resolve
     from skyhawk_model.model import canonical_model
     from skyhawk_model.preprocess import augment, decode_image
 
@@ -68,7 +68,7 @@ def input_audit(file_patterns: Sequence[str] | str, cfg: TrainConfig, margin: fl
     for raw in read_records(split):
         ex = tf.io.parse_single_example(raw, {k: spec[k] for k in keys if k in spec})
         vid = ex[features.VIDEO_ID].numpy().decode()
-        if ex[features.METHOD].numpy() in (b"sbi", b"swap") or seen.get(vid, 0) >= faces_per_video:
+        if ex[features.METHOD].numpy() in PREMADE or seen.get(vid, 0) >= faces_per_video:
             continue  # the dataset's own videos: synthetic fakes share their real's capture by construction
         seen[vid] = seen.get(vid, 0) + 1
         side = float(ex["face_side_px"].numpy()) if "face_side_px" in ex else -1.0
