@@ -38,7 +38,6 @@ from components.score.sample import NAMESPACE
 from skyhawk import fileio
 from skyhawk.config_score import SCORE_FORMATS
 
-FORMATS = SCORE_FORMATS  # the results views (the one list: skyhawk.config_score)
 PARTS_DIR = "_parts"
 QUARANTINE_DIR = "_quarantine"
 LOCK_FILE = ".score.lock"
@@ -126,7 +125,7 @@ def check_settings(dest: str, settings: dict[str, Any], force: bool) -> None:
                              f"--output folder, or --force to delete them and score again")
         if diff:
             for name in (PARTS_DIR, QUARANTINE_DIR, EXPLAIN_DIR, FRAMES_FILE, SUMMARY_FILE,
-                         *(f"results.{f}" for f in FORMATS)):
+                         *(f"results.{f}" for f in SCORE_FORMATS)):
                 fileio.remove(join(dest, name), recursive=True)
     write_json(path, settings)
 
@@ -299,7 +298,7 @@ def encode_rows(rows: Sequence[dict[str, Any]], fmt: str) -> bytes:
         buf = io.BytesIO()
         pq.write_table(pa.Table.from_pylist(rows, schema=schema), buf)
         return buf.getvalue()
-    raise ValueError(f"unknown format {fmt!r} ({' | '.join(FORMATS)})")
+    raise ValueError(f"unknown format {fmt!r} ({' | '.join(SCORE_FORMATS)})")
 
 
 def results_path(dest: str, fmt: str) -> str:
@@ -327,7 +326,7 @@ def write_views(dest: str, fmt: str, **summary_extra: Any) -> dict[str, Any]:
     records = latest_records(dest)
     rows = [r["row"] for r in records]
     write_whole(results_path(dest, fmt), encode_rows(rows, fmt))
-    for other in FORMATS:
+    for other in SCORE_FORMATS:
         if other != fmt and fileio.exists(results_path(dest, other)):
             fileio.remove(results_path(dest, other))
     write_whole(join(dest, FRAMES_FILE), "".join(
