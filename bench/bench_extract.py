@@ -48,9 +48,9 @@ from skyhawk.faces import (  # noqa: E402
     FaceDetector,
     FaceTracker,
     LandmarkPredictor,
-    crop_face,
     encode_jpeg,
     landmarks_in_crop,
+    sample_faces,
 )
 from skyhawk.video import count_frames, iter_sampled_frames, open_capture, sample_indices  # noqa: E402
 
@@ -114,49 +114,56 @@ def _landmarks() -> LandmarkPredictor:
     return _LANDMARKS[0]
 
 
+class _TimedLandmarks:
+    """The process's landmark predictor, adding the seconds of its calls to ``clock["landmarks_s"]``."""
+
+    def __init__(self, clock: dict):
+        self.clock = clock
+
+    def __call__(self, frame, face):
+        t = time.perf_counter()
+        out = _landmarks()(frame, face)
+        self.clock["landmarks_s"] += time.perf_counter() - t
+        return out
+
+
 def extract_video(path: str, cfg: ExtractConfig, detector, clock: dict | None = None) -> dict:
-    """One video through the library's per-video path (as the extraction DoFn does it): sampled frames
-    (decode thread) -> tracked face detection -> 68 landmarks -> crop -> JPEG -> serialized tf.Example.
-    ``clock`` (if given) accumulates the seconds spent waiting for frames, on landmarks, cropping,
-    encoding and serializing."""
+    """One video through the library's per-video path (``sample_faces``, as the extraction DoFn calls it):
+    sampled frames (decode thread) -> tracked face detection -> crop, and the 68 landmarks of a batch of
+    frames after their detection -> JPEG -> serialized tf.Example. ``clock`` (if given) accumulates the
+    seconds spent in ``sample_faces`` (``next_s``: waiting for decoded frames, detection, crops and landmarks),
+    on landmarks alone, encoding and serializing."""
     clock = clock if clock is not None else {}
-    for k in ("wait_s", "landmarks_s", "crop_s", "encode_s", "example_s"):
+    for k in ("next_s", "landmarks_s", "encode_s", "example_s"):
         clock.setdefault(k, 0.0)
-    tracker = FaceTracker(detector, all_faces=cfg.faces == "all")
     start = time.perf_counter()
     sampled = with_face = n_faces = 0
     missed: list[int] = []
-    frames = iter_sampled_frames(path, cfg.frames_per_video)
+    frames = sample_faces(path, cfg, detector, _TimedLandmarks(clock))
     while True:
         t = time.perf_counter()
         try:
-            idx, frame = next(frames)
+            got = next(frames)
         except StopIteration:
-            clock["wait_s"] += time.perf_counter() - t
+            clock["next_s"] += time.perf_counter() - t
             break
-        clock["wait_s"] += time.perf_counter() - t
+        clock["next_s"] += time.perf_counter() - t
         sampled += 1
-        found = tracker.find(frame)
-        with_face += bool(found)
-        if not found:
-            missed.append(idx)
-        for face_index, face in enumerate(found):
+        with_face += bool(got.faces)
+        if not got.faces:
+            missed.append(got.index)
+        h, w = got.frame.shape[:2]
+        for face_index, (face, crop, lms) in enumerate(zip(got.faces, got.crops, got.landmarks, strict=True)):
+            in_crop = landmarks_in_crop(lms, face.box(), cfg.margin, w, h, cfg.image_size).ravel()
             t = time.perf_counter()
-            h, w = frame.shape[:2]
-            lms = landmarks_in_crop(_landmarks()(frame, face), face.box(), cfg.margin, w, h, cfg.image_size).ravel()
-            clock["landmarks_s"] += time.perf_counter() - t
-            t = time.perf_counter()
-            crop = crop_face(frame, face.box(), cfg.margin, cfg.image_size)
-            t2 = time.perf_counter()
             jpeg = encode_jpeg(crop, cfg.jpeg_quality)
-            t3 = time.perf_counter()
+            t2 = time.perf_counter()
             features.to_example(features.FaceRecord(
-                jpeg=jpeg, label=features.REAL, video_id=path, group_id=path, frame_index=idx,
-                face_index=face_index, box=face.box(), detector_score=face.score, source_uri=path, landmarks=lms)
-            ).SerializeToString()
-            clock["crop_s"] += t2 - t
-            clock["encode_s"] += t3 - t2
-            clock["example_s"] += time.perf_counter() - t3
+                jpeg=jpeg, label=features.REAL, video_id=path, group_id=path, frame_index=got.index,
+                face_index=face_index, box=face.box(), detector_score=face.score, source_uri=path,
+                landmarks=in_crop)).SerializeToString()
+            clock["encode_s"] += t2 - t
+            clock["example_s"] += time.perf_counter() - t2
             n_faces += 1
     return {"seconds": time.perf_counter() - start, "sampled": sampled, "with_face": with_face, "faces": n_faces,
             "missed": missed}
@@ -240,15 +247,16 @@ LABELS = {"near": "tracked search detect_near", "around": "small-face retry dete
 def print_profile(p: dict, floor_s: float) -> None:
     names = [k[:-6] for k in p if k.endswith("_calls")]  # near, then each chance in order
     detect_s = sum(p[f"{n}_s"] for n in names)
-    other = p["total_s"] - p["wait_s"] - detect_s - p["landmarks_s"] - p["crop_s"] - p["encode_s"] - p["example_s"]
+    wait = p["next_s"] - detect_s - p["landmarks_s"]  # the rest of sample_faces' time: decode wait and crops
+    other = p["total_s"] - p["next_s"] - p["encode_s"] - p["example_s"]
     print("\nproject-path profile (one pass, threaded decode as in iter_sampled_frames):")
     rows = [
-        ("waiting for decoded frames", p["wait_s"]),
+        ("waiting for decoded frames, crop_face", wait),
         *((f"{LABELS.get(n, 'chance ' + n)} ({p[n + '_calls']} calls, "
            f"{p[n + '_hits']} hits)", p[n + "_s"]) for n in names),
-        ("68 landmarks", p["landmarks_s"]), ("crop_face", p["crop_s"]), ("JPEG encode", p["encode_s"]),
+        ("68 landmarks (batched after detection)", p["landmarks_s"]), ("JPEG encode", p["encode_s"]),
         ("tf.Example serialize", p["example_s"]),
-        ("other (loop, tracker)", other), ("total", p["total_s"]),
+        ("other (loop, landmarks_in_crop)", other), ("total", p["total_s"]),
     ]
     for name, s in rows:
         print(f"  {name:58s} {s:8.2f} s  {100 * s / max(p['total_s'], 1e-9):5.1f} %")

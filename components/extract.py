@@ -93,12 +93,12 @@ class ExtractFacesFn(beam.DoFn):
         synth, donor = self._synthesizer(item)
         with local_copy(item.uri) as path:
             facts = media_facts(path, cfg.frames_per_video)  # nuisance facts: once per video, header only
-            for sampled in sample_faces(path, cfg, self._detector):
+            for sampled in sample_faces(path, cfg, self._detector, self._landmarks):
                 rec["frames_sampled"] += 1
                 rec["frames_with_face"] += bool(sampled.faces)
                 h, w = sampled.frame.shape[:2]
-                for face_index, (face, crop) in enumerate(zip(sampled.faces, sampled.crops, strict=True)):
-                    lms = self._landmarks(sampled.frame, face)
+                for face_index, (face, crop, lms) in enumerate(zip(sampled.faces, sampled.crops, sampled.landmarks,
+                                                                   strict=True)):
                     in_crop = landmarks_in_crop(lms, face.box(), cfg.margin, w, h, cfg.image_size).ravel()
                     out.append(self._example(item, crop, sampled.index, face_index, face, item.label, item.method,
                                              facts, in_crop))
