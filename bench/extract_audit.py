@@ -39,7 +39,7 @@ class Timed:
 
     def search(self, frame):
         for chance in self.det.chances:
-            faces = self._timed(chance.name, chance.detect, frame)
+            faces = self._timed(chance.name, chance.find, frame)
             if faces:
                 return faces
         return []

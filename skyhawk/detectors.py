@@ -10,7 +10,7 @@ detector is one ``Chance`` subclass registered in ``CHANCES`` (see docs/architec
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Sequence
 
 import cv2
@@ -42,6 +42,12 @@ HAAR_HOG_FLOOR = -2.0  # HOG's adjust_threshold when scoring a Haar box (every w
 # cascade found on the shared real videos scored -1.04 and up, its one box on train_fakes (text beside a
 # nose) -1.21.
 HAAR_MIN_HOG = -1.1
+# A face the cascade found is followed by the cascade in its tracking window when HOG's window misses it
+# (``HaarChance.near``), looking for faces of at least this share of its width. HOG missed the face in
+# the full frame, so it usually misses it in the window too, and the whole chain (hog, hog_2x, Haar: ~140
+# ms a frame at 640 px) ran for every frame of such a face; the window costs a few ms (issue 27).
+HAAR_TRACK_MIN = 0.5
+HAAR_TRACK_WINDOW = 3.0  # its window, in face widths: the cascade, fickle in a tight window, needs context
 # OpenCV's own thread pool (cv2.setNumThreads), set when a FaceDetector is made: one thread. The per-frame
 # calls here (grey conversion, INTER_AREA resize, the Haar cascade, crop resize) are a few ms each, and
 # OpenCV's pthreads pool keeps its worker spinning after each: on the 34 shared real videos at 32 samples
@@ -63,6 +69,8 @@ class Face:
     x1: float
     y1: float
     score: float
+    # the chance that found it, when that chance follows its faces itself (``Chance.near``); not compared
+    chance: str = field(default="", compare=False)
 
     @property
     def width(self) -> float:
@@ -122,9 +130,10 @@ class FaceDetector:
         return cls(cfg.detector, cfg.detect_size, cfg.chances)
 
     def search(self, frame_bgr: np.ndarray) -> list[Face]:
-        """The first chance's faces that found any (largest / most face-like first); [] when none did."""
+        """The first chance's faces that found any (largest / most face-like first); [] when none did. Faces
+        of a chance with its own tracking window (``Chance.near``) carry its name."""
         for chance in self.chances:
-            faces = chance.detect(frame_bgr)
+            faces = chance.find(frame_bgr)
             if faces:
                 return faces
         return []
@@ -162,8 +171,9 @@ class FaceDetector:
         img, scale = self._full_frame(frame_bgr, model)
         return _sorted([_to_face(d, 1.0 / scale, 0.0, 0.0, w, h) for d in self._run(img, upsample, model=model)])
 
-    def detect_cascade(self, frame_bgr: np.ndarray) -> list[Face]:
-        """Faces from OpenCV's frontal Haar cascade at detect_size, most face-like first.
+    def detect_cascade(self, frame_bgr: np.ndarray, prev: Face | None = None) -> list[Face]:
+        """Faces from OpenCV's frontal Haar cascade at detect_size (``prev``: in its tracking window, faces of
+        ``HAAR_TRACK_MIN`` of its width and up), most face-like first.
 
         Boxes are mapped to dlib's framing. The cascade also fires on textures (ground, text), so each box
         is scored by HOG in a tracking window around it (far below HOG's own threshold: ``HAAR_MIN_HOG``)
@@ -172,14 +182,21 @@ class FaceDetector:
         faces that score below the texture boxes of other frames.
         """
         h, w = frame_bgr.shape[:2]
-        img, scale = self._full_frame(frame_bgr)  # grey (HOG's preparation)
-        boxes = self._haar.detectMultiScale(img, scaleFactor=1.1, minNeighbors=5, minSize=(HAAR_MIN_FACE,) * 2)
+        if prev is None:
+            (img, scale), x0, y0, least = self._full_frame(frame_bgr), 0, 0, HAAR_MIN_FACE  # grey (HOG's preparation)
+        else:
+            window = self._window(frame_bgr, prev, "hog", HAAR_TRACK_WINDOW)
+            if window is None:
+                return []
+            img, scale, x0, y0 = window
+            least = max(HAAR_MIN_FACE, round(TRACK_FACE_PX * HAAR_TRACK_MIN / HAAR_TO_DLIB_SIDE))
+        boxes = self._haar.detectMultiScale(img, scaleFactor=1.1, minNeighbors=5, minSize=(least,) * 2)
         faces = []
         for x, y, bw, _ in boxes:
             side = bw * HAAR_TO_DLIB_SIDE
             cx, cy = x + bw / 2, y + bw / 2 + bw * HAAR_TO_DLIB_SHIFT
-            face = _to_face((cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2, 0.0), 1.0 / scale, 0.0,
-                            0.0, w, h)
+            face = _to_face((cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2, 0.0), 1.0 / scale, x0,
+                            y0, w, h)
             window = self._window(frame_bgr, face, "hog")
             if face.area > 0 and window is not None:
                 score = max((d[4] for d in self._run(window[0], hog_threshold=HAAR_HOG_FLOOR)), default=HAAR_HOG_FLOOR)
@@ -187,10 +204,12 @@ class FaceDetector:
                     faces.append(replace(face, score=score))
         return sorted(faces, key=lambda f: f.score, reverse=True)
 
-    def _window(self, frame_bgr: np.ndarray, prev: Face, model: str) -> tuple[np.ndarray, float, int, int] | None:
-        """The tracking window around a face, scaled so the face is ~90 px wide: (image, scale, x0, y0)."""
+    def _window(self, frame_bgr: np.ndarray, prev: Face, model: str,
+                widths: float = TRACK_WINDOW) -> tuple[np.ndarray, float, int, int] | None:
+        """The tracking window (``widths`` face widths wide) around a face, scaled so the face is ~90 px wide:
+        (image, scale, x0, y0)."""
         h, w = frame_bgr.shape[:2]
-        side = max(prev.width, 1.0) * TRACK_WINDOW
+        side = max(prev.width, 1.0) * widths
         cx, cy = (prev.x0 + prev.x1) / 2, (prev.y0 + prev.y1) / 2
         x0, y0 = max(0, int(cx - side / 2)), max(0, int(cy - side / 2))
         x1, y1 = min(w, int(cx + side / 2)), min(h, int(cy + side / 2))
@@ -224,13 +243,18 @@ class FaceDetector:
 
     def detect_near(self, frame_bgr: np.ndarray, prev: Face) -> list[Face]:
         """Faces inside a window around a previous face, the window scaled so the face is ~90 px wide (searched by
-        ``kind``'s model, hog or cnn)."""
+        ``kind``'s model, hog or cnn; when that finds none and a chance with its own window found ``prev``,
+        by that chance: ``Chance.near``)."""
         window = self._window(frame_bgr, prev, self.kind) if self.kind in ("hog", "cnn") else None
-        if window is None:
-            return []
-        img, scale, x0, y0 = window
-        h, w = frame_bgr.shape[:2]
-        return _sorted([_to_face(d, 1.0 / scale, x0, y0, w, h) for d in self._run(img, model=self.kind)])
+        faces: list[Face] = []
+        if window is not None:
+            img, scale, x0, y0 = window
+            h, w = frame_bgr.shape[:2]
+            faces = _sorted([_to_face(d, 1.0 / scale, x0, y0, w, h) for d in self._run(img, model=self.kind)])
+        chance = next((c for c in self.chances if c.name == prev.chance and c.tracks), None)
+        if not faces and chance is not None:
+            faces = [replace(f, chance=chance.name) for f in chance.near(frame_bgr, prev)]
+        return faces
 
 
 class Chance:
@@ -242,12 +266,22 @@ class Chance:
 
     name = ""
     model: str | None = None
+    tracks = False  # True: ``near`` searches a tracking window for the faces this chance found
 
     def __init__(self, detector: FaceDetector):
         self.detector = detector
 
     def detect(self, frame_bgr: np.ndarray) -> list[Face]:
         raise NotImplementedError
+
+    def find(self, frame_bgr: np.ndarray) -> list[Face]:
+        """``detect``'s faces, carrying this chance's name when it follows them itself (``tracks``)."""
+        faces = self.detect(frame_bgr)
+        return [replace(f, chance=self.name) for f in faces] if self.tracks else faces
+
+    def near(self, frame_bgr: np.ndarray, prev: Face) -> list[Face]:
+        """Faces in the tracking window around ``prev`` (a face this chance found), when ``tracks``."""
+        return []
 
 
 CHANCES: dict[str, type[Chance]] = {}
@@ -281,10 +315,16 @@ class Hog2xChance(HogChance):
 
 @register_chance("haar")
 class HaarChance(Chance):
-    """OpenCV's frontal Haar cascade (Viola & Jones 2001), boxes scored and ordered by HOG (dim, turned faces)."""
+    """OpenCV's frontal Haar cascade (Viola & Jones 2001), boxes scored and ordered by HOG (dim, turned faces).
+    It follows its own faces: HOG missed them, so the cascade searches their tracking window too."""
+
+    tracks = True
 
     def detect(self, frame_bgr: np.ndarray) -> list[Face]:
         return self.detector.detect_cascade(frame_bgr)
+
+    def near(self, frame_bgr: np.ndarray, prev: Face) -> list[Face]:
+        return self.detector.detect_cascade(frame_bgr, prev)
 
 
 @register_chance("cnn")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -15,7 +16,8 @@ from media import FACE_VIDEOS, IN_MEMORY
 from components import extract
 from skyhawk import features
 from skyhawk.config import ExtractConfig
-from skyhawk.faces import FaceDetector, FaceTracker, crop_face, square_box
+from skyhawk.detectors import HAAR_MIN_HOG, Face, model_path
+from skyhawk.faces import FaceDetector, FaceTracker, LandmarkPredictor, crop_face, sample_faces, square_box
 from skyhawk.video import VideoError, iter_sampled_frames, read_frames, sample_indices
 
 
@@ -116,6 +118,54 @@ def test_third_chance_finds_the_faces_hog_misses(shared_media: Path):
             assert min(abs(cx - kx) + abs(cy - ky) for kx, ky in known) < 15, (cx, cy)
             assert 45 < f.width < 65 and f.y1 - f.y0 == pytest.approx(f.width)
         assert FaceTracker(det).find(frame) == faces[:1]
+
+
+def test_the_cascade_follows_the_faces_it_found(shared_media: Path):
+    """A face only the Haar chance found is searched for in the next frame by the cascade in its tracking
+    window (HOG's window misses it there too), not by the whole chain of full-frame chances again."""
+    det = FaceDetector("hog", 640)
+    path = str(shared_media / "real_videos" / "ageitgey__face_recognition__examples__short_hamilton_clip.mp4")
+    frames = {i: f for i, f in iter_sampled_frames(path, 32) if i in (256, 265)}
+    first = FaceTracker(det).find(frames[256])[0]
+    assert first.chance == "haar" and abs((first.x0 + first.x1) / 2 - 189) < 15
+    assert det.detect_near(frames[265], replace(first, chance="")) == []  # HOG's window alone misses it
+    faces = det.detect_near(frames[265], first)
+    assert faces and faces[0].chance == "haar" and faces[0].score >= HAAR_MIN_HOG
+    overlap = Face(max(faces[0].x0, first.x0), max(faces[0].y0, first.y0), min(faces[0].x1, first.x1),
+                   min(faces[0].y1, first.y1), 0.0).area
+    assert overlap / first.area > 0.7  # the same face, framed like a HOG box
+
+
+def test_landmarks_come_for_a_batch_of_frames_after_their_detection(shared_media: Path):
+    """sample_faces landmarks every frame's faces once the batch's frames are detected (all 6 frames before
+    the first is yielded; one by one with batch_bytes=0), the same points either way, and the same as dlib's
+    predictor on the RGB frame (the BGR frame goes to dlib unconverted)."""
+    import dlib
+
+    cfg = ExtractConfig(frames_per_video=6, image_size=64)
+    det, predictor = FaceDetector.from_config(cfg), LandmarkPredictor()
+    calls = []
+
+    def counted(frame, face):
+        calls.append(face)
+        return predictor(frame, face)
+
+    path = str(shared_media / "real_videos" / FACE_VIDEOS[0])
+    for batch_bytes, before_first in ((128 * 2**20, 6), (0, 1)):
+        calls.clear()
+        frames = sample_faces(path, cfg, det, counted, batch_bytes)
+        got = [next(frames)]
+        assert len(calls) == before_first
+        got += list(frames)
+        assert len(got) == 6 and all(len(f.landmarks) == len(f.faces) == 1 for f in got)
+        if batch_bytes:
+            batched = got
+    rgb = dlib.shape_predictor(model_path("landmarks68"))
+    for a, b in zip(batched, got, strict=True):
+        np.testing.assert_array_equal(a.landmarks[0], b.landmarks[0])
+        face = a.faces[0]
+        shape = rgb(cv2.cvtColor(a.frame, cv2.COLOR_BGR2RGB), dlib.rectangle(*(int(v) for v in face.box())))
+        np.testing.assert_array_equal(a.landmarks[0], np.array([(p.x, p.y) for p in shape.parts()], np.float32))
 
 
 def test_every_video_is_accounted_for(extracted, video_tree: Path):
