@@ -8,8 +8,9 @@ single process, it measures in the same run:
   baseline   the naive extractor: grab every frame, retrieve the sampled ones, dlib HOG on the RGB full
              frame scaled to detect_size (640 px, longest side) in the same thread; frames with a face;
   project    Skyhawk's per-video path through the library's public functions, in-process
-             (``iter_sampled_frames`` with its decode thread + ``FaceTracker`` + landmarks + ``crop_face``
-             + ``encode_jpeg`` + tf.Example), settings from ``ExtractConfig``'s defaults: no Beam start-up
+             (``sample_faces``: the decode thread, ``FaceTracker``, ``crop_face`` and the landmarks of a batch
+             of frames; then ``encode_jpeg`` + tf.Example, as the extraction DoFn does it), settings from
+             ``ExtractConfig``'s defaults: no Beam start-up
              is counted; frames with a face;
 
 Targets (issue 19): project <= 1.3 x floor, frames with a face >= 1,051 (MTCNN's count on the default

@@ -21,6 +21,12 @@ if TYPE_CHECKING:
 
 TRACK_FACE_PX = 90  # face width the tracking window is scaled to (HOG's window is 80 px)
 TRACK_WINDOW = 1.6  # tracking window side, in previous face widths
+# HOG first searches a tighter window (this many face widths: most faces barely move between two samples),
+# and the TRACK_WINDOW one only when that misses. HOG's cost goes with the pixels searched (dlib, measured:
+# 1.16 ms at 144 px, 0.55 ms at 100 px). At 32 samples, detection CPU: 4.02 -> 3.42 s on the 34 shared real
+# videos (1,049 frames with a face both), 12.06 -> 9.20 s on the 135 train_fakes (4,235 -> 4,238); 1.1
+# cost more (more misses fall through) and 1.3 saved less (issue 27, docs/extraction.md).
+TRACK_TIGHT = 1.2
 HOG_WINDOW_PX = 80  # dlib's frontal HOG finds faces of about this width and up (its detection window)
 # The retry when the tracking window misses a face under HOG_WINDOW_PX at detect_size (only the 2x chance
 # finds those): the 2x pass in a window of this many previous face widths around it, not over the whole
@@ -242,15 +248,19 @@ class FaceDetector:
         return _sorted([_to_face(d, 1.0 / scale, x0, y0, w, h) for d in self._run(img, upsample=1)])
 
     def detect_near(self, frame_bgr: np.ndarray, prev: Face) -> list[Face]:
-        """Faces inside a window around a previous face, the window scaled so the face is ~90 px wide (searched by
-        ``kind``'s model, hog or cnn; when that finds none and a chance with its own window found ``prev``,
-        by that chance: ``Chance.near``)."""
-        window = self._window(frame_bgr, prev, self.kind) if self.kind in ("hog", "cnn") else None
+        """Faces inside a window around a previous face, the window scaled so the face is ~90 px wide, searched by
+        ``kind``'s model (hog: a ``TRACK_TIGHT`` window first, then the ``TRACK_WINDOW`` one; cnn: that one);
+        when that finds none and a chance with its own window found ``prev``, by that chance (``Chance.near``)."""
         faces: list[Face] = []
-        if window is not None:
-            img, scale, x0, y0 = window
-            h, w = frame_bgr.shape[:2]
-            faces = _sorted([_to_face(d, 1.0 / scale, x0, y0, w, h) for d in self._run(img, model=self.kind)])
+        tries = {"hog": (TRACK_TIGHT, TRACK_WINDOW), "cnn": (TRACK_WINDOW,)}.get(self.kind, ())
+        for widths in tries:
+            window = self._window(frame_bgr, prev, self.kind, widths)
+            if window is not None:
+                img, scale, x0, y0 = window
+                h, w = frame_bgr.shape[:2]
+                faces = _sorted([_to_face(d, 1.0 / scale, x0, y0, w, h) for d in self._run(img, model=self.kind)])
+            if faces:
+                break
         chance = next((c for c in self.chances if c.name == prev.chance and c.tracks), None)
         if not faces and chance is not None:
             faces = [replace(f, chance=chance.name) for f in chance.near(frame_bgr, prev)]
