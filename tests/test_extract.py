@@ -16,7 +16,7 @@ from media import FACE_VIDEOS, IN_MEMORY
 from components import extract
 from skyhawk import features
 from skyhawk.config import ExtractConfig
-from skyhawk.detectors import HAAR_MIN_HOG, Face, model_path
+from skyhawk.detectors import HAAR_MIN_HOG, TRACK_TIGHT, Face, model_path
 from skyhawk.faces import FaceDetector, FaceTracker, LandmarkPredictor, crop_face, sample_faces, square_box
 from skyhawk.video import VideoError, iter_sampled_frames, read_frames, sample_indices
 
@@ -118,6 +118,23 @@ def test_third_chance_finds_the_faces_hog_misses(shared_media: Path):
             assert min(abs(cx - kx) + abs(cy - ky) for kx, ky in known) < 15, (cx, cy)
             assert 45 < f.width < 65 and f.y1 - f.y0 == pytest.approx(f.width)
         assert FaceTracker(det).find(frame) == faces[:1]
+
+
+def test_the_tracker_widens_its_window_when_the_tight_one_misses(shared_media: Path):
+    """A face that moved out of the tight window (TRACK_TIGHT widths, searched first) is found in the
+    TRACK_WINDOW one."""
+    det = FaceDetector("hog", 640)
+    frame = next(iter(iter_sampled_frames(str(shared_media / "real_videos" / FACE_VIDEOS[0]), 1)))[1]
+    face = det.detect(frame)[0]
+    shift = 0.3 * face.width
+    moved = Face(face.x0 + shift, face.y0 + shift, face.x1 + shift, face.y1 + shift, face.score)
+    tight = det._window(frame, moved, "hog", TRACK_TIGHT)
+    assert tight is not None and det._run(tight[0]) == []  # the tight window alone misses it
+    found = det.detect_near(frame, moved)
+    assert found
+    overlap = Face(max(found[0].x0, face.x0), max(found[0].y0, face.y0), min(found[0].x1, face.x1),
+                   min(found[0].y1, face.y1), 0.0).area
+    assert overlap / face.area > 0.7
 
 
 def test_the_cascade_follows_the_faces_it_found(shared_media: Path):
