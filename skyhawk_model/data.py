@@ -7,17 +7,12 @@ import tensorflow as tf
 
 from skyhawk import features
 from skyhawk.config import TrainConfig
-from skyhawk_model.inputs import ALL, FIT, VAL, Split, SplitScan, read_records, record_files, resolve, scan_split
+from skyhawk_model.inputs import ALL, FIT, VAL, Split, SplitScan, counted_epoch, read_records, record_files, resolve
 from skyhawk_model.online_sbi import online_sbi_dataset
 from skyhawk_model.preprocess import augment, augment_seeds, decode_image, parse_record
 
 AUTOTUNE = tf.data.AUTOTUNE
 Source = Split | Sequence[str] | str  # a resolved split, or file patterns (globbed here once)
-
-
-def val_groups(source: Source, fraction: float) -> list[bytes]:
-    """The validation slice's groups of a train split (``SplitScan.val_groups``), from one read of it."""
-    return scan_split(resolve(source)).val_groups(fraction)
 
 
 def select_part(ds: tf.data.Dataset, part: str, held_out: Sequence[bytes] = ()) -> tf.data.Dataset:
@@ -31,12 +26,6 @@ def select_part(ds: tf.data.Dataset, part: str, held_out: Sequence[bytes] = ()) 
         return tf.equal(tf.reduce_any(tf.equal(parse_record(r)[features.GROUP_ID], held)), want_val)
 
     return ds.filter(keep)
-
-
-def count_examples(source: Source, cfg: TrainConfig, part: str = ALL, held_out: Sequence[bytes] = ()) -> dict[str, int]:
-    """{"real", "fake", "pairable"} counts of a split's part as training reads it (pre-made SBI fakes left out
-    with online SBI; pairable: reals with landmarks), from one read of it (``SplitScan.counts``)."""
-    return scan_split(resolve(source)).counts(cfg.sbi, part, held_out)
 
 
 def make_dataset(
@@ -58,9 +47,11 @@ def make_dataset(
     ``repeat``: repeat forever (for a fixed number of steps per epoch); otherwise one pass.
     Evaluation (``training=False``) reads every example as written, except that with online SBI the VAL
     part gets the same SBI fake of each real every epoch (a fixed selection signal, no augmentation).
-    ``part``: FIT / VAL reads only the groups outside / inside ``held_out`` (``val_groups``, ``select_part``).
-    ``scan``: the split's counting read, when already made (an online SBI epoch with ``train.data_share`` is
-    as many pairs as the part has examples, halved); otherwise the split is read once to count them.
+    ``part``: FIT / VAL reads only the groups outside / inside ``held_out`` (``SplitScan.val_groups``,
+    ``select_part``).
+    ``scan``: the split's one counting read (``TrainingInputs.scan``), required when the epoch is counted
+    (``inputs.counted_epoch``: a one-pass online SBI epoch with ``train.data_share`` is as many pairs as the
+    part has examples, halved); the split is never read here to count it: without the scan that is an error.
     """
     split = resolve(source)
     size = cfg.image_size
@@ -70,8 +61,11 @@ def make_dataset(
         ds = ds.shuffle(max(4 * batch_size, 256), seed=cfg.seed, reshuffle_each_iteration=True)
     if cfg.sbi == "online" and (training or part == VAL):
         epoch_pairs = None
-        if training and cfg.data_share > 0.0 and not repeat:
-            epoch_pairs = (scan or scan_split(split)).online_records(cfg.swap_fraction > 0.0, part, held_out) // 2
+        if training and counted_epoch(cfg, repeat):
+            if scan is None:
+                raise ValueError("a one-pass online SBI epoch with train.data_share is counted from the split's scan: "
+                                 "pass scan= (TrainingInputs.scan, inputs.scan_split)")
+            epoch_pairs = scan.online_records(cfg.swap_fraction > 0.0, part, held_out) // 2
         return online_sbi_dataset(ds, cfg, batch_size, repeat, fixed=not training, epoch_pairs=epoch_pairs)
     if training and cfg.sbi == "none":
         def not_premade(serialized: tf.Tensor) -> tf.Tensor:
@@ -98,5 +92,4 @@ def make_dataset(
     return ds.batch(batch_size).prefetch(AUTOTUNE)
 
 
-__all__ = ["ALL", "FIT", "VAL", "count_examples", "make_dataset", "parse_record", "record_files", "select_part",
-           "val_groups"]
+__all__ = ["ALL", "FIT", "VAL", "make_dataset", "parse_record", "record_files", "select_part"]

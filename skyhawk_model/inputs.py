@@ -152,16 +152,30 @@ class TrainingInputs:
         return VAL if self.carve else ALL
 
 
+def counted_epoch(cfg: TrainConfig, repeat: bool) -> bool:
+    """Whether a training epoch is cut at a count of the split: a one-pass (not ``repeat``) online SBI epoch with
+    ``train.data_share`` draws its pairs endlessly and stops at the part's examples, halved (``SplitScan``)."""
+    return not repeat and cfg.sbi == "online" and cfg.data_share > 0.0
+
+
+def needs_scan(cfg: TrainConfig, one_pass: bool) -> bool:
+    """The one rule for reading the train split to count it: the validation slice (``select_epoch=val_loss``),
+    or a one-pass epoch whose length comes from the data (the cosine schedule's planned steps,
+    ``counted_epoch``)."""
+    return cfg.select_epoch == "val_loss" or (one_pass and cfg.lr_schedule == "cosine") \
+        or counted_epoch(cfg, repeat=not one_pass)
+
+
 def training_inputs(train_patterns: Sequence[str] | str, eval_patterns: Sequence[str] | str, cfg: TrainConfig,
-                    count: bool) -> TrainingInputs:
-    """Globs each split once and, for ``select_epoch=val_loss`` or when ``count`` (a step count comes from the
-    data), reads the train split once for its groups and counts."""
+                    one_pass: bool) -> TrainingInputs:
+    """Globs each split once and, when ``needs_scan`` (``one_pass``: an epoch is one pass over the fit part, no
+    step count), reads the train split once for its groups and counts."""
     train = resolve(train_patterns)
     carve = cfg.select_epoch == "val_loss"
-    scan = scan_split(train) if carve or count else None
+    scan = scan_split(train) if needs_scan(cfg, one_pass) else None
     held_out = tuple(scan.val_groups(cfg.val_fraction)) if carve and scan else ()
     return TrainingInputs(train, train if carve else resolve(eval_patterns), carve, held_out, scan)
 
 
-__all__ = ["ALL", "FIT", "VAL", "Split", "SplitScan", "TrainingInputs", "read_records", "record_files", "resolve",
-           "scan_split", "training_inputs"]
+__all__ = ["ALL", "FIT", "VAL", "Split", "SplitScan", "TrainingInputs", "counted_epoch", "needs_scan", "read_records",
+           "record_files", "resolve", "scan_split", "training_inputs"]

@@ -107,15 +107,6 @@ def fit(
     )
 
 
-def resolve_inputs(fn_args, cfg: TrainConfig) -> TrainingInputs:
-    """The training's inputs, resolved once: each split globbed once, the train split read once for its groups
-    and counts when the validation slice or a one-pass epoch (cosine schedule, online SBI with
-    ``train.data_share``) needs them."""
-    one_pass = not (fn_args.train_steps or cfg.steps_per_epoch)
-    count = one_pass and (cfg.lr_schedule == "cosine" or (cfg.sbi == "online" and cfg.data_share > 0.0))
-    return training_inputs(fn_args.train_files, fn_args.eval_files, cfg, count)
-
-
 def _planned_steps(inputs: TrainingInputs, cfg: TrainConfig, steps_per_epoch: int | None, batch: int) -> int | None:
     """Optimizer steps the run plans (for lr_schedule=cosine; None otherwise): epochs x steps per epoch,
     counting one pass over the train part (from the inputs' one read) when no step count is set, capped by
@@ -123,7 +114,7 @@ def _planned_steps(inputs: TrainingInputs, cfg: TrainConfig, steps_per_epoch: in
     if cfg.lr_schedule != "cosine":
         return None
     if not steps_per_epoch:
-        assert inputs.scan is not None  # resolve_inputs reads the split when a one-pass epoch is counted
+        assert inputs.scan is not None  # inputs.needs_scan: a cosine one-pass epoch is counted
         n = inputs.scan.counts(cfg.sbi, inputs.fit_part, inputs.held_out)
         images = n["real"] + n["fake"]
         if cfg.sbi == "online" and not cfg.data_share:  # each pairable real also brings its online fake
@@ -152,7 +143,8 @@ def train_and_export(
     validation_steps = fn_args.eval_steps or cfg.eval_steps or None
     batch = global_batch(cfg, strategy)
     # select_epoch=val_loss selects on a slice of the TRAIN groups: the gate's eval split never steers training.
-    inputs = resolve_inputs(fn_args, cfg)
+    # Each split globbed once, the train split read once for its groups and counts when inputs.needs_scan.
+    inputs = training_inputs(fn_args.train_files, fn_args.eval_files, cfg, one_pass=not steps_per_epoch)
     carve, held_out = inputs.carve, list(inputs.held_out)
     train_ds = shardable(make_dataset(inputs.train, cfg, training=True, batch_size=batch, repeat=bool(steps_per_epoch),
                                       part=inputs.fit_part, held_out=held_out, scan=inputs.scan))

@@ -200,22 +200,45 @@ def test_trainer_resolves_its_inputs_once(examples, tmp_path, record_reads):
     assert history["planned_steps"] == 3 and len(history["validation"]["groups"]) == 4  # 12 fit examples, batch 4
 
 
+@pytest.mark.parametrize("train,one_pass,scanned", [
+    ({}, True, False),
+    ({"lr_schedule": "cosine"}, True, True),
+    ({"lr_schedule": "cosine"}, False, False),  # a step count: nothing to count
+    ({"sbi": "online", "data_share": 1.0}, True, True),
+    ({"sbi": "online", "data_share": 1.0}, False, False),
+    ({"sbi": "online"}, True, False),
+    ({"select_epoch": "val_loss"}, False, True),
+])
+def test_inputs_scan_the_train_split_only_when_needed(examples, record_reads, train, one_pass, scanned):
+    """``training_inputs`` reads the train split once when ``needs_scan`` and never otherwise; the eval split is
+    globbed once and never read."""
+    from skyhawk_model.inputs import training_inputs
+
+    reads, globs = record_reads
+    cfg = TrainConfig(backbone="xception", weights="none", image_size=SIZE, batch_size=4, **train)
+    patterns = [str(examples / "Split-train" / "*"), str(examples / "Split-eval" / "*")]
+    inputs = training_inputs(*patterns, cfg, one_pass=one_pass)
+    assert (inputs.scan is not None) == scanned and dict(reads) == ({"Split-train": 16} if scanned else {})
+    assert globs == (patterns[:1] if inputs.carve else patterns)
+
+
 def test_online_sbi_epoch_is_counted_from_the_scan(examples, record_reads):
-    """A one-pass online SBI epoch with ``data_share`` is counted from the split's one scan: building the
-    dataset reads nothing more; without a scan it reads the split once to count it."""
+    """A one-pass online SBI epoch with ``data_share`` is counted from the inputs' one scan: building the
+    dataset reads nothing more; without the scan it is an error, never a second read."""
     from skyhawk_model.data import make_dataset
-    from skyhawk_model.inputs import resolve, scan_split
+    from skyhawk_model.inputs import training_inputs
 
     reads, _ = record_reads
     cfg = TrainConfig(backbone="xception", weights="none", image_size=SIZE, batch_size=4, sbi="online",
                       data_share=1.0)
-    split = resolve(str(examples / "Split-train" / "*"))
-    scan = scan_split(split)
+    inputs = training_inputs(str(examples / "Split-train" / "*"), str(examples / "Split-eval" / "*"), cfg, True)
     assert dict(reads) == {"Split-train": 16}
-    make_dataset(split, cfg, training=True, scan=scan)
+    make_dataset(inputs.train, cfg, training=True, part=inputs.fit_part, scan=inputs.scan)
     assert dict(reads) == {"Split-train": 16}
-    make_dataset(split, cfg, training=True)
-    assert dict(reads) == {"Split-train": 32}
+    with pytest.raises(ValueError, match="counted from the split's scan"):
+        make_dataset(inputs.train, cfg, training=True)
+    make_dataset(inputs.train, cfg, training=True, repeat=True)  # a step count: nothing to count
+    assert dict(reads) == {"Split-train": 16}
 
 
 # --- budgets ------------------------------------------------------------------------------------------

@@ -11,7 +11,8 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 from skyhawk import features
 from skyhawk.artifact import read_history
 from skyhawk.config import TrainConfig
-from skyhawk_model.data import ALL, FIT, VAL, count_examples, make_dataset, parse_record, select_part, val_groups
+from skyhawk_model.data import ALL, FIT, VAL, make_dataset, parse_record, select_part
+from skyhawk_model.inputs import resolve, scan_split, training_inputs
 from skyhawk_model.trainer import train_and_export, train_config
 
 
@@ -25,17 +26,22 @@ def _groups(files, cfg, part, held):
 
 def test_val_groups_partition_the_train_split(examples):  # noqa: F811
     files = str(examples / "Split-train" / "*")
-    cfg = TrainConfig(backbone="xception", weights="none", image_size=75, augment=False, sbi="none")
-    held = val_groups(files, 0.25)
-    assert len(held) == 4 and held == val_groups(files, 0.25)  # 16 groups: a quarter, the same every time
+    cfg = TrainConfig(backbone="xception", weights="none", image_size=75, augment=False, sbi="none",
+                      select_epoch="val_loss", val_fraction=0.25)
+    inputs = training_inputs(files, "no-eval-split/*", cfg, one_pass=False)  # the slice: the split is scanned
+    assert inputs.carve and inputs.val == inputs.train and inputs.scan is not None
+    held = list(inputs.held_out)
+    again = scan_split(resolve(files)).val_groups(0.25)
+    assert len(held) == 4 and held == again  # 16 groups: a quarter, the same every time
     n_fit, fit_groups = _groups(files, cfg, FIT, held)
     n_val, val_part_groups = _groups(files, cfg, VAL, held)
     n_all, all_groups = _groups(files, cfg, ALL, held)
     assert {g.encode() for g in val_part_groups} == set(held)
     assert not fit_groups & val_part_groups and fit_groups | val_part_groups == all_groups
     assert (n_fit, n_val, n_all) == (12, 4, 16)
-    assert count_examples(files, cfg, VAL, held) == {"real": 2, "fake": 2, "pairable": 0}
-    assert len(val_groups(files, 0.001)) == 1 and len(val_groups(files, 0.999)) == 15  # never none, never all
+    assert inputs.scan.counts(cfg.sbi, VAL, held) == {"real": 2, "fake": 2, "pairable": 0}
+    assert inputs.scan.counts(cfg.sbi, FIT, held) == {"real": 6, "fake": 6, "pairable": 0}
+    assert len(inputs.scan.val_groups(0.001)) == 1 and len(inputs.scan.val_groups(0.999)) == 15  # never none/all
 
 
 def test_selection_reads_no_eval_split_and_cosine_ends_near_zero(examples, tmp_path):  # noqa: F811
