@@ -50,18 +50,24 @@ from skyhawk.registry_serving import Serving
 logger = logging.getLogger(__name__)
 
 _ATTEMPTS = 1000  # version numbers tried before a publish gives up
+_UNREAD = object()  # a pin file not read yet
 
 
-def record_in(folder: str) -> VersionRecord | None:
-    """The record of the registry version folder ``folder`` (e.g. one a model reference names directly), None
-    when the folder holds none; RegistryError (one line) when it is unreadable."""
-    path = fileio.join(folder, METADATA)
+def read_record(path: str) -> VersionRecord | None:
+    """The record in the registry metadata file ``path``, None when there is none; RegistryError (one line) when it
+    is unreadable (not JSON, not an object, a typed field of the wrong type). The one reader of ``metadata.json``."""
     try:
         return VersionRecord.from_json(json.loads(fileio.read_bytes(path)))
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as e:
         raise RegistryError(f"unreadable registry metadata {path}: {e}") from None
+
+
+def record_in(folder: str) -> VersionRecord | None:
+    """The record of the registry version folder ``folder`` (e.g. one a model reference names directly), None
+    when the folder holds none; RegistryError (one line) when it is unreadable."""
+    return read_record(fileio.join(folder, METADATA))
 
 
 class Registry(Serving):
@@ -104,25 +110,39 @@ class Registry(Serving):
     # --- readers
     def models(self) -> list[str]:
         """Names of models with at least one published version whose metadata is readable."""
-        names = set()
-        for p in self._glob("*", "*", METADATA):
+        return list(self._listing())
+
+    def _scan(self, model_name: str = "*") -> dict[str, dict[int, str]]:
+        """{model: {version: its metadata.json}} of every version folder holding one (of ``model_name``, or of
+        every model): one listing, no file read."""
+        found: dict[str, dict[int, str]] = {}
+        for p in self._glob(model_name, "*", METADATA):
             rel = self._rel(p)
-            if len(rel) == 3 and rel[1].isdigit() and not rel[0].startswith(".") and NAME_RE.fullmatch(rel[0]):
-                names.add(rel[0])
-        return sorted(n for n in names if self._published(n))
+            if len(rel) == 3 and rel[1].isdigit() and NAME_RE.fullmatch(rel[0]):
+                found.setdefault(rel[0], {})[int(rel[1])] = p
+        return found
+
+    def _listing(self) -> dict[str, dict[int, VersionRecord]]:
+        """{model: {version: record}} of every model with a readable published version, sorted by name: one
+        listing of the registry and one read of each metadata.json."""
+        listing = {name: self._records(name, paths) for name, paths in sorted(self._scan().items())}
+        return {name: published for name, published in listing.items() if published}
 
     def _published(self, model_name: str) -> dict[int, VersionRecord]:
         self._check_name(model_name)
+        return self._records(model_name, self._scan(model_name).get(model_name, {}))
+
+    def _records(self, model_name: str, paths: dict[int, str]) -> dict[int, VersionRecord]:
+        """{version: record} of the metadata files ``paths`` ({version: path}); an unreadable one is skipped with
+        a warning."""
         out: dict[int, VersionRecord] = {}
-        for p in self._glob(model_name, "*", METADATA):
-            rel = self._rel(p)
-            if len(rel) != 3 or not rel[1].isdigit():
-                continue
-            v = int(rel[1])
+        for v, path in sorted(paths.items()):
             try:
-                record = VersionRecord.from_json(json.loads(fileio.read_bytes(p)))
-            except (OSError, ValueError) as e:
-                logger.warning("ignoring %s: unreadable metadata (%s)", p, e)
+                record = read_record(path)
+            except RegistryError as e:
+                logger.warning("ignoring %s@%d: %s", model_name, v, e)
+                continue
+            if record is None:  # removed since the listing
                 continue
             record.uri, record.version = self.version_dir(model_name, v), v  # where it is, whatever it says
             out[v] = record
@@ -153,17 +173,25 @@ class Registry(Serving):
         if not cls._checked(record).usable:
             raise RegistryError(f"cannot {action} {model_name}@{record.version}: unusable version ({record.problem})")
 
-    def _pin(self, model_name: str) -> dict | None:
-        path = self._join(model_name, SERVING)
+    def _pin_bytes(self, model_name: str) -> bytes | None:
+        """The raw ``serving.json`` of model_name, None when it is not pinned."""
         try:
-            pin = json.loads(fileio.read_bytes(path))
-            int(pin["version"])
-            return pin
+            return fileio.read_bytes(self._join(model_name, SERVING))
         except FileNotFoundError:
             return None
+
+    def _pin(self, model_name: str, raw: bytes | None | object = _UNREAD) -> dict | None:
+        """The pin of model_name (``raw``: its ``serving.json`` as already read), None when not pinned."""
+        raw = self._pin_bytes(model_name) if raw is _UNREAD else raw
+        if raw is None:
+            return None
+        try:
+            pin = json.loads(raw)  # type: ignore[arg-type]
+            int(pin["version"])
+            return pin
         except (ValueError, KeyError, TypeError) as e:
-            raise RegistryError(f"corrupt pin file {path} ({type(e).__name__}: {e}); `skyhawk registry unpin "
-                                f"{model_name}` removes it (then pin again)") from None
+            raise RegistryError(f"corrupt pin file {self._join(model_name, SERVING)} ({type(e).__name__}: {e}); "
+                                f"`skyhawk registry unpin {model_name}` removes it (then pin again)") from None
 
     def pinned(self, model_name: str) -> int | None:
         pin = self._pin(model_name)
@@ -178,15 +206,20 @@ class Registry(Serving):
         published = self._published(model_name) if published is None else published
         return max(published) if published else None
 
+    @staticmethod
+    def _pick(model_name: str, published: dict[int, VersionRecord], version: int | None) -> VersionRecord:
+        """The record of ``version`` in the listing ``published``; RegistryError when it is not there."""
+        if version not in published:
+            have = ", ".join(str(v) for v in sorted(published))
+            raise RegistryError(f"unknown version {model_name}@{version} (published: {have})")
+        return published[version]
+
     def show(self, model_name: str, version: int | None = None) -> VersionRecord:
         """The record of ``version`` (default: the serving version), with ``usable`` and ``problem``."""
         published = self._require(model_name)
         if version is None:  # from this listing, not a second one that may hold a version published since
             version = self.serving(model_name, published)
-        if version not in published:
-            have = ", ".join(str(v) for v in sorted(published))
-            raise RegistryError(f"unknown version {model_name}@{version} (published: {have})")
-        return self._checked(published[version])
+        return self._checked(self._pick(model_name, published, version))
 
     def download(self, model_name: str, version: int | None, dest_dir: str) -> str:
         """Copy a published version's files (SavedModel + metadata.json) to ``dest_dir``; returns ``dest_dir``."""
@@ -234,13 +267,15 @@ class Registry(Serving):
 
         staging_root = self._join(model_name, STAGING)
         staging = fileio.join(staging_root, uuid.uuid4().hex)
+        version = None
         try:
             with fileio.disk_full_names(self.model_dir(model_name)):  # a full registry disk names the registry
                 for rel, path, _ in files:
                     fileio.copy_file(path, fileio.join(staging, *rel.split("/")))
                 version = self._place(model_name, staging, meta, [rel for rel, _, _ in files])
         finally:
-            self._delete_quietly(staging)
+            if version is None:  # once placed, the staged folder is gone: move_tree renamed or deleted it
+                self._delete_quietly(staging)
             fileio.prune_dir(staging_root)  # no empty .staging/ left behind (a publisher making it again retries)
         try:
             self.write_models_config()
