@@ -75,7 +75,7 @@ def RegistryPusher(
         published = reg.versions(model_name)
     except RegistryError:  # no version of this model yet
         published = []
-    same = [v for v in published if v.get("model_uri") == model.uri]
+    same = [v for v in published if v.extra.get("model_uri") == model.uri]
     if same:
         _record_push(pushed_model, same[0], already_published=True)
         return
@@ -125,14 +125,15 @@ def data_lineage(eval_examples: Any, training: List[Any]) -> Dict[str, Any]:
 
 
 def parent_version(published: List[Any], base_model: str | None) -> int | None:
-    """The registry version whose Trainer output is base_model (a ``.../Format-Serving`` folder)."""
+    """The registry version (of ``published``, ``VersionRecord``s) whose Trainer output is base_model (a
+    ``.../Format-Serving`` folder)."""
     if not base_model:
         return None
     base = base_model.rstrip("/")
     for v in published:
-        uri = str(v.get("model_uri") or "").rstrip("/")
+        uri = str(v.extra.get("model_uri") or "").rstrip("/")
         if uri and (base == uri or base.startswith(uri + "/")):
-            return int(v["version"])
+            return v.version
     return None
 
 

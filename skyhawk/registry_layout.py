@@ -78,8 +78,9 @@ class VersionRecord(Mapping[str, Any]):
     """One version's record, its ``metadata.json``: what scoring needs (threshold, image size, backbone, the
     config it was trained with), what the registry adds (name, version, files, ...) and ``extra``, every other key
     a publisher records (metrics, lineage, provenance). On disk it is one flat JSON object, ``extra``'s keys at
-    the top level; read-only mapping access (``record["metrics"]``) sees that object plus ``uri`` and, once read,
-    ``usable``/``problem``."""
+    the top level. Code reads the typed fields (``record.version``, ``record.extra["metrics"]``); the read-only
+    mapping view (``record["metrics"]``, ``record.get(...)``) of that object plus ``uri`` and, once read,
+    ``usable``/``problem`` is kept for scripts and older callers (one key costs one lookup)."""
 
     threshold: float | None = None
     image_size: int | None = None
@@ -124,10 +125,10 @@ class VersionRecord(Mapping[str, Any]):
     def to_json(self) -> dict[str, Any]:
         """The stored form: one flat object (what ``metadata.json`` holds); unset optional fields left out."""
         out = dict(self.extra)
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if f.name not in ("extra", *CHECK_FIELDS) and value is not None and value != "" and value != {}:
-                out[f.name] = value
+        for name in _STORED:
+            value = getattr(self, name)
+            if _is_set(value):
+                out[name] = value
         return out
 
     def as_dict(self) -> dict[str, Any]:
@@ -138,10 +139,25 @@ class VersionRecord(Mapping[str, Any]):
         return out
 
     def __getitem__(self, key: str) -> Any:
-        return self.as_dict()[key]
+        """``as_dict()[key]`` without building it: a set field, else ``usable``/``problem`` once read, else
+        ``extra``'s key (KeyError when none)."""
+        if key in _STORED and _is_set(getattr(self, key)):
+            return getattr(self, key)
+        if key in CHECK_FIELDS and self.usable is not None:
+            return getattr(self, key)
+        return self.extra[key]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.as_dict())
 
     def __len__(self) -> int:
         return len(self.as_dict())
+
+
+def _is_set(value: Any) -> bool:
+    """Whether a field's value is stored (an unset optional field is left out of ``metadata.json``)."""
+    return value is not None and value != "" and value != {}
+
+
+# the fields stored in metadata.json (``extra``'s keys are stored at the top level; usable/problem never are)
+_STORED = tuple(f.name for f in dataclasses.fields(VersionRecord) if f.name not in ("extra", *CHECK_FIELDS))

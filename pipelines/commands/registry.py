@@ -21,8 +21,9 @@ import argparse
 import json
 import os
 
+from skyhawk import fileio
 from skyhawk.config import MESO_BACKBONES, PipelineConfig, TrainConfig
-from skyhawk.registry import Registry, RegistryError
+from skyhawk.registry import Registry, RegistryError, VersionRecord
 
 DEFAULT_ROOT = PipelineConfig.registry  # the config's default registry
 
@@ -73,9 +74,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def import_model(args: argparse.Namespace) -> int:
     from skyhawk_model.importer import import_model as publish
 
-    meta = publish(args.backbone, args.weights, args.registry, args.name, threshold=args.threshold)
-    print(f"model imported: {args.registry}/{args.name}/{meta['version']} ({args.backbone}, "
-          f"{meta['imported']['file']} sha256 {meta['imported']['sha256'][:12]}...)")
+    record = publish(args.backbone, args.weights, args.registry, args.name, threshold=args.threshold)
+    imported = record.extra["imported"]
+    print(f"model imported: {args.registry}/{args.name}/{record.version} ({args.backbone}, "
+          f"{imported['file']} sha256 {imported['sha256'][:12]}...)")
     return 0
 
 def parse_ref(ref: str, need_version: bool) -> tuple[str, int | None]:
@@ -197,8 +199,9 @@ def _table(rows: list[list[str]]) -> str:
     return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
 
 
-def _status(reg: Registry, name: str) -> dict:
-    versions = [m["version"] for m in reg.versions(name)]
+def _status(reg: Registry, name: str, listed: list[VersionRecord] | None = None) -> dict:
+    """What ``list`` says of one model (``listed``: its ``reg.versions(name)`` when the caller has it)."""
+    versions = [m.version for m in (reg.versions(name) if listed is None else listed)]
     pinned = reg.pinned(name)
     missing = pinned is not None and pinned not in versions
     return {"model": name, "versions": versions, "latest": max(versions),
@@ -252,21 +255,22 @@ def list_models(args: argparse.Namespace) -> int:
 def list_versions(args: argparse.Namespace) -> int:
     reg = _registry(args)
     versions = reg.versions(args.name)
-    status = _status(reg, args.name)
+    status = _status(reg, args.name, versions)
+    metas = [v.as_dict() for v in versions]  # the stored JSON objects, what the columns read
     if args.json:
-        return _print_json({**status, "metadata": [v.as_dict() for v in versions]})
+        return _print_json({**status, "metadata": metas})
     rows = [["", "VERSION", "CREATED", "BLESSED", "SPANS", "THRESHOLD", "METRICS", "RUN", "SIZE"]]
-    for m in versions:
-        mark = ("*" + ("p" if status["pinned"] else "")) if m["version"] == status["serving"] else ""
-        if not m.get("usable", True):
+    for v, m in zip(versions, metas, strict=True):
+        mark = ("*" + ("p" if status["pinned"] else "")) if v.version == status["serving"] else ""
+        if v.usable is False:
             mark = "!"
-        rows.append([mark, str(m["version"]), str(m.get("created_at", "-"))[:19], _blessed(m),
-                     span_range(m), _fmt_num(m.get("threshold", "-")), _metrics(m),
-                     _run(m), _size(m.get("size_bytes"))])
+        rows.append([mark, str(v.version), (v.created_at or "-")[:19], _blessed(m), span_range(m),
+                     _fmt_num("-" if v.threshold is None else v.threshold), _metrics(m), _run(m),
+                     _size(v.size_bytes)])
     print(_table(rows))
-    for m in versions:
-        if not m.get("usable", True):
-            print(f"! version {m['version']} is unusable: {m.get('problem')}")
+    for v in versions:
+        if v.usable is False:
+            print(f"! version {v.version} is unusable: {v.problem}")
     for line in _pin_notes([status]):
         print(line)
     print(f"(* = serving{', p = pinned' if status['pinned'] else ''}; {reg.model_dir(args.name)})")
@@ -276,18 +280,19 @@ def list_versions(args: argparse.Namespace) -> int:
 def show(args: argparse.Namespace) -> int:
     reg = _registry(args)
     name, version = parse_ref(args.ref, need_version=False)
-    meta = reg.show(name, version)
+    record = reg.show(name, version)
     status = _status(reg, name)
-    out = {**meta, "serving": meta["version"] == status["serving"], "pinned": status["pinned"]
-           and meta["version"] == status["serving"]}
+    meta = record.as_dict()  # the stored JSON object, what the lineage lines read
+    serving = record.version == status["serving"]
+    out = {**meta, "serving": serving, "pinned": status["pinned"] and serving}
     if args.json:
         return _print_json(out)
-    flags = "serving, pinned" if out["pinned"] else "serving" if out["serving"] else "not serving"
-    print(f"{name}@{meta['version']} ({flags})")
-    print(f"  uri: {meta['uri']}")
-    print(f"  created: {meta.get('created_at', '-')}   blessed: {_blessed(meta)}   "
-          f"threshold: {_fmt_num(meta.get('threshold', '-'))}")
-    print(f"  files: {len(meta.get('files', []))} ({_size(meta.get('size_bytes'))})")
+    flags = "serving, pinned" if out["pinned"] else "serving" if serving else "not serving"
+    print(f"{name}@{record.version} ({flags})")
+    print(f"  uri: {record.uri}")
+    print(f"  created: {record.created_at or '-'}   blessed: {_blessed(meta)}   "
+          f"threshold: {_fmt_num('-' if record.threshold is None else record.threshold)}")
+    print(f"  files: {len(record.files)} ({_size(record.size_bytes)})")
     for line in lineage_lines(meta):
         print(line)
     rest = {k: v for k, v in meta.items()
@@ -336,7 +341,8 @@ def rollback(args: argparse.Namespace) -> int:
 def config(args: argparse.Namespace) -> int:
     reg = _registry(args)
     path = reg.write_models_config()
+    text = fileio.read_text(path)  # what was just written, not a second build
     if args.json:
-        return _print_json({"path": path, "config": reg.models_config()})
-    print(reg.models_config(), end="")
+        return _print_json({"path": path, "config": text})
+    print(text, end="")
     return 0
