@@ -200,10 +200,16 @@ class Registry(Serving):
     def serving(self, model_name: str, published: dict[int, VersionRecord] | None = None) -> int | None:
         """The pinned version if pinned, else the latest published one (None if nothing is published);
         ``published``: a listing the caller already has (else the model's versions are listed)."""
-        pinned = self.pinned(model_name)
-        if pinned is not None:
-            return pinned
-        published = self._published(model_name) if published is None else published
+        pin = self._pin(model_name)
+        if pin is None and published is None:
+            published = self._published(model_name)
+        return self._serving_of(pin, published or {})
+
+    @staticmethod
+    def _serving_of(pin: dict | None, published: dict[int, VersionRecord]) -> int | None:
+        """The serving version: the pin's, else the latest of the listing ``published`` (None when it is empty)."""
+        if pin is not None:
+            return int(pin["version"])
         return max(published) if published else None
 
     @staticmethod

@@ -87,8 +87,7 @@ class Serving:
                 continue
             version = (serving or {}).get(name, _KEEP)
             if version is _KEEP:
-                pin = self._pin(name, pins[name])
-                version = int(pin["version"]) if pin else max(published)
+                version = self._serving_of(self._pin(name, pins[name]), published)
             record = self._pick(name, published, version)
             self._require_usable(name, record, "serve")
             entry = config.model_config_list.config.add(name=name, base_path=self.model_dir(name),
