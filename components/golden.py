@@ -60,12 +60,10 @@ def score_golden(model_uri: str, golden_root: str, labels: str, output: str, sco
     from tfx.utils import path_utils
 
     from components.score.evaluate import run_evaluation
-    from components.score.rows import at_threshold
     from skyhawk_model.model_ref import resolve
 
-    ref = at_threshold(resolve(path_utils.serving_model_path(model_uri)), score.threshold)
-    ev = run_evaluation(golden_root, labels, ref, output, frames=score.frames, aggregate=score.aggregate,
-                        beam_args=beam_args, force=True)
+    ref = resolve(path_utils.serving_model_path(model_uri), score.threshold)
+    ev = run_evaluation(golden_root, labels, ref, output, score, beam_args=beam_args, force=True)
     return dict(ev["metrics"])
 
 

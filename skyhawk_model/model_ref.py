@@ -9,10 +9,12 @@ A reference is one of
 REG may be local or ``gs://``. The threshold, image size and crop settings (detector, margin, faces,
 JPEG quality) come from the model itself (its ``skyhawk.artifact`` metadata), then from the registry's
 ``VersionRecord`` (the pipeline config it was trained with), never from flags that could disagree with
-training.
+training. Only the decision threshold may be set at scoring time (``score.threshold``, ``resolve``'s
+``threshold``); 0 keeps the exported one.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import posixpath
@@ -22,7 +24,7 @@ from typing import Any, Mapping
 
 from skyhawk import artifact, fileio
 from skyhawk.artifact import CROP_KEYS
-from skyhawk.config import ExtractConfig, from_dict, to_dict
+from skyhawk.config import ExtractConfig, ScoreConfig, from_dict, to_dict
 from skyhawk.registry import Registry, RegistryError, VersionRecord, record_in
 
 _log = logging.getLogger(__name__)
@@ -77,8 +79,14 @@ def _from_folder(uri: str, label: str, record: VersionRecord | None = None) -> M
                     registry_version=record if record is not None else {})
 
 
-def resolve(ref: str) -> ModelRef:
-    """Resolves REG/NAME, REG/NAME/N or a SavedModel folder. Raises ModelRefError (one line)."""
+def resolve(ref: str, threshold: float = ScoreConfig.threshold) -> ModelRef:
+    """Resolves REG/NAME, REG/NAME/N or a SavedModel folder, to score at ``threshold`` (``score.threshold``;
+    0 keeps the threshold exported with the model). Raises ModelRefError (one line)."""
+    model = _resolve(ref)
+    return dataclasses.replace(model, threshold=threshold) if threshold else model
+
+
+def _resolve(ref: str) -> ModelRef:
     ref = ref.rstrip("/")
     if not ref:
         raise ModelRefError("empty model reference")

@@ -57,12 +57,12 @@ def test_extraction_computes_landmarks_and_the_counter_sees_them(landmark_work: 
 def test_predict_and_score_compute_no_landmarks(landmark_work: dict, shared_media: Path, test_model, tmp_path: Path):
     from components.score.job import run_scoring
     from components.score.predict import predict_videos
+    from skyhawk.config import ScoreConfig
     from skyhawk_model.model_ref import resolve
 
-    model = resolve(test_model.saved_model)
-    (row, scores), = predict_videos([str(shared_media / VIDEO)], model, frames=FRAMES)
+    model, score = resolve(test_model.saved_model), ScoreConfig(frames=FRAMES)
+    (row, scores), = predict_videos([str(shared_media / VIDEO)], model, score)
     assert row["status"] == "ok" and len(scores) == FRAMES, row
-    summary = run_scoring(str(shared_media / VIDEO), model, str(tmp_path / "dest"), frames=FRAMES,
-                          beam_args=IN_MEMORY)
+    summary = run_scoring(str(shared_media / VIDEO), model, str(tmp_path / "dest"), score, beam_args=IN_MEMORY)
     assert summary["scored_this_run"] == 1, summary
     assert landmark_work == {"built": 0, "calls": 0}

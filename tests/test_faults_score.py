@@ -22,7 +22,7 @@ from components.score import commit as out
 from components.score.job import run_scoring
 from pipelines.main import main
 from skyhawk import datasets
-from skyhawk.config import ConfigError
+from skyhawk.config import ConfigError, ScoreConfig
 from skyhawk_model.model_ref import resolve
 
 pytest_plugins = ["score_model"]
@@ -133,7 +133,7 @@ def test_one_row_per_file_whatever_the_spelling_of_its_folder(real_faces, test_m
     (tmp_path / "sub").mkdir()
     model = resolve(test_model.saved_model)
     for spelling in ("in1", str(tmp_path / "in1"), "sub/../in1", "./in1", "in1/"):
-        summary = run_scoring(spelling, model, "out", frames=1, beam_args=IN_MEMORY)
+        summary = run_scoring(spelling, model, "out", ScoreConfig(frames=1), beam_args=IN_MEMORY)
     assert summary["videos"] == 1 and summary["scored_this_run"] == 0
     assert [r["uri"] for r in _rows(tmp_path / "out")] == [str(photo)]
 
@@ -191,7 +191,8 @@ def test_a_labels_csv_and_a_listing_with_a_utf8_bom(real_faces, test_model, tmp_
     assert (item.uri, item.label, item.error) == (str(photo), 0, "")
     listing = tmp_path / "list.txt"
     listing.write_text(f"{photo}\n", encoding="utf-8-sig")
-    run_scoring(str(listing), resolve(test_model.saved_model), str(tmp_path / "out"), frames=1, beam_args=IN_MEMORY)
+    run_scoring(str(listing), resolve(test_model.saved_model), str(tmp_path / "out"), ScoreConfig(frames=1),
+                beam_args=IN_MEMORY)
     (row,) = _rows(tmp_path / "out")
     assert row["uri"] == str(photo) and row["status"] != "failed", row
 
@@ -220,10 +221,10 @@ def test_switching_format_leaves_no_stale_results_file(real_faces, test_model, t
     """#25.17: a used output switched to ``--format csv`` kept its old results.jsonl, out of date from then on."""
     _photos(real_faces, tmp_path / "in", 1)
     model, dest = resolve(test_model.saved_model), tmp_path / "out"
-    run_scoring(str(tmp_path / "in"), model, str(dest), frames=1, beam_args=IN_MEMORY)
+    run_scoring(str(tmp_path / "in"), model, str(dest), ScoreConfig(frames=1), beam_args=IN_MEMORY)
     assert (dest / "results.jsonl").is_file()
     _photos(real_faces, tmp_path / "in", 1, offset=1)
-    run_scoring(str(tmp_path / "in"), model, str(dest), frames=1, fmt="csv", beam_args=IN_MEMORY)
+    run_scoring(str(tmp_path / "in"), model, str(dest), ScoreConfig(frames=1, output_format="csv"), beam_args=IN_MEMORY)
     assert sorted(p.name for p in dest.glob("results.*")) == ["results.csv"]
     assert len((dest / "results.csv").read_text().splitlines()) == 3  # header + both photos
 
@@ -237,7 +238,7 @@ def test_out_of_range_numbers_are_refused_in_one_line(test_model, tmp_path: Path
     assert _one_line(capsys.readouterr().err) == f"skyhawk score: error: {flag} must be >= {least}, got {value}"
     assert not (tmp_path / "out").exists()
     with pytest.raises(ConfigError, match="^flush_every must be >= 1, got 0$"):  # the score section's own check
-        run_scoring(str(tmp_path), resolve(test_model.saved_model), str(tmp_path / "out"), flush_every=0)
+        ScoreConfig(flush_every=0)
 
 
 def test_fifos_and_devices_get_their_own_reason(real_faces, test_model, tmp_path: Path):
@@ -249,7 +250,7 @@ def test_fifos_and_devices_get_their_own_reason(real_faces, test_model, tmp_path
     listing.write_text(f"{photo}\n/dev/null\n{folder / 'pipe.mp4'}\n")
     model = resolve(test_model.saved_model)
     for src, dest in ((folder, "scan"), (listing, "listed")):
-        run_scoring(str(src), model, str(tmp_path / dest), frames=1, beam_args=IN_MEMORY)
+        run_scoring(str(src), model, str(tmp_path / dest), ScoreConfig(frames=1), beam_args=IN_MEMORY)
         rows = {r["uri"]: r for r in _rows(tmp_path / dest)}
         pipe = rows[str(folder / "pipe.mp4")]
         assert (pipe["status"], pipe["reason"]) == ("failed", "not a regular file (a FIFO (named pipe))")

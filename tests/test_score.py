@@ -22,11 +22,13 @@ from components.score import ScoreError
 from components.score import commit as out
 from components.score.job import run_scoring
 from pipelines.main import main
+from skyhawk.config import ScoreConfig
 from skyhawk_model.model_ref import ModelRefError, resolve
 
 pytest_plugins = ["score_model", "gcs"]
 
 FRAMES = 4
+SCORE = ScoreConfig(frames=FRAMES)  # the score section these tests score with
 FACE_VIDEOS = [  # small, one clear face each
     "real_videos/AliaksandrSiarohin__first-order-model__demo_old__00.mp4",
     "real_videos/KwaiVGI__LivePortrait__assets__examples__driving__d0.mp4",
@@ -75,7 +77,7 @@ def _comparable(rows: list[dict]) -> list[tuple]:
 def scored(archive: Path, test_model, tmp_path_factory) -> tuple[Path, dict]:
     """One scoring run over the archive folder into a fresh destination."""
     dest = tmp_path_factory.mktemp("scored") / "dest"
-    summary = run_scoring(str(archive), resolve(test_model.saved_model), str(dest), frames=FRAMES,
+    summary = run_scoring(str(archive), resolve(test_model.saved_model), str(dest), SCORE,
                           beam_args=IN_MEMORY)
     return dest, summary
 
@@ -120,7 +122,7 @@ def test_a_row_for_every_input(scored, archive: Path, test_model):
 def test_rerun_scores_only_new_or_changed_inputs(scored, archive: Path, test_model, tmp_path: Path):
     dest, _ = scored
     before = _rows(dest)
-    again = run_scoring(str(archive), resolve(test_model.saved_model), str(dest), frames=FRAMES, beam_args=IN_MEMORY)
+    again = run_scoring(str(archive), resolve(test_model.saved_model), str(dest), SCORE, beam_args=IN_MEMORY)
     assert again["scored_this_run"] == 0 and _comparable(_rows(dest)) == _comparable(before)
     # a changed input (new modification time) is scored again; its row is replaced, not duplicated
     copy = tmp_path / "copy"
@@ -129,15 +131,15 @@ def test_rerun_scores_only_new_or_changed_inputs(scored, archive: Path, test_mod
     target.write_text("still not a video\n")
     listing = tmp_path / "list.txt"
     listing.write_text(f"{target}\n{archive / 'zero.mp4'}\n")
-    first = run_scoring(str(listing), resolve(test_model.saved_model), str(dest), frames=FRAMES, beam_args=IN_MEMORY)
+    first = run_scoring(str(listing), resolve(test_model.saved_model), str(dest), SCORE, beam_args=IN_MEMORY)
     assert first["scored_this_run"] == 1  # zero.mp4 was already scored
     os.utime(target, (time.time() + 5, time.time() + 5))
-    second = run_scoring(str(listing), resolve(test_model.saved_model), str(dest), frames=FRAMES,
+    second = run_scoring(str(listing), resolve(test_model.saved_model), str(dest), SCORE,
                          beam_args=IN_MEMORY)
     assert second["scored_this_run"] == 1
     rows = _rows(dest)
     assert len(rows) == len({r["uri"] for r in rows}) == 9
-    forced = run_scoring(str(listing), resolve(test_model.saved_model), str(dest), frames=FRAMES, force=True,
+    forced = run_scoring(str(listing), resolve(test_model.saved_model), str(dest), SCORE, force=True,
                          beam_args=IN_MEMORY)
     assert forced["scored_this_run"] == 2 and len(_rows(dest)) == 9
 
@@ -164,7 +166,7 @@ def test_a_folder_holds_one_model_and_one_set_of_settings(archive: Path, test_mo
     model = resolve(test_model.ref + "/2")
     moved = replace(model, crop={**model.crop, "margin": 0.5})
     with pytest.raises(ScoreError, match=r"crop margin .* -> 0.5"):
-        out.check_settings(str(dest), out.settings_of(moved, 2, "mean"), force=False)
+        out.check_settings(str(dest), out.settings_of(moved, ScoreConfig(frames=2, aggregate="mean")), force=False)
 
 
 def test_broken_links_get_a_row_and_listed_paths_are_normalised(archive: Path, test_model, tmp_path: Path, capsys):
@@ -175,7 +177,7 @@ def test_broken_links_get_a_row_and_listed_paths_are_normalised(archive: Path, t
     (folder / "loop1.mp4").symlink_to(folder / "loop2.mp4")
     (folder / "loop2.mp4").symlink_to(folder / "loop1.mp4")
     model = resolve(test_model.saved_model)
-    s = run_scoring(str(folder), model, str(tmp_path / "d1"), frames=2, beam_args=IN_MEMORY)
+    s = run_scoring(str(folder), model, str(tmp_path / "d1"), ScoreConfig(frames=2), beam_args=IN_MEMORY)
     rows = {Path(r["uri"]).name: r for r in _rows(tmp_path / "d1")}
     assert s["videos"] == 4 and set(rows) == {"blank.mp4", "dangling.mp4", "loop1.mp4", "loop2.mp4"}
     assert rows["dangling.mp4"]["status"] == "failed" and "dangling symbolic link" in rows["dangling.mp4"]["reason"]
@@ -183,7 +185,7 @@ def test_broken_links_get_a_row_and_listed_paths_are_normalised(archive: Path, t
                for n in ("loop1.mp4", "loop2.mp4"))
     listing = tmp_path / "list.txt"
     listing.write_text(f"{folder}/blank.mp4\n{folder}/../scan/blank.mp4\nscan/./blank.mp4\n{folder}/loop1.mp4\n")
-    s = run_scoring(str(listing), model, str(tmp_path / "d2"), frames=2, beam_args=IN_MEMORY)
+    s = run_scoring(str(listing), model, str(tmp_path / "d2"), ScoreConfig(frames=2), beam_args=IN_MEMORY)
     assert s["scored_this_run"] == 2 and sorted(r["uri"] for r in _rows(tmp_path / "d2")) == [
         str(folder / "blank.mp4"), str(folder / "loop1.mp4")]
     # a newline in a file name stays on its line in predict's table
@@ -203,15 +205,15 @@ def test_formats_and_discovery_by_glob_and_listing(archive: Path, test_model, tm
     listing.write_text("# a comment, then a path relative to the listing, an absent file and a duplicate\n"
                        f"sub/{name}\n{archive}/absent.mp4\n\nsub/{name}\n")
     (tmp_path / "sub").symlink_to(archive / "sub")
-    s = run_scoring(str(listing), model, str(tmp_path / "d1"), frames=FRAMES, fmt="csv", beam_args=IN_MEMORY)
+    s = run_scoring(str(listing), model, str(tmp_path / "d1"), replace(SCORE, output_format="csv"), beam_args=IN_MEMORY)
     import csv
 
     rows = list(csv.DictReader((tmp_path / "d1" / "results.csv").open()))
     assert list(rows[0]) == list(out.ROW_KEYS) and s["videos"] == len(rows) == 2
     assert {r["uri"]: (r["status"], r["reason"]) for r in rows} == {
         str(tmp_path / "sub" / name): ("ok", ""), f"{archive}/absent.mp4": ("failed", "file not found")}
-    s = run_scoring(str(archive / "sub" / "*.mp4"), model, str(tmp_path / "d2"), frames=FRAMES, fmt="parquet",
-                    beam_args=IN_MEMORY)
+    s = run_scoring(str(archive / "sub" / "*.mp4"), model, str(tmp_path / "d2"),
+                    replace(SCORE, output_format="parquet"), beam_args=IN_MEMORY)
     table = pq.read_table(tmp_path / "d2" / "results.parquet")
     assert table.column_names == list(out.ROW_KEYS)
     assert sorted(table.column("uri").to_pylist()) == sorted(str(p) for p in (archive / "sub").glob("*.mp4"))
@@ -221,8 +223,8 @@ def test_threshold_and_version_come_from_the_registry(archive: Path, test_model,
     from skyhawk.registry import Registry
 
     src = str(archive / Path(FACE_VIDEOS[0]).name)
-    serving = run_scoring(src, resolve(test_model.ref), str(tmp_path / "v2"), frames=FRAMES, beam_args=IN_MEMORY)
-    v1 = run_scoring(src, resolve(test_model.ref + "/1"), str(tmp_path / "v1"), frames=FRAMES, beam_args=IN_MEMORY)
+    serving = run_scoring(src, resolve(test_model.ref), str(tmp_path / "v2"), SCORE, beam_args=IN_MEMORY)
+    v1 = run_scoring(src, resolve(test_model.ref + "/1"), str(tmp_path / "v1"), SCORE, beam_args=IN_MEMORY)
     (r2,), (r1,) = _rows(tmp_path / "v2"), _rows(tmp_path / "v1")
     assert (r2["model"], serving["threshold"]) == (f"{test_model.name}/2", 0.99)
     assert (r1["model"], v1["threshold"]) == (f"{test_model.name}/1", 0.5)
@@ -290,7 +292,7 @@ def test_explain_pages(scored, test_model):
     from components.score.pages import write_explain
 
     dest, _ = scored
-    index = write_explain(str(dest), 2, resolve(test_model.saved_model), "mean", FRAMES)
+    index = write_explain(str(dest), 2, resolve(test_model.saved_model), SCORE)
     html = Path(index).read_text()
     top = sorted((r for r in _rows(dest) if r["status"] == "ok"), key=lambda r: -r["p_fake"])[:2]
     assert html.count('href="0') == 2 and top[0]["uri"] in html
@@ -319,7 +321,8 @@ def test_sigkill_after_the_first_part_then_rerun_scores_exactly_the_rest(archive
     assert proc.returncode == -signal.SIGKILL
     before = _committed(dest)
     assert 1 <= len(before) < len(videos)  # rows are committed while later videos are still being decoded
-    rerun = run_scoring(str(archive), resolve(test_model.saved_model), str(dest), frames=32, beam_args=IN_MEMORY)
+    rerun = run_scoring(str(archive), resolve(test_model.saved_model), str(dest), ScoreConfig(frames=32),
+                        beam_args=IN_MEMORY)
     assert rerun["scored_this_run"] == len(videos) - len(before)  # exactly the rest
     after = _committed(dest)
     assert sorted(r["row"]["uri"] for r in after) == videos  # every video once: no duplicate, none lost
@@ -339,7 +342,7 @@ def test_gcs_input_output_and_registry(gcs_prefix: str, archive: Path, test_mode
     reg = Registry(f"{gcs_prefix}/registry")
     reg.publish("m", test_model.saved_model, {"threshold": 0.5})
     summary = run_scoring(f"{gcs_prefix}/in", resolve(f"{gcs_prefix}/registry/m"), f"{gcs_prefix}/out",
-                          frames=FRAMES, beam_args=IN_MEMORY)
+                          SCORE, beam_args=IN_MEMORY)
     with FileSystems.open(f"{gcs_prefix}/out/results.jsonl", compression_type="uncompressed") as f:
         rows = [json.loads(line) for line in f.read().decode().splitlines()]
     assert summary["videos"] == 2 and {r["uri"]: r["status"] for r in rows} == {
@@ -350,7 +353,7 @@ def test_gcs_input_output_and_registry(gcs_prefix: str, archive: Path, test_mode
 
 
 def _rows_of_single(path: Path, test_model, tmp_path: Path) -> dict:
-    run_scoring(str(path), resolve(test_model.saved_model), str(tmp_path / "single"), frames=FRAMES,
+    run_scoring(str(path), resolve(test_model.saved_model), str(tmp_path / "single"), SCORE,
                 beam_args=IN_MEMORY)
     (row,) = _rows(tmp_path / "single")
     return row

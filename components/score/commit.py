@@ -36,7 +36,7 @@ from components.score import ScoreError
 from components.score.rows import FAILED, NO_FACE, OK, ROW_KEYS
 from components.score.sample import NAMESPACE
 from skyhawk import fileio
-from skyhawk.config_score import SCORE_FORMATS
+from skyhawk.config_score import SCORE_FORMATS, ScoreConfig
 
 PARTS_DIR = "_parts"
 QUARANTINE_DIR = "_quarantine"
@@ -90,10 +90,10 @@ def read_settings(dest: str) -> dict[str, Any] | None:
                          f"made with: use a new --output folder, or --force to delete the rows and score again")
     return settings
 
-def settings_of(model: Any, frames: int, aggregate: str) -> dict[str, Any]:
+def settings_of(model: Any, score: ScoreConfig) -> dict[str, Any]:
     """What a destination's rows depend on: the model (and its threshold), frames, aggregate, crop settings."""
-    return {"model": model.label, "threshold": model.threshold, "frames_per_video": frames, "aggregate": aggregate,
-            "image_size": model.image_size, "crop": dict(sorted(model.crop.items()))}
+    return {"model": model.label, "threshold": model.threshold, "frames_per_video": score.frames,
+            "aggregate": score.aggregate, "image_size": model.image_size, "crop": dict(sorted(model.crop.items()))}
 
 
 def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:

@@ -32,14 +32,13 @@ def BatchScorer(
     beam_pipeline: tfx.dsl.components.BeamComponentParameter[beam.Pipeline] = None,
 ) -> None:
     """Scores every video under input_uri with the input model (at ``threshold``; 0: the model's own); one row
-    per video in results.uri."""
+    per video in results.uri. The parameters are the ``score`` section's, checked here as one ScoreConfig."""
     from components.score.job import run_scoring
-    from components.score.rows import at_threshold
     from skyhawk_model.model_ref import resolve
 
-    ref = at_threshold(resolve(model.uri), threshold)
-    summary = run_scoring(input_uri, ref, results.uri, frames=frames, aggregate=aggregate, fmt=output_format,
-                          pipeline=beam_pipeline)
+    score = ScoreConfig(frames=frames, aggregate=aggregate, threshold=threshold, output_format=output_format)
+    ref = resolve(model.uri, score.threshold)
+    summary = run_scoring(input_uri, ref, results.uri, score, pipeline=beam_pipeline)
     results.set_string_custom_property("model", ref.label)
     results.set_float_custom_property("threshold", ref.threshold)
     for key in ("videos", "ok", "no_face", "failed", "predicted_fake", "predicted_real"):

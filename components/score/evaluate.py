@@ -80,11 +80,11 @@ def score_dirs(output: str, models: Sequence[ModelRef]) -> list[str]:
     return dirs
 
 
-def evaluate_models(input_root: str, labels: str, models: Sequence[ModelRef], output: str, *,
-                    frames: int = ScoreConfig.frames, aggregate: str = ScoreConfig.aggregate,
-                    beam_args: Sequence[str] | None = None, force: bool = False,
-                    progress: bool = False, allow_outside_root: bool = False) -> dict[str, Any]:
-    """Scores the labelled videos under input_root with each model; writes OUTPUT/evaluation.{json,html}.
+def evaluate_models(input_root: str, labels: str, models: Sequence[ModelRef], output: str,
+                    score: ScoreConfig = ScoreConfig(), *, beam_args: Sequence[str] | None = None,
+                    force: bool = False, progress: bool = False, allow_outside_root: bool = False) -> dict[str, Any]:
+    """Scores the labelled videos under input_root with each model and the ``score`` settings; writes
+    OUTPUT/evaluation.{json,html}.
 
     Returns the evaluation: the run's context, ``missing`` / ``unlabelled`` inputs, and ``models``
     (one report per model, in the order given: metrics, per-source and per-group tables, videos).
@@ -93,7 +93,6 @@ def evaluate_models(input_root: str, labels: str, models: Sequence[ModelRef], ou
 
     if not models:
         raise ValueError("evaluate needs at least one model")
-    ScoreConfig(frames=frames, aggregate=aggregate)  # the settings are checked there, before any work
     input_root = input_root if fileio.is_remote(input_root) else fileio.normpath(input_root)
     items = datasets.discover(input_root, labels, allow_outside_root)
     kinds = [_kind(i) for i in items]
@@ -117,11 +116,10 @@ def evaluate_models(input_root: str, labels: str, models: Sequence[ModelRef], ou
     summaries: dict[str, dict[str, Any]] = {}
     groups: dict[str, list[int]] = {}  # models that crop alike share one scoring job
     for i, m in enumerate(models):
-        groups.setdefault(json.dumps(to_dict(m.extract_config(frames)), sort_keys=True), []).append(i)
+        groups.setdefault(json.dumps(to_dict(m.extract_config(score.frames)), sort_keys=True), []).append(i)
     for members in groups.values():
-        done = run_shared_scoring(uris, [(models[i], dests[i]) for i in members], frames=frames,
-                                  aggregate=aggregate, force=force, beam_args=beam_args, progress=progress,
-                                  summary_extra={"labels": label_counts})
+        done = run_shared_scoring(uris, [(models[i], dests[i]) for i in members], score, force=force,
+                                  beam_args=beam_args, progress=progress, summary_extra={"labels": label_counts})
         summaries.update({dests[i]: s for i, s in zip(members, done, strict=True)})
     reports = [_report(labelled, m, d, summaries[d]) for m, d in zip(models, dests, strict=True)]
     nuisance = nuisance_audit(reports[0]["videos"], reports[0]["model"])
@@ -131,7 +129,7 @@ def evaluate_models(input_root: str, labels: str, models: Sequence[ModelRef], ou
     else:  # none this time: an earlier run's list would be stale
         fileio.remove(listing)
         listing = None
-    ev = {"input": input_root, "labels": labels, "frames_per_video": frames, "aggregate": aggregate,
+    ev = {"input": input_root, "labels": labels, "frames_per_video": score.frames, "aggregate": score.aggregate,
           "videos_listed": len(labelled) + len(missing), "videos_missing": len(missing), "missing": missing,
           "labelled_media": {**media_counts(uris), **label_counts},
           "unlabelled": [{"uri": i.uri, "reason": i.error} for i in unlabelled],
@@ -155,9 +153,10 @@ def _report(labelled: Sequence[Any], model: ModelRef, dest: str, summary: dict[s
     return model_report(videos, frame_scores, model.threshold, model=model.label, scores=dest, scoring=summary)
 
 
-def run_evaluation(input_root: str, labels: str, model: ModelRef, output: str, **kwargs: Any) -> dict[str, Any]:
+def run_evaluation(input_root: str, labels: str, model: ModelRef, output: str, score: ScoreConfig = ScoreConfig(),
+                   **kwargs: Any) -> dict[str, Any]:
     """``evaluate_models`` with one model; that model's report plus the run's context (no ``models``)."""
-    ev = evaluate_models(input_root, labels, [model], output, **kwargs)
+    ev = evaluate_models(input_root, labels, [model], output, score, **kwargs)
     return {**{k: v for k, v in ev.items() if k != "models"}, **ev["models"][0]}
 
 

@@ -46,20 +46,18 @@ class MakeRowFn(beam.DoFn):
 class ScoreWithModel(beam.PTransform):
     """(record, crops, model indices) -> this model's committed records in its DEST/_parts."""
 
-    def __init__(self, index: int, model: ModelRef, dest: str, run_id: str, frames: int, aggregate: str,
-                 batch_size: int, flush_every: int):
+    def __init__(self, index: int, model: ModelRef, dest: str, run_id: str, score: ScoreConfig):
         super().__init__()
-        self._index, self._model, self._dest, self._run_id = index, model, dest, run_id
-        self._frames, self._aggregate, self._batch_size, self._flush_every = frames, aggregate, batch_size, flush_every
+        self._index, self._model, self._dest, self._run_id, self._score = index, model, dest, run_id, score
 
     def expand(self, sampled):
-        i = self._index
+        i, score = self._index, self._score
         return (sampled
                 | "Mine" >> beam.Filter(lambda s: i in s[2])
                 | "Crops" >> beam.Map(lambda s: (s[0], s[1]))
-                | "Infer" >> InferVideos(self._model.uri, self._batch_size, self._frames)
-                | "Rows" >> beam.ParDo(MakeRowFn(self._model.label, self._model.threshold, self._aggregate))
-                | "Commit" >> beam.ParDo(out.CommitPartsFn(self._dest, self._run_id, self._flush_every)))
+                | "Infer" >> InferVideos(self._model.uri, score.batch_size, score.frames)
+                | "Rows" >> beam.ParDo(MakeRowFn(self._model.label, self._model.threshold, score.aggregate))
+                | "Commit" >> beam.ParDo(out.CommitPartsFn(self._dest, self._run_id, score.flush_every)))
 
 
 def check_dest(dest: str) -> None:
@@ -94,15 +92,14 @@ def new_run_id() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
 
 
-def run_shared_scoring(src: str | Sequence[str], targets: Sequence[tuple[ModelRef, str]], *,
-                       frames: int = ScoreConfig.frames, aggregate: str = ScoreConfig.aggregate,
-                       fmt: str = ScoreConfig.output_format, force: bool = False,
-                       beam_args: Sequence[str] | None = None, batch_size: int = ScoreConfig.batch_size,
-                       progress: bool = False, flush_every: int = ScoreConfig.flush_every,
+def run_shared_scoring(src: str | Sequence[str], targets: Sequence[tuple[ModelRef, str]],
+                       score: ScoreConfig = ScoreConfig(), *, force: bool = False,
+                       beam_args: Sequence[str] | None = None, progress: bool = False,
                        pipeline: beam.Pipeline | None = None,
                        summary_extra: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """Scores every video of SRC (a source, or a list of URIs) with each (model, DEST) target, decoding and
-    detecting faces once.
+    detecting faces once, with the ``score`` settings (frames, aggregate, output format, batch size,
+    flush_every; its threshold is the models' own, set where they were resolved: ``model_ref.resolve``).
 
     The models must crop alike (same crop settings and image size). Each DEST is locked for the run
     (``commit.dest_lock``: a second run into it raises ``LockHeld`` at once) and its damaged part files are
@@ -115,11 +112,9 @@ def run_shared_scoring(src: str | Sequence[str], targets: Sequence[tuple[ModelRe
     from apache_beam.metrics.metric import MetricsFilter
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    ScoreConfig(frames=frames, aggregate=aggregate, output_format=fmt, batch_size=batch_size,
-                flush_every=flush_every)  # the settings are checked there (a ConfigError naming the field)
     if not targets:
         raise ScoreError("no model to score with")
-    crops = [to_dict(m.extract_config(frames)) for m, _ in targets]
+    crops = [to_dict(m.extract_config(score.frames)) for m, _ in targets]
     if any(c != crops[0] for c in crops):
         raise ScoreError("models that share a scoring job must crop alike: "
                          + ", ".join(m.label for m, _ in targets))
@@ -134,7 +129,7 @@ def run_shared_scoring(src: str | Sequence[str], targets: Sequence[tuple[ModelRe
             locks.enter_context(out.dest_lock(dest))  # one writer per destination, or LockHeld at once
         quarantined = {}
         for model, dest in targets:
-            out.check_settings(dest, out.settings_of(model, frames, aggregate), force)
+            out.check_settings(dest, out.settings_of(model, score), force)
             out.clean_leftovers(dest)
             quarantined[dest] = out.quarantine_damaged(dest)
         quiet_inference_logs()
@@ -144,10 +139,9 @@ def run_shared_scoring(src: str | Sequence[str], targets: Sequence[tuple[ModelRe
         sampled = (p
                    | "Discover" >> discover
                    | "SkipScored" >> out.SkipScored(dests, force)
-                   | "SampleFaces" >> SampleFaces(targets[0][0].extract_config(frames), progress))
+                   | "SampleFaces" >> SampleFaces(targets[0][0].extract_config(score.frames), progress))
         for i, (model, dest) in enumerate(targets):
-            _ = sampled | f"Score{i}" >> ScoreWithModel(i, model, dest, run_id, frames, aggregate, batch_size,
-                                                         flush_every)
+            _ = sampled | f"Score{i}" >> ScoreWithModel(i, model, dest, run_id, score)
         with interrupt_as_keyboard_interrupt():
             result = p.run()
             result.wait_until_finish()
@@ -158,18 +152,16 @@ def run_shared_scoring(src: str | Sequence[str], targets: Sequence[tuple[ModelRe
         for model, dest in targets:
             scored = int(counters.get(f"rows_committed:{dest}", 0))
             summaries.append(out.write_views(
-                dest, fmt, **out.settings_of(model, frames, aggregate), **(summary_extra or {}),
+                dest, score.output_format, **out.settings_of(model, score), **(summary_extra or {}),
                 quarantined=quarantined[dest], scored_this_run=scored,
                 run_seconds=round(seconds, 2), videos_per_second=round(scored / seconds, 3) if seconds > 0 else 0.0))
     return summaries
 
 
-def run_scoring(src: str | Sequence[str], model: ModelRef, dest: str, *, frames: int = ScoreConfig.frames,
-                aggregate: str = ScoreConfig.aggregate, fmt: str = ScoreConfig.output_format, force: bool = False,
-                beam_args: Sequence[str] | None = None, batch_size: int = ScoreConfig.batch_size,
-                progress: bool = False, flush_every: int = ScoreConfig.flush_every,
+def run_scoring(src: str | Sequence[str], model: ModelRef, dest: str, score: ScoreConfig = ScoreConfig(), *,
+                force: bool = False, beam_args: Sequence[str] | None = None, progress: bool = False,
                 pipeline: beam.Pipeline | None = None) -> dict[str, Any]:
-    """Scores every video of SRC with one model into DEST; returns the summary (also DEST/summary.json)."""
-    return run_shared_scoring(src, [(model, dest)], frames=frames, aggregate=aggregate, fmt=fmt, force=force,
-                              beam_args=beam_args, batch_size=batch_size, progress=progress,
-                              flush_every=flush_every, pipeline=pipeline)[0]
+    """Scores every video of SRC with one model into DEST with the ``score`` settings; returns the summary
+    (also DEST/summary.json)."""
+    return run_shared_scoring(src, [(model, dest)], score, force=force, beam_args=beam_args, progress=progress,
+                              pipeline=pipeline)[0]

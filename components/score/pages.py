@@ -19,6 +19,7 @@ from components import report_plots
 from components.score import commit as out
 from components.score.metrics import calibration_bins
 from components.score.rows import OK
+from skyhawk.config import ScoreConfig
 
 NAMED_UNLABELLED = 5  # files without a label named on the page (all of them in OUTPUT/unlabelled.txt)
 
@@ -65,16 +66,16 @@ def plot_histograms(labels: Sequence[int], scores: Sequence[float], threshold: f
 
 # ----------------------------------------------------------------- explain
 
-def write_explain(dest: str, n: int, model: Any, aggregate: str, frames_per_video: int) -> str | None:
-    """Pages for the n highest-scoring ok videos of DEST (DEST/explain/); returns the index path."""
+def write_explain(dest: str, n: int, model: Any, score: ScoreConfig) -> str | None:
+    """Pages for the n highest-scoring ok videos of DEST (DEST/explain/), scored with the ``score`` settings;
+    returns the index path."""
     records = [r for r in out.latest_records(dest) if r["row"]["status"] == OK]
     top = sorted(records, key=lambda r: (-r["row"]["p_fake"], r["row"]["uri"]))[:n]
-    return write_explain_pages(out.join(dest, out.EXPLAIN_DIR), top, model, aggregate, frames_per_video,
-                               len(records))
+    return write_explain_pages(out.join(dest, out.EXPLAIN_DIR), top, model, score, len(records))
 
 
-def write_explain_pages(out_dir: str, records: Sequence[dict[str, Any]], model: Any, aggregate: str,
-                        frames_per_video: int, total: int | None = None) -> str | None:
+def write_explain_pages(out_dir: str, records: Sequence[dict[str, Any]], model: Any, score: ScoreConfig,
+                        total: int | None = None) -> str | None:
     """A page per record ({row, frames}; ok rows only) plus index.html in out_dir; returns the index path.
 
     The crops are made again by the scoring path (same frames, same crops), so the page shows exactly
@@ -86,22 +87,22 @@ def write_explain_pages(out_dir: str, records: Sequence[dict[str, Any]], model: 
     records = [r for r in records if r["row"]["status"] == OK]
     if not records:
         return None
-    cfg = model.extract_config(frames_per_video)
+    cfg = model.extract_config(score.frames)
     detector = FaceDetector.from_config(cfg)
     pages = []
     for i, rec in enumerate(records, 1):
         row, frames = rec["row"], rec["frames"]
-        score = {f["frame"]: f for f in frames}
+        by_frame = {f["frame"]: f for f in frames}
         hot = {t["frame"] for t in row["top_frames"]}
         crops = []
         with local_copy(row["uri"]) as path:
             for sampled in sample_faces(path, cfg, detector):
-                if sampled.index in score and sampled.crops:
+                if sampled.index in by_frame and sampled.crops:
                     crops.append({"frame": sampled.index, "seconds": sampled.seconds,
-                                  "p_fake": score[sampled.index]["p_fake"], "top": sampled.index in hot,
+                                  "p_fake": by_frame[sampled.index]["p_fake"], "top": sampled.index in hot,
                                   "jpeg": base64.b64encode(encode_jpeg(sampled.crops[0], 90)).decode()})
         href = f"{i:04d}.html"
-        html = render("explain_video.html.j2", row=row, threshold=model.threshold, aggregate=aggregate,
+        html = render("explain_video.html.j2", row=row, threshold=model.threshold, aggregate=score.aggregate,
                       timeline=_b64(plot_timeline(frames, model.threshold)), crops=crops)
         out.write_whole(out.join(out_dir, href), html.encode())
         pages.append({"href": href, "row": row})

@@ -19,18 +19,17 @@ Result = tuple[dict[str, Any], list[dict[str, Any]]]  # (row, per-frame scores)
 
 
 class Predictor:
-    """A loaded model, face detector and crop settings: call ``predict(paths)`` as often as needed."""
+    """A loaded model, face detector and crop settings (``score``: frames, aggregate, batch size; the threshold
+    is the model's, set by ``model_ref.resolve``): call ``predict(paths)`` as often as needed."""
 
-    def __init__(self, model: ModelRef, frames: int = ScoreConfig.frames, aggregate: str = ScoreConfig.aggregate,
-                 batch_size: int = ScoreConfig.batch_size):
+    def __init__(self, model: ModelRef, score: ScoreConfig = ScoreConfig()):
         from skyhawk.faces import FaceDetector
         from skyhawk_model.export import load_scorer
 
-        ScoreConfig(frames=frames, aggregate=aggregate, batch_size=batch_size)  # checked there
-        self.model, self.aggregate = model, aggregate
-        self.cfg = model.extract_config(frames)
+        self.model, self.aggregate = model, score.aggregate
+        self.cfg = model.extract_config(score.frames)
         self.detector = FaceDetector.from_config(self.cfg)
-        self.scorer = load_scorer(local_model_dir(model.uri), batch_size=batch_size)
+        self.scorer = load_scorer(local_model_dir(model.uri), batch_size=score.batch_size)
 
     def predict(self, paths: Sequence[str]) -> list[Result]:
         """[(row, per-frame scores)] for each path, in order."""
@@ -45,10 +44,9 @@ class Predictor:
         return results
 
 
-def predict_videos(paths: Sequence[str], model: ModelRef, frames: int = ScoreConfig.frames,
-                   aggregate: str = ScoreConfig.aggregate, batch_size: int = ScoreConfig.batch_size) -> list[Result]:
-    """[(row, per-frame scores)] for each path, in order (loads the model once)."""
-    return Predictor(model, frames, aggregate, batch_size).predict(paths)
+def predict_videos(paths: Sequence[str], model: ModelRef, score: ScoreConfig = ScoreConfig()) -> list[Result]:
+    """[(row, per-frame scores)] for each path, in order, with the ``score`` settings (loads the model once)."""
+    return Predictor(model, score).predict(paths)
 
 
 def printable(name: str) -> str:

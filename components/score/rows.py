@@ -1,8 +1,7 @@
 """The result row of one scored video: status, P(fake) over its frames, verdict, top frames, nuisance facts."""
 from __future__ import annotations
 
-import dataclasses
-from typing import Any, Iterable, TypeVar
+from typing import Any, Iterable
 
 from skyhawk.aggregate import NO_FACE_SCORE, video_score
 
@@ -10,12 +9,6 @@ ROW_KEYS = ("uri", "status", "reason", "p_fake", "verdict", "frames_sampled", "f
             "model", "seconds", "nuisance")
 OK, NO_FACE, FAILED = "ok", "no_face", "failed"
 TOP_FRAMES = 3
-M = TypeVar("M")  # a ModelRef (skyhawk_model.model_ref)
-
-
-def at_threshold(model: M, threshold: float) -> M:
-    """The model to score with at ``score.threshold``: 0 keeps the threshold exported with it."""
-    return dataclasses.replace(model, threshold=threshold) if threshold else model
 
 
 def make_row(video: dict[str, Any], face_scores: Iterable[tuple[int, float, float]], model: str, threshold: float,

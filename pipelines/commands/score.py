@@ -71,18 +71,16 @@ def _busy(command: str, e: Exception) -> int:
 
 def score(args: argparse.Namespace) -> int:
     from components.score.job import run_scoring
-    from components.score.rows import at_threshold
     from skyhawk.fileio.lock import LockHeld
     from skyhawk_model.model_ref import resolve
 
     options.at_least(args.explain, 0, "--explain")
     settings = options.score_settings(args, OUTPUT_FLAGS)
     beam_args = options.beam_args(args)  # a bad profile fails first
-    model = at_threshold(resolve(args.model), settings.threshold)
+    model = resolve(args.model, settings.threshold)
     try:
-        summary = run_scoring(args.input, model, args.output, frames=settings.frames, aggregate=settings.aggregate,
-                              fmt=settings.output_format, force=args.force, beam_args=beam_args, progress=True,
-                              batch_size=settings.batch_size, flush_every=settings.flush_every)
+        summary = run_scoring(args.input, model, args.output, settings, force=args.force, beam_args=beam_args,
+                              progress=True)
     except LockHeld as e:
         return _busy(args.command, e)
     for line in summary["quarantined"]:
@@ -97,23 +95,22 @@ def score(args: argparse.Namespace) -> int:
     if args.explain > 0:
         from components.score.pages import write_explain
 
-        index = write_explain(args.output, args.explain, model, settings.aggregate, settings.frames)
+        index = write_explain(args.output, args.explain, model, settings)
         print(f"explain: {index or 'no ok video to explain'}")
     return 0
 
 
 def predict(args: argparse.Namespace) -> int:
+    from components.score.discover import stat_input
     from components.score.predict import predict_table, predict_videos
-    from components.score.rows import at_threshold
     from skyhawk_model.model_ref import resolve
 
     settings = options.score_settings(args)
-    for v in args.videos:
-        if not os.path.isfile(v):
+    for v in args.videos:  # local or gs://, as score's inputs
+        if stat_input(v).error:
             raise FileNotFoundError(f"not a file: {v}")
-    model = at_threshold(resolve(args.model), settings.threshold)
-    results = predict_videos(args.videos, model, frames=settings.frames, aggregate=settings.aggregate,
-                             batch_size=settings.batch_size)
+    model = resolve(args.model, settings.threshold)
+    results = predict_videos(args.videos, model, settings)
     if args.json:
         for row, _ in results:
             print(json.dumps(row))
@@ -123,7 +120,7 @@ def predict(args: argparse.Namespace) -> int:
         from components.score.pages import write_explain_pages
 
         records = sorted(({"row": r, "frames": f} for r, f in results), key=lambda r: -r["row"]["p_fake"])
-        index = write_explain_pages(args.explain, records, model, settings.aggregate, settings.frames)
+        index = write_explain_pages(args.explain, records, model, settings)
         print(f"explain: {index or 'no video with a face to explain'}")
     bad = [row for row, _ in results if row["status"] == "failed"]
     for row in bad:
@@ -134,17 +131,15 @@ def predict(args: argparse.Namespace) -> int:
 def evaluate(args: argparse.Namespace) -> int:
     """Exit 0, or 1 when some model scored no video at all (the page and JSON say why), 5 when busy."""
     from components.score.evaluate import EVALUATION_HTML, console_lines, evaluate_models
-    from components.score.rows import at_threshold
     from skyhawk.fileio.lock import LockHeld
     from skyhawk_model.model_ref import resolve
 
     settings = options.score_settings(args)
     beam_args = options.beam_args(args)  # a bad profile fails first
-    models = [at_threshold(resolve(m), settings.threshold) for m in args.model]
+    models = [resolve(m, settings.threshold) for m in args.model]
     try:
-        ev = evaluate_models(args.input, args.labels, models, args.output, frames=settings.frames,
-                             aggregate=settings.aggregate, beam_args=beam_args, force=args.force, progress=True,
-                             allow_outside_root=args.allow_outside_root)
+        ev = evaluate_models(args.input, args.labels, models, args.output, settings, beam_args=beam_args,
+                             force=args.force, progress=True, allow_outside_root=args.allow_outside_root)
     except LockHeld as e:
         return _busy(args.command, e)
     print("\n".join(console_lines(ev)))
