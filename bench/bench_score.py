@@ -67,6 +67,7 @@ def part_one(model_dir: str, vids: list[Path], work: Path, frames: int, repeat: 
     from components.score.discover import stat_input
     from components.score.job import run_scoring
     from components.score.sample import sample_video
+    from skyhawk.config import ScoreConfig
     from skyhawk.faces import FaceDetector
     from skyhawk_model.export import load_scorer
     from skyhawk_model.model_ref import local_model_dir, resolve
@@ -93,7 +94,8 @@ def part_one(model_dir: str, vids: list[Path], work: Path, frames: int, repeat: 
         scorer(crops)
 
     def end_to_end(r: int) -> None:
-        summary = run_scoring(str(listing), model, str(work / f"scored-{r}"), frames=frames, beam_args=IN_MEMORY)
+        summary = run_scoring(str(listing), model, str(work / f"scored-{r}"), ScoreConfig(frames=frames),
+                              beam_args=IN_MEMORY)
         assert summary["videos"] == len(vids) and summary["scored_this_run"] == len(vids), summary
 
     times: dict[str, list[float]] = {"a": [], "b": [], "c": []}
@@ -134,6 +136,7 @@ def shared_scoring(model, listing: Path, work: Path, frames: int, n_videos: int,
     counted (once per sampled frame when the videos are decoded and detected once for both) and the CPU compared
     with one model's job (c)."""
     from components.score.job import run_shared_scoring
+    from skyhawk.config import ScoreConfig
     from skyhawk.faces import FaceTracker
 
     searched = [0]
@@ -147,7 +150,7 @@ def shared_scoring(model, listing: Path, work: Path, frames: int, n_videos: int,
     try:
         with Clock() as clock:
             targets = [(model, str(work / "shared-1")), (model, str(work / "shared-2"))]
-            summaries = run_shared_scoring(str(listing), targets, frames=frames, beam_args=IN_MEMORY)
+            summaries = run_shared_scoring(str(listing), targets, ScoreConfig(frames=frames), beam_args=IN_MEMORY)
     finally:
         FaceTracker.find = find  # type: ignore[method-assign]
     assert all(s["scored_this_run"] == n_videos for s in summaries), summaries
@@ -185,13 +188,14 @@ def part_two(model_dir: str, work: Path, frames: int) -> None:
     import cv2
 
     from components.score.predict import Predictor
+    from skyhawk.config import ScoreConfig
     from skyhawk.video import SampledFrames
     from skyhawk_model.model_ref import resolve
 
     srcs = sorted((MEDIA / "real_videos").glob("*.mp4"))
     long_len = concat_video(srcs, work / "long.mp4", 5 * 60 + 5)
     short_len = concat_video(srcs[:1], work / "short.mp4", 10)
-    predictor = Predictor(resolve(model_dir), frames=frames)
+    predictor = Predictor(resolve(model_dir), ScoreConfig(frames=frames))
     predictor.predict([str(work / "short.mp4")])  # warm-up: the first graph run
     timing = {}
     for name in ("short", "long"):

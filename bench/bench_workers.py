@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from components.extract import run_extraction
     from components.score.job import run_scoring
-    from skyhawk.config import ExtractConfig
+    from skyhawk.config import ExtractConfig, ScoreConfig
     from skyhawk.runners import beam_args_for
 
     cfg = ExtractConfig(frames_per_video=args.frames)
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             for n in sizes:
                 (work / f"list-{n}.txt").write_text("".join(f"{p}\n" for p in sorted((roots[n] / "real").iterdir())))
             run_task("score (DirectRunner)", lambda n, w, k: run_scoring(
-                str(work / f"list-{n}.txt"), model, str(work / f"sc-{n}-{w[0]}-{k}"), frames=args.frames,
+                str(work / f"list-{n}.txt"), model, str(work / f"sc-{n}-{w[0]}-{k}"), ScoreConfig(frames=args.frames),
                 beam_args=direct[w]), sizes, args.repeat, tuple(direct))
     return 0
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import skyhawk  # noqa: F401  (legacy Keras before TensorFlow loads)
 from components.score.evaluate import run_evaluation
 from skyhawk.artifact import read_history
+from skyhawk.config import ScoreConfig
 from skyhawk_model.model_ref import resolve
 
 
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
         model_dir = os.path.join(args.epochs_dir, e)
         hist = read_history(model_dir)
         ev = run_evaluation(args.input, args.labels, resolve(model_dir), os.path.join(args.output, e),
-                            frames=args.frames)
+                            ScoreConfig(frames=args.frames))
         m = ev["metrics"]
         right, n = pairs_ranked(ev["videos"])
         rows.append({"epoch": int(e), "accuracy": hist.get("accuracy"), "val_loss": hist.get("val_loss"),
