@@ -148,7 +148,8 @@ def test_matched_pair_accuracy_by_hand():
 def test_dev_videos_released_meso4_matched_pairs_and_nuisance_auc(shared_media: Path, tmp_path: Path, capsys):
     """#24.4 done-when: ``skyhawk evaluate`` on dev_videos prints the nuisance-only AUC and the matched-pair accuracy
     over the groups holding both labels (22 DeepFaceLive pairs plus GHOST's ghost_orig group: 3 fakes of one
-    real); on the 22 DeepFaceLive pairs alone the released Meso4_DF ranks the fake higher in 8 (0.36).
+    real); on the 22 DeepFaceLive pairs alone the released Meso4_DF ranks the fake higher in 9 (0.41; 8, 0.36,
+    before issue 27's tight tracking window moved the tracked boxes, hence the crops, by a few pixels).
 
     A measurement of a released model on the dev set (nothing is selected or tuned here)."""
     from pipelines.main import main
@@ -168,11 +169,11 @@ def test_dev_videos_released_meso4_matched_pairs_and_nuisance_auc(shared_media: 
     by_source = {s["name"]: s for s in mp["per_source"]}
     assert set(by_source) == {"iperov/DeepFaceLive", "ai-forever/ghost"}
     dfl, ghost = by_source["iperov/DeepFaceLive"], by_source["ai-forever/ghost"]
-    assert (dfl["groups"], dfl["pairs"], dfl["fake_higher"]) == (22, 22, 8.0)
-    assert round(dfl["accuracy"], 2) == 0.36
+    assert (dfl["groups"], dfl["pairs"], dfl["fake_higher"]) == (22, 22, 9.0)
+    assert round(dfl["accuracy"], 2) == 0.41
     assert (ghost["groups"], ghost["pairs"]) == (1, 3)
     assert {p["group"] for p in mp["pairs_detail"] if "ghost" in p["fake"]} == {"ghost_orig"}
-    assert f"matched-pair accuracy {mp['accuracy']:.4f}" in printed and "iperov/DeepFaceLive: 0.3636" in printed
+    assert f"matched-pair accuracy {mp['accuracy']:.4f}" in printed and "iperov/DeepFaceLive: 0.4091" in printed
     nu = result["nuisance"]
     assert nu["n_videos"] == 57 and nu["combined_auc"] is not None
     assert {"face_side_px", "frame_width", "frame_height"} <= {f["name"] for f in nu["features"]}
