@@ -50,7 +50,6 @@ from skyhawk.registry_serving import Serving
 logger = logging.getLogger(__name__)
 
 _ATTEMPTS = 1000  # version numbers tried before a publish gives up
-_UNREAD = object()  # a pin file not read yet
 
 
 def read_record(path: str) -> VersionRecord | None:
@@ -180,13 +179,16 @@ class Registry(Serving):
         except FileNotFoundError:
             return None
 
-    def _pin(self, model_name: str, raw: bytes | None | object = _UNREAD) -> dict | None:
-        """The pin of model_name (``raw``: its ``serving.json`` as already read), None when not pinned."""
-        raw = self._pin_bytes(model_name) if raw is _UNREAD else raw
+    def _pin(self, model_name: str) -> dict | None:
+        """The pin of model_name, None when not pinned."""
+        return self._parse_pin(model_name, self._pin_bytes(model_name))
+
+    def _parse_pin(self, model_name: str, raw: bytes | None) -> dict | None:
+        """The pin in model_name's ``serving.json`` as read (``raw``; None: not pinned)."""
         if raw is None:
             return None
         try:
-            pin = json.loads(raw)  # type: ignore[arg-type]
+            pin = json.loads(raw)
             int(pin["version"])
             return pin
         except (ValueError, KeyError, TypeError) as e:

@@ -17,7 +17,7 @@ _SETTLE_TRIES = 10  # models.config rewrites while concurrent publishes keep cha
 
 
 class Serving:
-    """pin/unpin/rollback/models_config for a ``Registry`` (uses its readers: _scan, _records, _pick, _pin, ...)."""
+    """pin/unpin/rollback/models_config for a ``Registry`` (readers: _scan, _records, _pick, _parse_pin, ...)."""
 
     def pin(self: Any, model_name: str, version: int, *, reason: str = "pin") -> None:
         """Serve exactly ``version`` (must be published and usable) until unpinned."""
@@ -87,7 +87,7 @@ class Serving:
                 continue
             version = (serving or {}).get(name, _KEEP)
             if version is _KEEP:
-                version = self._serving_of(self._pin(name, pins[name]), published)
+                version = self._serving_of(self._parse_pin(name, pins[name]), published)
             record = self._pick(name, published, version)
             self._require_usable(name, record, "serve")
             entry = config.model_config_list.config.add(name=name, base_path=self.model_dir(name),
